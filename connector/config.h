@@ -1,0 +1,172 @@
+#pragma once
+// Typed configuration. config.cpp is the only file that includes yaml-cpp.
+// Every default below is the one documented in the README's configuration reference.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace kps {
+
+enum class WriteMode { Insert, Upsert, InsertIgnore };
+
+/// The PostgreSQL column types a mapping can target (contract: "types").
+enum class ColumnType {
+  SmallInt, Integer, BigInt, Real, Double, Numeric, Boolean, Text, Uuid,
+  Date, Timestamp, TimestampTz, Json, Jsonb, Bytea,
+};
+
+/// The SQL spelling of a type, as used in CREATE TABLE and in the staging table
+/// ("double precision", "timestamp with time zone", ...).
+std::string_view column_type_sql(ColumnType type);
+/// The config spelling ("double", "timestamptz", ...).
+std::string_view column_type_name(ColumnType type);
+
+enum class ErrorTolerance { None, All };
+enum class LogFormat { Text, Json };
+enum class LogLevel { Debug, Info, Warn, Error };
+
+/// Where a column's value comes from.
+struct ColumnSource {
+  enum class Kind { JsonPointer, Key, Topic, Partition, Offset, Timestamp, Header };
+  Kind kind = Kind::JsonPointer;
+  std::string argument;  // the RFC 6901 pointer for JsonPointer, the header name for Header
+
+  bool operator==(const ColumnSource&) const = default;
+};
+
+struct ColumnConfig {
+  std::string name;       // PostgreSQL column name, used as written (quoted)
+  ColumnSource source;    // config key `path`
+  ColumnType type = ColumnType::Text;
+  bool nullable = false;  // Default: false. A missing or null value in a non-nullable column is a bad record.
+};
+
+/// A possibly schema-qualified PostgreSQL name; `schema` empty means the search_path decides.
+struct QualifiedName {
+  std::string schema;
+  std::string name;
+
+  bool operator==(const QualifiedName&) const = default;
+};
+
+struct DedupConfig {
+  std::vector<std::string> fields;  // JSON pointers forming the identity
+  std::chrono::seconds ttl{24 * 3600};  // Default: 24h
+};
+
+struct SinkConfig {
+  std::string topic;          // exactly one of topic / topic_pattern is set
+  std::string topic_pattern;  // ECMAScript regex matched against the whole topic name
+  QualifiedName table;
+  WriteMode mode = WriteMode::Insert;  // Default: insert
+  std::vector<std::string> primary_key;  // column names; required for upsert and insert_ignore
+  bool create_table = false;
+  std::string upsert_when_newer;  // column name, or empty
+  bool delete_on_tombstone = false;
+  std::optional<DedupConfig> dedup;
+  std::vector<ColumnConfig> columns;  // in the order written in the YAML file
+
+  // Derived by validation, so later stages never search by name:
+  std::vector<size_t> primary_key_columns;  // indexes into `columns`, in primary_key order
+  std::optional<size_t> newer_column;       // index of upsert_when_newer in `columns`
+};
+
+struct KafkaConfig {
+  std::string bootstrap_servers;                                  // required
+  std::string group_id = "kafka-pg-sink";                         // Default: kafka-pg-sink
+  std::vector<std::pair<std::string, std::string>> properties;    // passed verbatim to librdkafka, in file order
+};
+
+struct PostgresConfig {
+  std::string dsn;  // required; libpq keyword/value string or URI. Never log it unredacted.
+  int pool_size = 4;  // Default: 4
+  QualifiedName offsets_table{"", "kafka_pg_sink_offsets"};  // Default: kafka_pg_sink_offsets
+};
+
+struct StateConfig {
+  std::string dir = "/var/lib/kafka-pg-sink";  // Default: /var/lib/kafka-pg-sink
+};
+
+struct BatchConfig {
+  size_t max_rows = 10000;                          // Default: 10000
+  size_t max_bytes = 16u * 1024 * 1024;             // Default: 16 MiB
+  std::chrono::milliseconds max_latency{250};       // Default: 250ms
+};
+
+struct ErrorsConfig {
+  ErrorTolerance tolerance = ErrorTolerance::None;  // Default: none
+  std::string dead_letter_topic;                    // required when tolerance is all
+};
+
+struct HttpConfig {
+  std::string listen = "0.0.0.0:8080";  // Default: 0.0.0.0:8080; empty disables the server
+};
+
+struct LogConfig {
+  LogLevel level = LogLevel::Info;                        // Default: info
+  LogFormat format = LogFormat::Text;                     // Default: text
+  std::chrono::milliseconds progress_interval{5000};      // Default: 5s; 0 disables the progress line
+};
+
+struct Config {
+  KafkaConfig kafka;
+  PostgresConfig postgres;
+  StateConfig state;
+  BatchConfig batch;
+  ErrorsConfig errors;
+  HttpConfig http;
+  LogConfig log;
+  std::chrono::milliseconds shutdown_timeout{30000};  // Default: 30000 ms
+  std::vector<SinkConfig> sinks;                      // at least one
+};
+
+/// One thing wrong with a config file, located by its YAML key path
+/// (e.g. "sinks[0].columns.ts.type").
+struct ConfigProblem {
+  std::string path;
+  std::string message;
+};
+
+/// Thrown by the loaders with every problem found, not just the first.
+class ConfigError : public std::runtime_error {
+ public:
+  explicit ConfigError(std::vector<ConfigProblem> problems);
+  const std::vector<ConfigProblem>& problems() const { return problems_; }
+
+ private:
+  std::vector<ConfigProblem> problems_;
+};
+
+/// Looks up an environment variable; nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+
+/// The process environment, for production use.
+EnvLookup process_environment();
+
+/// Parses, interpolates and validates a config document. Connects to nothing.
+/// Throws ConfigError listing every problem (YAML syntax errors included).
+/// Secret values never appear in the problems' messages.
+Config parse_config(std::string_view yaml_text, const EnvLookup& env);
+
+/// Reads the file at `path`, then parse_config(). A missing or unreadable file is a ConfigError.
+Config load_config_file(const std::string& path, const EnvLookup& env);
+
+/// The DSN with any password removed (keyword form `password=...` and URI form
+/// `postgres://user:secret@host`), safe to log.
+std::string redact_dsn(std::string_view dsn);
+
+/// `"schema"."name"` or `"name"`, with embedded double quotes doubled.
+std::string quote_identifier(std::string_view identifier);
+std::string quote_qualified_name(const QualifiedName& name);
+
+/// Does `sink` consume `topic`? (exact name, or full match of topic_pattern)
+bool sink_matches_topic(const SinkConfig& sink, std::string_view topic);
+
+}  // namespace kps

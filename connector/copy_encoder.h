@@ -1,0 +1,76 @@
+#pragma once
+// PostgreSQL binary COPY encoding. This is the hot path: values go straight into one
+// reused byte buffer, with no per-row allocation once the buffer has grown.
+//
+// Wire format (PostgreSQL docs, "COPY ... Binary Format"): a stream header, then per
+// tuple an int16 field count followed by, per field, an int32 byte length (-1 = NULL)
+// and the value in the type's binary send format, all integers big-endian; a trailer
+// of int16 -1 ends the stream.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "connector/config.h"
+
+namespace kps {
+
+/// The 19-byte header that opens a binary COPY stream.
+std::string_view copy_stream_header();
+/// The 2-byte trailer that closes it.
+std::string_view copy_stream_trailer();
+
+/// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01 00:00:00 UTC).
+inline constexpr int64_t kPostgresEpochMicros = 946684800LL * 1000000LL;
+/// Days between 1970-01-01 and 2000-01-01.
+inline constexpr int32_t kPostgresEpochDays = 10957;
+
+/// Tuples appended one after another, without the stream header and trailer, so that
+/// a writer can send any subset of them (after key reduction) in any framing.
+class CopyBuffer {
+ public:
+  /// Starts a tuple of `field_count` fields; the caller then appends exactly that many.
+  void begin_tuple(int16_t field_count);
+
+  void append_null();
+  void append_int16(int16_t value);
+  void append_int32(int32_t value);
+  void append_int64(int64_t value);
+  void append_float32(float value);
+  void append_float64(double value);
+  void append_bool(bool value);
+  /// text, json, bytea: the bytes as they are.
+  void append_bytes(std::string_view bytes);
+  /// jsonb: version byte 1 followed by the JSON text.
+  void append_jsonb(std::string_view json_text);
+  void append_uuid(const std::array<uint8_t, 16>& uuid);
+  /// date: days since 2000-01-01.
+  void append_date(int32_t days_since_postgres_epoch);
+  /// timestamp and timestamptz: microseconds since 2000-01-01 00:00:00 (UTC for timestamptz).
+  void append_timestamp(int64_t micros_since_postgres_epoch);
+  /// numeric, from a decimal literal (JSON number syntax: `-12.5e3`, also NaN).
+  /// Returns false, appending nothing, when the text is not a decimal number.
+  bool append_numeric(std::string_view decimal_text);
+
+  size_t size() const { return bytes_.size(); }
+  /// Drops everything after `size`: how a half-encoded tuple is undone.
+  void truncate(size_t size) { bytes_.resize(size); }
+  void clear() { bytes_.clear(); }
+  std::string_view view() const { return bytes_; }
+
+ private:
+  std::string bytes_;
+};
+
+/// The value bytes of field `index` of the tuple that starts at `tuple`
+/// (nullopt for NULL). `tuple` must hold a whole tuple written by CopyBuffer.
+std::optional<std::string_view> tuple_field(std::string_view tuple, int index);
+
+/// Orders two non-NULL binary values of one column type the way PostgreSQL's `<`
+/// does: <0, 0, >0. Defined for the ordered types allowed in upsert_when_newer:
+/// smallint, integer, bigint, real, double, numeric, date, timestamp, timestamptz.
+int compare_binary_values(ColumnType type, std::string_view a, std::string_view b);
+
+}  // namespace kps

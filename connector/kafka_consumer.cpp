@@ -1,0 +1,340 @@
+#include "connector/kafka_consumer.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <stdexcept>
+
+#include "connector/log.h"
+
+namespace kps {
+namespace {
+
+struct DestroyMessage {
+  void operator()(rd_kafka_message_t* message) const { rd_kafka_message_destroy(message); }
+};
+struct DestroyHandle {
+  void operator()(rd_kafka_t* handle) const { rd_kafka_destroy(handle); }
+};
+struct DestroyList {
+  void operator()(rd_kafka_topic_partition_list_t* list) const { rd_kafka_topic_partition_list_destroy(list); }
+};
+using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, DestroyList>;
+
+// Properties that exactly-once depends on: the daemon sets them, a user may not.
+constexpr std::array<const char*, 5> kOwnedProperties = {
+    "bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store", "enable.partition.eof"};
+
+bool looks_secret(std::string_view name) {
+  return name.find("password") != std::string_view::npos || name.find("secret") != std::string_view::npos ||
+         name.find("key") != std::string_view::npos || name.find("token") != std::string_view::npos;
+}
+
+std::vector<TopicPartition> to_topic_partitions(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> out;
+  out.reserve(static_cast<size_t>(list->cnt));
+  for (int index = 0; index < list->cnt; ++index) {
+    out.push_back({list->elems[index].topic, list->elems[index].partition});
+  }
+  return out;
+}
+
+PartitionList to_partition_list(std::span<const std::pair<TopicPartition, int64_t>> offsets) {
+  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+  for (const auto& [tp, offset] : offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
+  }
+  return list;
+}
+
+void log_from_librdkafka(const rd_kafka_t*, int level, const char* facility, const char* message) {
+  // syslog levels: 0-3 errors, 4 warnings, 5-6 notices/info, 7 debug.
+  const LogLevel mapped = level <= 3 ? LogLevel::Error : level == 4 ? LogLevel::Warn
+                          : level <= 6 ? LogLevel::Info : LogLevel::Debug;
+  log::emit(mapped, "librdkafka ", facility, ": ", message);
+}
+
+}  // namespace
+
+struct KafkaConsumer::Handles {
+  std::unique_ptr<rd_kafka_t, DestroyHandle> consumer;
+  std::unique_ptr<rd_kafka_message_t, DestroyMessage> current_message;
+};
+
+/// librdkafka calls C function pointers; these forward to the consumer passed as opaque.
+struct KafkaCallbacks {
+  static void rebalance(rd_kafka_t* handle, rd_kafka_resp_err_t error,
+                        rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+    auto* self = static_cast<KafkaConsumer*>(opaque);
+    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(handle), "COOPERATIVE") == 0;
+    std::vector<TopicPartition> changed = to_topic_partitions(partitions);
+
+    if (error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      auto start_offsets = self->listener_.on_partitions_assigned(changed);
+      if (start_offsets) {
+        for (int index = 0; index < partitions->cnt; ++index) {
+          partitions->elems[index].offset =
+              start_offsets.value()[static_cast<size_t>(index)].value_or(RD_KAFKA_OFFSET_INVALID);
+        }
+      } else {
+        self->fatal_ = start_offsets.status();
+      }
+      rd_kafka_error_t* assign_error = nullptr;
+      rd_kafka_resp_err_t eager_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+      if (cooperative) {
+        assign_error = rd_kafka_incremental_assign(handle, partitions);
+      } else {
+        eager_error = rd_kafka_assign(handle, partitions);
+      }
+      if (!start_offsets) {
+        // Without our stored offsets we must not consume: hold the partitions until the connector stops.
+        rd_kafka_pause_partitions(handle, partitions);
+      }
+      if (assign_error != nullptr) {
+        self->fatal_ = Status::error(ErrorKind::Fatal, std::string("assign failed: ") + rd_kafka_error_string(assign_error));
+        rd_kafka_error_destroy(assign_error);
+      } else if (eager_error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        self->fatal_ = Status::error(ErrorKind::Fatal, std::string("assign failed: ") + rd_kafka_err2str(eager_error));
+      }
+      self->assignment_.insert(self->assignment_.end(), changed.begin(), changed.end());
+      log::info("partitions assigned: ", changed.size(), " (now ", self->assignment_.size(), ")");
+      return;
+    }
+
+    if (error == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+      self->listener_.on_partitions_revoked(changed);
+    } else {
+      log::error("rebalance failed: ", rd_kafka_err2str(error));
+    }
+    if (cooperative) {
+      if (rd_kafka_error_t* unassign_error = rd_kafka_incremental_unassign(handle, partitions)) {
+        rd_kafka_error_destroy(unassign_error);
+      }
+    } else {
+      rd_kafka_assign(handle, nullptr);
+    }
+    std::erase_if(self->assignment_, [&](const TopicPartition& tp) {
+      return std::find(changed.begin(), changed.end(), tp) != changed.end();
+    });
+    log::info("partitions revoked: ", changed.size(), " (now ", self->assignment_.size(), ")");
+  }
+
+  static void error(rd_kafka_t* handle, int code, const char* reason, void* opaque) {
+    auto* self = static_cast<KafkaConsumer*>(opaque);
+    if (code == RD_KAFKA_RESP_ERR__FATAL) {
+      char detail[512];
+      rd_kafka_fatal_error(handle, detail, sizeof detail);
+      self->fatal_ = Status::error(ErrorKind::Fatal, std::string("Kafka consumer failed: ") + detail);
+      return;
+    }
+    // Transport errors (a broker away, all brokers down) heal by themselves: librdkafka reconnects.
+    log::warn("kafka: ", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(code)), ": ", reason);
+  }
+};
+
+KafkaConsumer::KafkaConsumer(const KafkaConfig& config, RebalanceListener& listener)
+    : listener_(listener), handles_(std::make_unique<Handles>()) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char error_text[512];
+  auto set = [&](const std::string& name, const std::string& value) {
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error_text, sizeof error_text) != RD_KAFKA_CONF_OK) {
+      const std::string detail = looks_secret(name) ? "invalid value" : std::string(error_text);
+      rd_kafka_conf_destroy(conf);
+      throw std::runtime_error("kafka.properties." + name + ": " + detail);
+    }
+  };
+  set("auto.offset.reset", "earliest");
+  set("client.id", "kafka-pg-sink");
+  for (const auto& [name, value] : config.properties) {
+    if (std::find(kOwnedProperties.begin(), kOwnedProperties.end(), name) != kOwnedProperties.end()) {
+      rd_kafka_conf_destroy(conf);
+      throw std::runtime_error("kafka.properties." + name +
+                               ": set by kafka-pg-sink itself (offsets are stored in PostgreSQL); remove it");
+    }
+    set(name, value);
+  }
+  set("bootstrap.servers", config.bootstrap_servers);
+  set("group.id", config.group_id);
+  set("enable.auto.commit", "false");
+  set("enable.auto.offset.store", "false");
+  set("enable.partition.eof", "true");
+  rd_kafka_conf_set_opaque(conf, this);
+  rd_kafka_conf_set_rebalance_cb(conf, &KafkaCallbacks::rebalance);
+  rd_kafka_conf_set_error_cb(conf, &KafkaCallbacks::error);
+  rd_kafka_conf_set_log_cb(conf, &log_from_librdkafka);
+
+  rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error_text, sizeof error_text);
+  if (handle == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(std::string("cannot create Kafka consumer: ") + error_text);
+  }
+  handles_->consumer.reset(handle);  // owns conf from here on
+  rd_kafka_poll_set_consumer(handle);
+}
+
+KafkaConsumer::~KafkaConsumer() { close(); }
+
+Status KafkaConsumer::subscribe(const std::vector<std::string>& topics, const std::vector<std::string>& patterns) {
+  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size() + patterns.size())));
+  for (const std::string& topic : topics) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  for (const std::string& pattern : patterns) {
+    const std::string anchored = pattern.starts_with('^') ? pattern : "^" + pattern;
+    rd_kafka_topic_partition_list_add(list.get(), anchored.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  const rd_kafka_resp_err_t error = rd_kafka_subscribe(handles_->consumer.get(), list.get());
+  if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::error(ErrorKind::Fatal, std::string("subscribe failed: ") + rd_kafka_err2str(error));
+  }
+  return Status::ok();
+}
+
+Result<PollResult> KafkaConsumer::poll(std::chrono::milliseconds timeout) {
+  handles_->current_message.reset();  // releases the fetch buffer the last record pinned
+  rd_kafka_message_t* raw = rd_kafka_consumer_poll(handles_->consumer.get(), static_cast<int>(timeout.count()));
+  if (!fatal_.is_ok()) return fatal_;
+  PollResult result;
+  if (raw == nullptr) return result;
+  handles_->current_message.reset(raw);
+
+  if (raw->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    result.kind = PollResult::Kind::PartitionEnd;
+    result.end_of_partition = {rd_kafka_topic_name(raw->rkt), raw->partition};
+    result.end_offset = raw->offset;
+    return result;
+  }
+  if (raw->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* topic = raw->rkt ? rd_kafka_topic_name(raw->rkt) : "";
+    const std::string message = std::string(rd_kafka_err2name(raw->err)) + ": " + rd_kafka_message_errstr(raw);
+    if (raw->err == RD_KAFKA_RESP_ERR__FATAL) {
+      return Status::error(ErrorKind::Fatal, "Kafka consumer failed: " + message);
+    }
+    log::warn("kafka consume error topic=", topic, " partition=", raw->partition, ": ", message);
+    return result;
+  }
+
+  RecordView& record = result.record;
+  result.kind = PollResult::Kind::Record;
+  record.topic = rd_kafka_topic_name(raw->rkt);
+  record.partition = raw->partition;
+  record.offset = raw->offset;
+  rd_kafka_timestamp_type_t timestamp_type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+  const int64_t timestamp = rd_kafka_message_timestamp(raw, &timestamp_type);
+  if (timestamp_type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && timestamp >= 0) record.timestamp_ms = timestamp;
+  if (raw->key != nullptr) record.key = std::string_view(static_cast<const char*>(raw->key), raw->key_len);
+  if (raw->payload != nullptr) {
+    record.value = std::string_view(static_cast<const char*>(raw->payload), raw->len);
+  }
+  headers_.clear();
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name = nullptr;
+    const void* value = nullptr;
+    size_t size = 0;
+    for (size_t index = 0; rd_kafka_header_get_all(headers, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++index) {
+      std::optional<std::string_view> header_value;
+      if (value != nullptr) header_value = std::string_view(static_cast<const char*>(value), size);
+      headers_.push_back({name, header_value});
+    }
+  }
+  record.headers = headers_;
+  return result;
+}
+
+Status KafkaConsumer::commit(std::span<const std::pair<TopicPartition, int64_t>> offsets, bool synchronous) {
+  if (offsets.empty()) return Status::ok();
+  PartitionList list = to_partition_list(offsets);
+  const rd_kafka_resp_err_t error = rd_kafka_commit(handles_->consumer.get(), list.get(), synchronous ? 0 : 1);
+  if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::error(ErrorKind::Transient, std::string("Kafka offset commit failed: ") + rd_kafka_err2str(error),
+                         rd_kafka_err2name(error));
+  }
+  return Status::ok();
+}
+
+Result<std::vector<PartitionWatermarks>> KafkaConsumer::query_watermarks(
+    const std::function<bool(std::string_view topic)>& wanted, std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* metadata = nullptr;
+  rd_kafka_resp_err_t error =
+      rd_kafka_metadata(handles_->consumer.get(), 1, nullptr, &metadata, static_cast<int>(timeout.count()));
+  if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::error(ErrorKind::Transient, std::string("cannot read Kafka metadata: ") + rd_kafka_err2str(error));
+  }
+  std::vector<PartitionWatermarks> marks;
+  for (int topic_index = 0; topic_index < metadata->topic_cnt; ++topic_index) {
+    const rd_kafka_metadata_topic_t& topic = metadata->topics[topic_index];
+    if (topic.err != RD_KAFKA_RESP_ERR_NO_ERROR || !wanted(topic.topic)) continue;
+    for (int partition_index = 0; partition_index < topic.partition_cnt; ++partition_index) {
+      PartitionWatermarks mark;
+      mark.topic_partition = {topic.topic, topic.partitions[partition_index].id};
+      error = rd_kafka_query_watermark_offsets(handles_->consumer.get(), topic.topic, mark.topic_partition.partition,
+                                               &mark.low, &mark.high, static_cast<int>(timeout.count()));
+      if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(metadata);
+        return Status::error(ErrorKind::Transient, "cannot read watermarks of topic=" + mark.topic_partition.topic +
+                             " partition=" + std::to_string(mark.topic_partition.partition) + ": " +
+                             rd_kafka_err2str(error));
+      }
+      marks.push_back(std::move(mark));
+    }
+  }
+  rd_kafka_metadata_destroy(metadata);
+  return marks;
+}
+
+int64_t KafkaConsumer::consumer_lag() const {
+  if (assignment_.empty()) return 0;
+  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(assignment_.size())));
+  for (const TopicPartition& tp : assignment_) rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+  rd_kafka_position(handles_->consumer.get(), list.get());
+  int64_t lag = 0;
+  for (int index = 0; index < list->cnt; ++index) {
+    int64_t low = 0;
+    int64_t high = 0;
+    const auto& element = list->elems[index];
+    if (rd_kafka_get_watermark_offsets(handles_->consumer.get(), element.topic, element.partition, &low, &high) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) {
+      continue;
+    }
+    const int64_t position = element.offset >= 0 ? element.offset : low;
+    lag += std::max<int64_t>(0, high - position);
+  }
+  return lag;
+}
+
+bool KafkaConsumer::rebalance_is_cooperative() const {
+  return std::strcmp(rd_kafka_rebalance_protocol(handles_->consumer.get()), "COOPERATIVE") == 0;
+}
+
+void KafkaConsumer::close() {
+  if (closed_ || !handles_->consumer) return;
+  closed_ = true;
+  handles_->current_message.reset();
+  const rd_kafka_resp_err_t error = rd_kafka_consumer_close(handles_->consumer.get());
+  if (error != RD_KAFKA_RESP_ERR_NO_ERROR) log::warn("leaving the consumer group failed: ", rd_kafka_err2str(error));
+}
+
+std::vector<ConfigProblem> check_kafka_properties(const KafkaConfig& config) {
+  std::vector<ConfigProblem> problems;
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char error_text[512];
+  for (const auto& [name, value] : config.properties) {
+    const std::string path = "kafka.properties." + name;
+    if (std::find(kOwnedProperties.begin(), kOwnedProperties.end(), name) != kOwnedProperties.end()) {
+      problems.push_back({path, "set by kafka-pg-sink itself (offsets are stored in PostgreSQL); remove it"});
+    } else if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error_text, sizeof error_text) !=
+               RD_KAFKA_CONF_OK) {
+      problems.push_back({path, looks_secret(name) ? "invalid value" : std::string(error_text)});
+    }
+  }
+  rd_kafka_conf_destroy(conf);
+  return problems;
+}
+
+std::string librdkafka_version() { return rd_kafka_version_str(); }
+
+}  // namespace kps

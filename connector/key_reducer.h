@@ -1,0 +1,65 @@
+#pragma once
+// Reduces a batch to one row per primary key before it reaches PostgreSQL:
+// `INSERT … ON CONFLICT DO UPDATE` refuses to touch a row twice in one statement,
+// and writing only the winner is cheaper anyway.
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "connector/batcher.h"
+#include "connector/config.h"
+
+namespace kps {
+
+/// What the writer does with a reduced row. The values are stored in the staging
+/// table's op column, so they are part of the SQL the writer generates.
+enum class RowOp : int16_t {
+  Upsert = 0,            // insert, or update per the sink's mode
+  DeleteThenUpsert = 1,  // a tombstone came first in the batch: delete the stored row, then insert
+  Delete = 2,            // the key's last record in the batch is a tombstone
+};
+
+struct ReducedRow {
+  uint32_t row_index = 0;  // into TableBatch::rows; for Delete, the tombstone's row
+  RowOp op = RowOp::Upsert;
+};
+
+/// Per key, records apply in offset order: a tombstone deletes what came before it;
+/// among the upserts after the last tombstone the last one wins, or with
+/// upsert_when_newer the greatest value wins (ties: the later record).
+/// Reuses its tables across batches. Not thread-safe.
+class KeyReducer {
+ public:
+  /// `sink` must outlive the reducer and have a primary key.
+  explicit KeyReducer(const SinkConfig& sink);
+
+  /// One entry per distinct key of `batch`, in order of first appearance. The result
+  /// is valid until the next call.
+  const std::vector<ReducedRow>& reduce(const TableBatch& batch);
+
+ private:
+  struct KeyHash {
+    const KeyReducer* reducer;
+    size_t operator()(uint32_t row_index) const;
+  };
+  struct KeyEqual {
+    const KeyReducer* reducer;
+    bool operator()(uint32_t a, uint32_t b) const;
+  };
+  struct KeyState {
+    std::optional<uint32_t> winning_upsert;
+    bool deleted = false;
+    uint32_t last_delete = 0;
+  };
+
+  bool incoming_wins(uint32_t incoming_row, uint32_t current_row) const;
+
+  const SinkConfig& sink_;
+  const TableBatch* batch_ = nullptr;  // the batch being reduced, for the key functors
+  std::unordered_map<uint32_t, uint32_t, KeyHash, KeyEqual> slot_by_key_;
+  std::vector<KeyState> states_;
+  std::vector<ReducedRow> reduced_;
+};
+
+}  // namespace kps

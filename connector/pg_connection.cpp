@@ -1,0 +1,165 @@
+#include "connector/pg_connection.h"
+
+#include <libpq-fe.h>
+
+#include <array>
+#include <cstdlib>
+#include <vector>
+
+#include "connector/sqlstate.h"
+
+namespace kps {
+namespace {
+
+std::string trimmed(const char* text) {
+  std::string out = text ? text : "";
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+void PgResult::Clear::operator()(pg_result* result) const { PQclear(result); }
+
+PgResult::PgResult(pg_result* result) : result_(result) {}
+
+int PgResult::row_count() const { return PQntuples(result_.get()); }
+
+bool PgResult::is_null(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
+
+std::string_view PgResult::value(int row, int column) const {
+  return {PQgetvalue(result_.get(), row, column),
+          static_cast<size_t>(PQgetlength(result_.get(), row, column))};
+}
+
+uint64_t PgResult::affected_rows() const {
+  return std::strtoull(PQcmdTuples(result_.get()), nullptr, 10);
+}
+
+void PgConnection::Finish::operator()(pg_conn* connection) const { PQfinish(connection); }
+
+PgConnection::PgConnection(pg_conn* connection) : connection_(connection) {}
+
+Result<PgConnection> PgConnection::connect(const std::string& dsn) {
+  // Keywords listed before "dbname" are our defaults; the expanded DSN that follows
+  // overrides any of them it sets. Keepalives bound how long a dead peer goes unseen.
+  const std::array<const char*, 8> keywords = {"application_name", "connect_timeout", "keepalives",
+                                               "keepalives_idle", "keepalives_interval",
+                                               "keepalives_count", "dbname", nullptr};
+  const std::array<const char*, 8> values = {"kafka-pg-sink", "10", "1", "30", "10", "3",
+                                             dsn.c_str(), nullptr};
+  pg_conn* raw = PQconnectdbParams(keywords.data(), values.data(), /*expand_dbname=*/1);
+  PgConnection connection(raw);
+  if (raw == nullptr) {
+    return Status::error(ErrorKind::Transient, "cannot connect to PostgreSQL: out of memory");
+  }
+  if (PQstatus(raw) != CONNECTION_OK) {
+    return connection.connection_error("cannot connect to PostgreSQL");
+  }
+  return connection;
+}
+
+Status PgConnection::connection_error(std::string_view what) const {
+  // libpq's connection messages name host and user, never the password.
+  const std::string detail = trimmed(PQerrorMessage(connection_.get()));
+  const ErrorKind kind = PQconnectionUsedPassword(connection_.get()) &&
+                                 detail.find("password authentication failed") != std::string::npos
+                             ? ErrorKind::Fatal
+                             : ErrorKind::Transient;
+  return Status::error(kind, std::string(what) + ": " + detail);
+}
+
+Status PgConnection::error_from_result(const pg_result* result, std::string_view what) const {
+  const char* sqlstate = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  if (sqlstate == nullptr) return connection_error(what);
+  std::string message = std::string(what) + ": " + trimmed(PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY));
+  if (const char* detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL)) message += " (" + trimmed(detail) + ")";
+  if (const char* context = PQresultErrorField(result, PG_DIAG_CONTEXT)) message += " [" + trimmed(context) + "]";
+  return Status::error(classify_sqlstate(sqlstate), std::move(message), sqlstate);
+}
+
+Result<PgResult> PgConnection::checked(pg_result* raw, std::string_view what) const {
+  PgResult result(raw);
+  const ExecStatusType status = raw ? PQresultStatus(raw) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return result;
+  return error_from_result(raw, what);
+}
+
+Status PgConnection::execute(const std::string& sql) {
+  auto result = checked(PQexec(connection_.get(), sql.c_str()), "statement failed");
+  return result.is_ok() ? Status::ok() : result.status();
+}
+
+namespace {
+
+struct ParamArrays {
+  explicit ParamArrays(std::span<const PgParam> params) {
+    storage.reserve(params.size());
+    for (const PgParam& param : params) {
+      storage.push_back(param ? std::optional<std::string>(std::string(*param)) : std::nullopt);
+    }
+    for (const auto& value : storage) pointers.push_back(value ? value->c_str() : nullptr);
+  }
+  std::vector<std::optional<std::string>> storage;  // libpq wants NUL-terminated text
+  std::vector<const char*> pointers;
+};
+
+}  // namespace
+
+Result<PgResult> PgConnection::query(const std::string& sql, std::span<const PgParam> params) {
+  const ParamArrays arrays(params);
+  return checked(PQexecParams(connection_.get(), sql.c_str(), static_cast<int>(params.size()), nullptr,
+                              arrays.pointers.data(), nullptr, nullptr, 0),
+                 "query failed");
+}
+
+Status PgConnection::prepare(const std::string& name, const std::string& sql) {
+  auto result = checked(PQprepare(connection_.get(), name.c_str(), sql.c_str(), 0, nullptr),
+                        "prepare failed");
+  return result.is_ok() ? Status::ok() : result.status();
+}
+
+Result<PgResult> PgConnection::execute_prepared(const std::string& name, std::span<const PgParam> params) {
+  const ParamArrays arrays(params);
+  return checked(PQexecPrepared(connection_.get(), name.c_str(), static_cast<int>(params.size()),
+                                arrays.pointers.data(), nullptr, nullptr, 0),
+                 "statement failed");
+}
+
+Status PgConnection::copy_begin(const std::string& copy_sql) {
+  pg_result* raw = PQexec(connection_.get(), copy_sql.c_str());
+  const PgResult result(raw);
+  if (raw != nullptr && PQresultStatus(raw) == PGRES_COPY_IN) return Status::ok();
+  return error_from_result(raw, "COPY failed to start");
+}
+
+Status PgConnection::copy_send(std::string_view data) {
+  if (PQputCopyData(connection_.get(), data.data(), static_cast<int>(data.size())) != 1) {
+    return connection_error("COPY failed while sending data");
+  }
+  return Status::ok();
+}
+
+Status PgConnection::copy_end() {
+  if (PQputCopyEnd(connection_.get(), nullptr) != 1) return connection_error("COPY failed at its end");
+  Status status;
+  // Drain every result: the first failure is the one that explains the COPY.
+  while (pg_result* raw = PQgetResult(connection_.get())) {
+    PgResult result(raw);
+    if (status.is_ok() && PQresultStatus(raw) != PGRES_COMMAND_OK) status = error_from_result(raw, "COPY failed");
+  }
+  return status;
+}
+
+bool PgConnection::is_broken() const {
+  return !connection_ || PQstatus(connection_.get()) != CONNECTION_OK;
+}
+
+int PgConnection::server_version() const { return PQserverVersion(connection_.get()); }
+
+std::string libpq_version() {
+  const int version = PQlibVersion();  // e.g. 150018
+  return std::to_string(version / 10000) + "." + std::to_string(version % 100);
+}
+
+}  // namespace kps

@@ -1,0 +1,76 @@
+#pragma once
+// RAII over libpq's PGconn and PGresult. pg_*.cpp are the only files that include
+// libpq; every libpq error becomes a Status classified by its SQLSTATE here, once.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "connector/status.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace kps {
+
+/// One query result; move-only, cleared in the destructor.
+class PgResult {
+ public:
+  explicit PgResult(pg_result* result);
+  int row_count() const;
+  bool is_null(int row, int column) const;
+  std::string_view value(int row, int column) const;
+  /// Rows touched by an INSERT/UPDATE/DELETE.
+  uint64_t affected_rows() const;
+
+ private:
+  struct Clear {
+    void operator()(pg_result* result) const;
+  };
+  std::unique_ptr<pg_result, Clear> result_;
+};
+
+/// A text parameter of a parameterised statement; nullopt is SQL NULL.
+using PgParam = std::optional<std::string_view>;
+
+/// One connection. Not thread-safe. Every call either succeeds or returns a Status
+/// whose code() is the SQLSTATE (empty when the connection itself failed).
+class PgConnection {
+ public:
+  /// Connects with `dsn` (keyword/value or URI); our defaults (application_name,
+  /// TCP keepalives, connect_timeout) apply unless the DSN sets them.
+  static Result<PgConnection> connect(const std::string& dsn);
+
+  Status execute(const std::string& sql);
+  Result<PgResult> query(const std::string& sql, std::span<const PgParam> params = {});
+  Status prepare(const std::string& name, const std::string& sql);
+  Result<PgResult> execute_prepared(const std::string& name, std::span<const PgParam> params);
+
+  /// COPY … FROM STDIN: start, send data in any chunks, finish.
+  Status copy_begin(const std::string& copy_sql);
+  Status copy_send(std::string_view data);
+  Status copy_end();
+
+  /// The server is gone or the session unusable: reconnect before the next call.
+  bool is_broken() const;
+  int server_version() const;
+
+ private:
+  struct Finish {
+    void operator()(pg_conn* connection) const;
+  };
+  explicit PgConnection(pg_conn* connection);
+  Status error_from_result(const pg_result* result, std::string_view what) const;
+  Status connection_error(std::string_view what) const;
+  Result<PgResult> checked(pg_result* result, std::string_view what) const;
+
+  std::unique_ptr<pg_conn, Finish> connection_;
+};
+
+/// libpq's version, for --version ("15.18").
+std::string libpq_version();
+
+}  // namespace kps

@@ -1,0 +1,322 @@
+#include "connector/pg_writer.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "connector/copy_encoder.h"
+#include "connector/log.h"
+#include "connector/pg_connection.h"
+
+namespace kps {
+namespace {
+
+constexpr size_t kCopyChunkBytes = 1 << 20;
+constexpr const char* kOpColumn = "__kps_op";
+
+/// pg_type OIDs binary COPY must match exactly, per configured type. Text may also
+/// land in varchar and char(n): their binary input is text's.
+bool column_type_accepts(ColumnType type, uint32_t oid) {
+  switch (type) {
+    case ColumnType::SmallInt: return oid == 21;
+    case ColumnType::Integer: return oid == 23;
+    case ColumnType::BigInt: return oid == 20;
+    case ColumnType::Real: return oid == 700;
+    case ColumnType::Double: return oid == 701;
+    case ColumnType::Numeric: return oid == 1700;
+    case ColumnType::Boolean: return oid == 16;
+    case ColumnType::Text: return oid == 25 || oid == 1043 || oid == 1042;
+    case ColumnType::Uuid: return oid == 2950;
+    case ColumnType::Date: return oid == 1082;
+    case ColumnType::Timestamp: return oid == 1114;
+    case ColumnType::TimestampTz: return oid == 1184;
+    case ColumnType::Json: return oid == 114;
+    case ColumnType::Jsonb: return oid == 3802;
+    case ColumnType::Bytea: return oid == 17;
+  }
+  return false;
+}
+
+std::string column_list(const SinkConfig& sink, std::string_view prefix = "") {
+  std::string list;
+  for (const ColumnConfig& column : sink.columns) {
+    if (!list.empty()) list += ", ";
+    list += prefix;
+    list += quote_identifier(column.name);
+  }
+  return list;
+}
+
+std::string primary_key_list(const SinkConfig& sink) {
+  std::string list;
+  for (const std::string& name : sink.primary_key) {
+    if (!list.empty()) list += ", ";
+    list += quote_identifier(name);
+  }
+  return list;
+}
+
+std::string create_table_sql(const SinkConfig& sink) {
+  std::string sql = "CREATE TABLE IF NOT EXISTS " + quote_qualified_name(sink.table) + " (";
+  for (const ColumnConfig& column : sink.columns) {
+    sql += quote_identifier(column.name) + " " + std::string(column_type_sql(column.type));
+    if (!column.nullable) sql += " NOT NULL";
+    sql += ", ";
+  }
+  if (!sink.primary_key.empty()) {
+    sql += "PRIMARY KEY (" + primary_key_list(sink) + ")";
+  } else {
+    sql.resize(sql.size() - 2);
+  }
+  return sql + ")";
+}
+
+std::string offsets_key_condition() { return "group_id = $1 AND topic = $2 AND \"partition\" = $3"; }
+
+}  // namespace
+
+/// The SQL of one sink, built once at start-up from validated, quoted identifiers.
+struct PgWriter::SinkStatements {
+  std::string copy_sql;       // COPY into the table (insert) or into the staging table
+  std::string staging_table;  // empty for insert mode
+  std::string create_staging_sql;
+  std::string delete_sql;     // tombstones; empty unless delete_on_tombstone
+  std::string apply_sql;      // INSERT … SELECT … ON CONFLICT from staging
+};
+
+PgWriter::PgWriter(const Config& config) : config_(config) {}
+
+PgWriter::~PgWriter() = default;
+
+Status PgWriter::open() {
+  auto connected = PgConnection::connect(config_.postgres.dsn);
+  if (!connected) return connected.status();
+  connection_ = std::make_unique<PgConnection>(std::move(connected.value()));
+  if (Status status = ensure_offsets_table(); !status) return status;
+  statements_.assign(config_.sinks.size(), SinkStatements{});
+  for (size_t index = 0; index < config_.sinks.size(); ++index) {
+    if (Status status = prepare_sink(index); !status) return status;
+  }
+  return Status::ok();
+}
+
+Status PgWriter::ensure_offsets_table() {
+  const std::string table = quote_qualified_name(config_.postgres.offsets_table);
+  const std::string create =
+      "CREATE TABLE IF NOT EXISTS " + table +
+      " (group_id text NOT NULL, topic text NOT NULL, \"partition\" integer NOT NULL,"
+      " next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
+      " PRIMARY KEY (group_id, topic, \"partition\"))";
+  Status status = connection_->execute(create);
+  // Two instances starting together can race inside CREATE TABLE IF NOT EXISTS.
+  if (!status && (status.code() == "23505" || status.code() == "42P07")) status = connection_->execute(create);
+  if (!status) return status;
+  if (status = connection_->prepare("kps_offset_insert",
+          "INSERT INTO " + table + " (group_id, topic, \"partition\", next_offset) VALUES ($1, $2, $3, $4)"
+          " ON CONFLICT DO NOTHING");
+      !status) {
+    return status;
+  }
+  return connection_->prepare("kps_offset_update",
+      "UPDATE " + table + " SET next_offset = $4, updated_at = now() WHERE " + offsets_key_condition() +
+      " AND next_offset = $5");
+}
+
+Status PgWriter::prepare_sink(size_t sink_index) {
+  const SinkConfig& sink = config_.sinks[sink_index];
+  const std::string table = quote_qualified_name(sink.table);
+  if (sink.create_table) {
+    Status status = connection_->execute(create_table_sql(sink));
+    if (!status && (status.code() == "23505" || status.code() == "42P07")) status = Status::ok();
+    if (!status) return status;
+  }
+
+  const std::string quoted_table_name = table;
+  const std::array<PgParam, 1> params = {quoted_table_name};
+  auto columns = connection_->query(
+      "SELECT a.attname, a.atttypid::int8, format_type(a.atttypid, a.atttypmod)"
+      " FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+      params);
+  if (!columns) return columns.status();
+  if (columns.value().row_count() == 0) {
+    return Status::error(ErrorKind::Fatal, "table " + table + " does not exist (or has no columns);"
+                         " create it, or set create_table: true for topic " + sink.topic + sink.topic_pattern);
+  }
+  for (const ColumnConfig& column : sink.columns) {
+    bool found = false;
+    for (int row = 0; row < columns.value().row_count(); ++row) {
+      if (columns.value().value(row, 0) != column.name) continue;
+      found = true;
+      const auto oid = static_cast<uint32_t>(std::stoul(std::string(columns.value().value(row, 1))));
+      // Only insert mode copies straight into the table; staging goes through INSERT … SELECT,
+      // where PostgreSQL's assignment casts apply.
+      if (sink.mode == WriteMode::Insert && !column_type_accepts(column.type, oid)) {
+        return Status::error(ErrorKind::Fatal,
+            "column " + quote_identifier(column.name) + " of " + table + " is " +
+            std::string(columns.value().value(row, 2)) + " but the config says " +
+            std::string(column_type_name(column.type)) + "; insert mode writes binary COPY, which needs the same type");
+      }
+    }
+    if (!found) {
+      return Status::error(ErrorKind::Fatal,
+                           "table " + table + " has no column " + quote_identifier(column.name));
+    }
+  }
+
+  SinkStatements& statements = statements_[sink_index];
+  if (sink.mode == WriteMode::Insert) {
+    statements.copy_sql = "COPY " + table + " (" + column_list(sink) + ") FROM STDIN (FORMAT binary)";
+    return Status::ok();
+  }
+
+  statements.staging_table = "pg_temp." + quote_identifier("kps_stage_" + std::to_string(sink_index));
+  std::string staging_columns;
+  for (const ColumnConfig& column : sink.columns) {
+    staging_columns += quote_identifier(column.name) + " " + std::string(column_type_sql(column.type)) + ", ";
+  }
+  statements.create_staging_sql = "CREATE TEMP TABLE IF NOT EXISTS " +
+      quote_identifier("kps_stage_" + std::to_string(sink_index)) + " (" + staging_columns +
+      quote_identifier(kOpColumn) + " smallint NOT NULL) ON COMMIT DELETE ROWS";
+  statements.copy_sql = "COPY " + statements.staging_table + " (" + column_list(sink) + ", " +
+                        quote_identifier(kOpColumn) + ") FROM STDIN (FORMAT binary)";
+
+  if (sink.delete_on_tombstone) {
+    std::string key_match;
+    for (const std::string& name : sink.primary_key) {
+      key_match += " AND t." + quote_identifier(name) + " = s." + quote_identifier(name);
+    }
+    statements.delete_sql = "DELETE FROM " + table + " AS t USING " + statements.staging_table +
+        " AS s WHERE s." + quote_identifier(kOpColumn) + " <> " +
+        std::to_string(static_cast<int>(RowOp::Upsert)) + key_match;
+  }
+
+  std::string apply = "INSERT INTO " + table + " AS t (" + column_list(sink) + ") SELECT " +
+      column_list(sink) + " FROM " + statements.staging_table + " WHERE " + quote_identifier(kOpColumn) +
+      " <> " + std::to_string(static_cast<int>(RowOp::Delete)) + " ON CONFLICT (" + primary_key_list(sink) + ") ";
+  std::string assignments;
+  for (size_t index = 0; index < sink.columns.size(); ++index) {
+    const bool in_key = std::find(sink.primary_key_columns.begin(), sink.primary_key_columns.end(), index) !=
+                        sink.primary_key_columns.end();
+    if (in_key) continue;
+    if (!assignments.empty()) assignments += ", ";
+    const std::string name = quote_identifier(sink.columns[index].name);
+    assignments += name + " = EXCLUDED." + name;
+  }
+  if (sink.mode == WriteMode::InsertIgnore || assignments.empty()) {
+    apply += "DO NOTHING";
+  } else {
+    apply += "DO UPDATE SET " + assignments;
+    if (sink.newer_column) {
+      const std::string newer = quote_identifier(sink.columns[*sink.newer_column].name);
+      // A stored NULL counts as older than anything.
+      apply += " WHERE t." + newer + " IS NULL OR EXCLUDED." + newer + " > t." + newer;
+    }
+  }
+  statements.apply_sql = std::move(apply);
+  return connection_->execute(statements.create_staging_sql);
+}
+
+Status PgWriter::write(const WriteRequest& request) {
+  const SinkStatements& statements = statements_[request.sink_index];
+  if (Status status = connection_->execute("BEGIN"); !status) return status;
+  Status status = write_rows(request, statements);
+  if (status) status = advance_offsets(request.offsets);
+  if (status) status = connection_->execute("COMMIT");
+  if (!status) roll_back();
+  return status;
+}
+
+Status PgWriter::write_rows(const WriteRequest& request, const SinkStatements& statements) {
+  if (request.rows.empty()) return Status::ok();
+  if (Status status = connection_->copy_begin(statements.copy_sql); !status) return status;
+  Status status = connection_->copy_send(copy_stream_header());
+  const TableBatch& batch = request.batch;
+  bool any_delete = false;
+  if (statements.staging_table.empty()) {
+    // Insert mode sends every row in batch order: the tuple buffer is the COPY body.
+    if (status) status = connection_->copy_send(batch.tuples.view());
+  } else {
+    copy_chunk_.clear();
+    for (const ReducedRow& reduced : request.rows) {
+      const std::string_view tuple = batch.tuple(batch.rows[reduced.row_index]);
+      // Re-frame the tuple with one more field, the op column: new field count,
+      // the original fields, then an int16.
+      int16_t field_count = 0;
+      std::memcpy(&field_count, tuple.data(), 2);
+      field_count = static_cast<int16_t>(__builtin_bswap16(static_cast<uint16_t>(field_count)) + 1);
+      const uint16_t count_be = __builtin_bswap16(static_cast<uint16_t>(field_count));
+      copy_chunk_.append(reinterpret_cast<const char*>(&count_be), 2);
+      copy_chunk_.append(tuple.substr(2));
+      const uint32_t length_be = __builtin_bswap32(2);
+      const uint16_t op_be = __builtin_bswap16(static_cast<uint16_t>(reduced.op));
+      copy_chunk_.append(reinterpret_cast<const char*>(&length_be), 4);
+      copy_chunk_.append(reinterpret_cast<const char*>(&op_be), 2);
+      any_delete = any_delete || reduced.op != RowOp::Upsert;
+      if (copy_chunk_.size() >= kCopyChunkBytes) {
+        if (status) status = connection_->copy_send(copy_chunk_);
+        copy_chunk_.clear();
+      }
+    }
+    if (status && !copy_chunk_.empty()) status = connection_->copy_send(copy_chunk_);
+  }
+  if (status) status = connection_->copy_send(copy_stream_trailer());
+  // End the COPY even after a send error, so the connection leaves COPY state.
+  const Status ended = connection_->copy_end();
+  if (!status) return status;
+  if (!ended) return ended;
+  if (statements.staging_table.empty()) return Status::ok();
+  if (any_delete && !statements.delete_sql.empty()) {
+    if (Status deleted = connection_->execute(statements.delete_sql); !deleted) return deleted;
+  }
+  return connection_->execute(statements.apply_sql);
+}
+
+Status PgWriter::advance_offsets(std::span<const OffsetAdvance> offsets) {
+  for (const OffsetAdvance& advance : offsets) {
+    const std::string partition = std::to_string(advance.topic_partition.partition);
+    const std::string next_offset = std::to_string(advance.next_offset);
+    const std::string expected = std::to_string(advance.expected_stored.value_or(-1));
+    const std::array<PgParam, 5> params = {config_.kafka.group_id, advance.topic_partition.topic, partition,
+                                           next_offset, expected};
+    // With nothing stored yet the row is inserted; if it appeared meanwhile, someone else wrote it.
+    auto result = advance.expected_stored
+                      ? connection_->execute_prepared("kps_offset_update", params)
+                      : connection_->execute_prepared("kps_offset_insert", std::span(params).first(4));
+    if (!result) return result.status();
+    if (result.value().affected_rows() != 1) {
+      // Another consumer moved this partition's offset since we read it: it owns the
+      // partition now, and our batch must not be applied.
+      return Status::error(ErrorKind::Fatal,
+          "offset of topic=" + advance.topic_partition.topic + " partition=" + partition +
+          " was moved by another consumer (expected " +
+          (advance.expected_stored ? std::to_string(*advance.expected_stored) : std::string("no stored offset")) +
+          "); the batch was rolled back", "fenced");
+    }
+  }
+  return Status::ok();
+}
+
+void PgWriter::roll_back() {
+  if (connection_ && !connection_->is_broken()) {
+    const Status status = connection_->execute("ROLLBACK");
+    if (!status) log::warn("rollback failed: ", status.message());
+  }
+}
+
+Result<std::vector<StoredOffset>> PgWriter::load_offsets() {
+  const std::array<PgParam, 1> params = {config_.kafka.group_id};
+  auto result = connection_->query("SELECT topic, \"partition\", next_offset FROM " +
+                                       quote_qualified_name(config_.postgres.offsets_table) +
+                                       " WHERE group_id = $1",
+                                   params);
+  if (!result) return result.status();
+  std::vector<StoredOffset> offsets;
+  for (int row = 0; row < result.value().row_count(); ++row) {
+    offsets.push_back({TopicPartition{std::string(result.value().value(row, 0)),
+                                      std::stoi(std::string(result.value().value(row, 1)))},
+                       std::stoll(std::string(result.value().value(row, 2)))});
+  }
+  return offsets;
+}
+
+}  // namespace kps

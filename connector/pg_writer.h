@@ -1,0 +1,57 @@
+#pragma once
+// Writes batches to PostgreSQL: binary COPY straight into the table for `insert`;
+// binary COPY into a session temp staging table, then DELETE for tombstones and one
+// INSERT … ON CONFLICT for `upsert` / `insert_ignore`. The offsets row of every
+// partition in the batch moves in the same transaction, guarded by compare-and-set.
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "connector/config.h"
+#include "connector/pipeline.h"
+#include "connector/record.h"
+#include "connector/status.h"
+
+namespace kps {
+
+class PgConnection;
+
+struct StoredOffset {
+  TopicPartition topic_partition;
+  int64_t next_offset = 0;
+};
+
+class PgWriter final : public TableWriter {
+ public:
+  /// `config` must outlive the writer.
+  explicit PgWriter(const Config& config);
+  ~PgWriter() override;
+
+  /// Connects; creates the offsets table, and each sink's table when create_table is
+  /// set; checks that every sink's table has its columns (and, for binary COPY
+  /// straight into the table, the exact types); creates the staging tables.
+  Status open();
+
+  Status write(const WriteRequest& request) override;
+
+  /// Every offset this consumer group has stored.
+  Result<std::vector<StoredOffset>> load_offsets();
+
+ private:
+  struct SinkStatements;
+  Status ensure_offsets_table();
+  Status prepare_sink(size_t sink_index);
+  Status write_rows(const WriteRequest& request, const SinkStatements& statements);
+  Status advance_offsets(std::span<const OffsetAdvance> offsets);
+  void roll_back();
+
+  const Config& config_;
+  std::unique_ptr<PgConnection> connection_;
+  std::vector<SinkStatements> statements_;  // by sink index
+  std::string copy_chunk_;                  // reused framing buffer for staging rows
+};
+
+}  // namespace kps

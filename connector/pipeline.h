@@ -1,0 +1,129 @@
+#pragma once
+// decode -> batch -> write -> release offsets. No Kafka and no libpq here: records come
+// in as RecordViews, batches go out through TableWriter, so the whole exactly-once
+// bookkeeping is unit-testable with a scripted writer.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "connector/batcher.h"
+#include "connector/clock.h"
+#include "connector/config.h"
+#include "connector/key_reducer.h"
+#include "connector/record.h"
+#include "connector/status.h"
+
+namespace kps {
+
+class Decoder;
+
+/// The stored offset of one partition moves from `expected_stored` to `next_offset`
+/// in the same transaction as the batch's rows. nullopt: no row is stored yet.
+struct OffsetAdvance {
+  TopicPartition topic_partition;
+  std::optional<int64_t> expected_stored;
+  int64_t next_offset = 0;
+};
+
+struct WriteRequest {
+  size_t sink_index = 0;  // into Config::sinks
+  const TableBatch& batch;
+  std::span<const ReducedRow> rows;  // what to write; every row of the batch in insert mode
+  std::span<const OffsetAdvance> offsets;
+};
+
+/// Where batches go. The PostgreSQL implementation is PgWriter.
+class TableWriter {
+ public:
+  virtual ~TableWriter() = default;
+  /// Applies `request.rows` and moves every partition's stored offset in one
+  /// transaction: afterwards all of it is durable or none of it is. An offset whose
+  /// stored value is not `expected_stored` (another owner moved it) fails the whole
+  /// write and changes nothing.
+  virtual Status write(const WriteRequest& request) = 0;
+};
+
+struct PipelineCounters {
+  uint64_t records_consumed = 0;
+  uint64_t records_redelivered = 0;  // at or below an offset already applied: skipped
+  uint64_t rows_written = 0;         // after key reduction
+  uint64_t batches_written = 0;
+};
+
+/// Not thread-safe: driven by the connector's single polling thread.
+class Pipeline {
+ public:
+  /// `config` and `writer` must outlive the pipeline.
+  Pipeline(const Config& config, TableWriter& writer, const Clock& clock);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  /// Which sink consumes `topic`: index into Config::sinks, nullopt when none.
+  std::optional<size_t> sink_for_topic(std::string_view topic);
+
+  /// The partition is ours from now on; PostgreSQL holds `stored_next_offset` for it
+  /// (nullopt when it holds nothing).
+  void assign(const TopicPartition& tp, std::optional<int64_t> stored_next_offset);
+  /// Flushes what is batched for these partitions, then forgets them. On error the
+  /// partitions are forgotten all the same: what was not written is not stored.
+  Status revoke(std::span<const TopicPartition> partitions);
+
+  /// Decodes the record into its table's batch and flushes the batch when full.
+  /// A record that cannot be decoded returns a Poison status naming topic,
+  /// partition, offset, column and reason; nothing of it was batched.
+  Status add(const RecordView& record);
+  /// Flushes every batch whose oldest record has waited max_latency.
+  Status flush_due();
+  Status flush_all();
+  /// How long the connector may block in poll before a batch becomes due.
+  std::optional<std::chrono::milliseconds> time_until_next_flush() const;
+
+  /// Next offsets made durable in PostgreSQL since the last call: what to commit to Kafka.
+  std::vector<std::pair<TopicPartition, int64_t>> take_durable_offsets();
+  /// The next offset PostgreSQL holds for an assigned partition.
+  std::optional<int64_t> stored_next_offset(const TopicPartition& tp) const;
+  /// Does a batch hold records of this partition that are not written yet?
+  bool has_unwritten_records(const TopicPartition& tp) const;
+
+  const PipelineCounters& counters() const { return counters_; }
+
+ private:
+  struct PartitionState {
+    bool assigned = false;
+    std::optional<int64_t> stored_next_offset;
+    std::optional<int64_t> next_offset_to_consume;
+    bool commit_pending = false;
+  };
+  struct TopicState {
+    std::optional<size_t> sink_index;
+    std::vector<PartitionState> partitions;  // by partition number
+  };
+  struct TableState;
+  struct TransparentHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view text) const { return std::hash<std::string_view>()(text); }
+  };
+
+  TopicState& topic_state(std::string_view topic);
+  PartitionState* partition_state(std::string_view topic, int32_t partition);
+  const PartitionState* find_partition_state(const TopicPartition& tp) const;
+  Status flush(TableState& table);
+  static Status bad_record(const RecordView& record, std::string_view column, std::string_view reason);
+
+  const Config& config_;
+  TableWriter& writer_;
+  std::vector<std::unique_ptr<TableState>> tables_;  // one per sink, same index
+  std::unordered_map<std::string, TopicState, TransparentHash, std::equal_to<>> topics_;
+  std::vector<ReducedRow> every_row_;   // insert mode's "reduction": all rows in order
+  std::vector<OffsetAdvance> advances_;
+  PipelineCounters counters_;
+};
+
+}  // namespace kps

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages that kafka-pg-sink builds, tests and runs with, but only when
+# one is missing: on a prepared machine this touches neither apt nor the network.
+# Used by tests/run.sh and integration/quickstart.sh.
+set -euo pipefail
+
+readonly packages=(
+  cmake g++ make pkg-config
+  librdkafka-dev libpq-dev libsimdjson-dev librocksdb-dev catch2 libyaml-cpp-dev
+  postgresql-15 kcat
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if [[ "$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null)" != installed ]]; then
+    missing+=("$package")
+  fi
+done
+((${#missing[@]} > 0)) || exit 0
+
+if ((EUID == 0)); then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+  as_root=(sudo)
+else
+  echo "install-deps: these packages are missing and installing them needs root (or sudo): ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+"${as_root[@]}" apt-get update
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,294 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+
+#include "connector/copy_encoder.h"
+
+namespace kps {
+namespace {
+
+/// "00 00 00 08 ...": byte strings compared as text give readable failures.
+std::string hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : bytes) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (!out.empty()) out += ' ';
+    out += kDigits[byte >> 4];
+    out += kDigits[byte & 0xF];
+  }
+  return out;
+}
+
+/// The value bytes one append_* call writes, after its int32 length.
+std::string value_bytes(const std::function<void(CopyBuffer&)>& append) {
+  CopyBuffer buffer;
+  append(buffer);
+  REQUIRE(buffer.size() >= 4);
+  return std::string(buffer.view().substr(4));
+}
+
+std::string numeric(std::string_view text) {
+  CopyBuffer buffer;
+  REQUIRE(buffer.append_numeric(text));
+  const std::string_view bytes = buffer.view();
+  // The length prefix must match what follows it.
+  REQUIRE(hex(bytes.substr(0, 4)) == hex(std::string({0, 0, 0, static_cast<char>(bytes.size() - 4)})));
+  return hex(bytes.substr(4));
+}
+
+}  // namespace
+
+TEST_CASE("the binary COPY header and trailer are the bytes PostgreSQL expects") {
+  CHECK(hex(copy_stream_header()) == "50 47 43 4f 50 59 0a ff 0d 0a 00 00 00 00 00 00 00 00 00");
+  CHECK(hex(copy_stream_trailer()) == "ff ff");
+}
+
+TEST_CASE("each fixed-width append writes a big-endian length and a big-endian value") {
+  CopyBuffer buffer;
+  buffer.append_int64(1);
+  CHECK(hex(buffer.view()) == "00 00 00 08 00 00 00 00 00 00 00 01");
+
+  buffer.clear();
+  buffer.append_int64(-2);
+  CHECK(hex(buffer.view()) == "00 00 00 08 ff ff ff ff ff ff ff fe");
+
+  buffer.clear();
+  buffer.append_int32(0x01020304);
+  CHECK(hex(buffer.view()) == "00 00 00 04 01 02 03 04");
+
+  buffer.clear();
+  buffer.append_int16(-32768);
+  CHECK(hex(buffer.view()) == "00 00 00 02 80 00");
+
+  buffer.clear();
+  buffer.append_float32(1.5f);
+  CHECK(hex(buffer.view()) == "00 00 00 04 3f c0 00 00");
+
+  buffer.clear();
+  buffer.append_float64(1.5);
+  CHECK(hex(buffer.view()) == "00 00 00 08 3f f8 00 00 00 00 00 00");
+
+  buffer.clear();
+  buffer.append_float64(-0.0);
+  CHECK(hex(buffer.view()) == "00 00 00 08 80 00 00 00 00 00 00 00");
+
+  buffer.clear();
+  buffer.append_bool(true);
+  buffer.append_bool(false);
+  CHECK(hex(buffer.view()) == "00 00 00 01 01 00 00 00 01 00");
+
+  buffer.clear();
+  buffer.append_date(-1);
+  CHECK(hex(buffer.view()) == "00 00 00 04 ff ff ff ff");
+
+  buffer.clear();
+  buffer.append_timestamp(1500000);
+  CHECK(hex(buffer.view()) == "00 00 00 08 00 00 00 00 00 16 e3 60");
+
+  buffer.clear();
+  buffer.append_null();
+  CHECK(hex(buffer.view()) == "ff ff ff ff");
+}
+
+TEST_CASE("variable-width appends write the byte count then the bytes") {
+  CopyBuffer buffer;
+  buffer.append_bytes("abc");
+  CHECK(hex(buffer.view()) == "00 00 00 03 61 62 63");
+
+  buffer.clear();
+  buffer.append_bytes("");
+  CHECK(hex(buffer.view()) == "00 00 00 00");
+
+  buffer.clear();
+  buffer.append_bytes(std::string_view("\0\xff", 2));
+  CHECK(hex(buffer.view()) == "00 00 00 02 00 ff");
+
+  buffer.clear();
+  buffer.append_jsonb("{}");
+  CHECK(hex(buffer.view()) == "00 00 00 03 01 7b 7d");
+
+  buffer.clear();
+  buffer.append_uuid({0x12, 0x3e, 0x45, 0x67, 0xe8, 0x9b, 0x12, 0xd3, 0xa4, 0x56, 0x42, 0x66, 0x14, 0x17, 0x40, 0x00});
+  CHECK(hex(buffer.view()) == "00 00 00 10 12 3e 45 67 e8 9b 12 d3 a4 56 42 66 14 17 40 00");
+}
+
+TEST_CASE("begin_tuple writes the field count and tuples follow one another") {
+  CopyBuffer buffer;
+  buffer.begin_tuple(2);
+  buffer.append_int16(1);
+  buffer.append_null();
+  buffer.begin_tuple(1);
+  buffer.append_bool(true);
+  CHECK(hex(buffer.view()) == "00 02 00 00 00 02 00 01 ff ff ff ff 00 01 00 00 00 01 01");
+}
+
+TEST_CASE("truncate drops a half-written tuple and keeps what came before") {
+  CopyBuffer buffer;
+  buffer.begin_tuple(1);
+  buffer.append_int32(7);
+  const std::string before(buffer.view());
+  const size_t size = buffer.size();
+  buffer.begin_tuple(2);
+  buffer.append_int32(8);
+  buffer.truncate(size);
+  CHECK(buffer.view() == before);
+}
+
+TEST_CASE("numeric is encoded in PostgreSQL's base-10000 send format") {
+  // Expected bytes are numeric_send() output from PostgreSQL 15:
+  // ndigits, weight, sign, dscale, then the base-10000 digits.
+  CHECK(numeric("0") == "00 00 00 00 00 00 00 00");
+  CHECK(numeric("1") == "00 01 00 00 00 00 00 00 00 01");
+  CHECK(numeric("-1") == "00 01 00 00 40 00 00 00 00 01");
+  CHECK(numeric("10000") == "00 01 00 01 00 00 00 00 00 01");
+  CHECK(numeric("0.0001") == "00 01 ff ff 00 00 00 04 00 01");
+  CHECK(numeric("123.4500") == "00 02 00 00 00 00 00 04 00 7b 11 94");
+  CHECK(numeric("1e3") == "00 01 00 00 00 00 00 00 03 e8");
+  CHECK(numeric("1E+3") == "00 01 00 00 00 00 00 00 03 e8");
+  CHECK(numeric("-12.5e-3") == "00 01 ff ff 40 00 00 04 00 7d");
+  CHECK(numeric("1.5e1") == "00 01 00 00 00 00 00 00 00 0f");
+  CHECK(numeric("123456789.5") == "00 04 00 02 00 00 00 01 00 01 09 29 1a 85 13 88");
+  CHECK(numeric("0.00012") == "00 02 ff ff 00 00 00 05 00 01 07 d0");
+  CHECK(numeric("100000000") == "00 01 00 02 00 00 00 00 00 01");
+  CHECK(numeric("NaN") == "00 00 00 00 c0 00 00 00");
+  CHECK(numeric("nan") == "00 00 00 00 c0 00 00 00");
+  CHECK(numeric("Infinity") == "00 00 00 00 d0 00 00 00");
+  CHECK(numeric("-Infinity") == "00 00 00 00 f0 00 00 00");
+}
+
+TEST_CASE("numeric zero keeps its scale and never carries a sign") {
+  CHECK(numeric("-0") == "00 00 00 00 00 00 00 00");
+  CHECK(numeric("-0.00") == "00 00 00 00 00 00 00 02");
+  CHECK(numeric("0e5") == "00 00 00 00 00 00 00 00");
+  CHECK(numeric("0.0e-2") == "00 00 00 00 00 00 00 03");
+}
+
+TEST_CASE("numeric accepts the decimal literals PostgreSQL accepts beyond JSON's") {
+  CHECK(numeric("+5") == "00 01 00 00 00 00 00 00 00 05");
+  CHECK(numeric("007") == "00 01 00 00 00 00 00 00 00 07");
+  CHECK(numeric(".5") == "00 01 ff ff 00 00 00 01 13 88");
+  CHECK(numeric("5.") == "00 01 00 00 00 00 00 00 00 05");
+}
+
+TEST_CASE("numeric rejects text that is not a decimal number and appends nothing") {
+  for (const char* text : {"", "abc", "1.2.3", "--1", "1e", "e5", ".", "-", "0x10", " 1", "1 ", "+NaN", "1e+",
+                           "1,5", "Infinit", "1e100001", "1e-100001", "1e99999999999999999999"}) {
+    CAPTURE(text);
+    CopyBuffer buffer;
+    buffer.append_int16(1);
+    const std::string before(buffer.view());
+    CHECK_FALSE(buffer.append_numeric(text));
+    CHECK(buffer.view() == before);
+  }
+}
+
+TEST_CASE("numeric refuses values beyond PostgreSQL's numeric range") {
+  CopyBuffer buffer;
+  // The exponent cap comes first, so the digits before the point need writing out.
+  CHECK_FALSE(buffer.append_numeric("1" + std::string(131072, '0')));  // 131073 digits before the point
+  CHECK(buffer.append_numeric("1" + std::string(131071, '0')));
+  CHECK(buffer.append_numeric("1e100000"));
+  CHECK_FALSE(buffer.append_numeric("1e-16384"));  // 16384 digits after the point
+  CHECK(buffer.append_numeric("1e-16383"));
+  CHECK_FALSE(buffer.append_numeric("0." + std::string(16384, '0')));
+}
+
+TEST_CASE("tuple_field finds each field of a tuple, NULLs included") {
+  CopyBuffer buffer;
+  buffer.begin_tuple(5);
+  buffer.append_int64(42);
+  buffer.append_null();
+  buffer.append_bytes("hello");
+  buffer.append_bytes("");
+  buffer.append_null();
+  const std::string_view tuple = buffer.view();
+
+  REQUIRE(tuple_field(tuple, 0).has_value());
+  CHECK(hex(*tuple_field(tuple, 0)) == "00 00 00 00 00 00 00 2a");
+  CHECK_FALSE(tuple_field(tuple, 1).has_value());
+  REQUIRE(tuple_field(tuple, 2).has_value());
+  CHECK(*tuple_field(tuple, 2) == "hello");
+  REQUIRE(tuple_field(tuple, 3).has_value());
+  CHECK(tuple_field(tuple, 3)->empty());
+  CHECK_FALSE(tuple_field(tuple, 4).has_value());
+}
+
+TEST_CASE("compare_binary_values orders integers, negatives included") {
+  const auto int16 = [](int16_t v) { return value_bytes([v](CopyBuffer& b) { b.append_int16(v); }); };
+  const auto int32 = [](int32_t v) { return value_bytes([v](CopyBuffer& b) { b.append_int32(v); }); };
+  const auto int64 = [](int64_t v) { return value_bytes([v](CopyBuffer& b) { b.append_int64(v); }); };
+
+  CHECK(compare_binary_values(ColumnType::SmallInt, int16(-1), int16(1)) < 0);
+  CHECK(compare_binary_values(ColumnType::SmallInt, int16(300), int16(2)) > 0);
+  CHECK(compare_binary_values(ColumnType::SmallInt, int16(-32768), int16(-32768)) == 0);
+
+  CHECK(compare_binary_values(ColumnType::Integer, int32(-5), int32(-4)) < 0);
+  CHECK(compare_binary_values(ColumnType::Integer, int32(256), int32(1)) > 0);
+  CHECK(compare_binary_values(ColumnType::Integer, int32(7), int32(7)) == 0);
+
+  CHECK(compare_binary_values(ColumnType::BigInt, int64(-1), int64(0)) < 0);
+  CHECK(compare_binary_values(ColumnType::BigInt, int64(std::numeric_limits<int64_t>::max()),
+                              int64(std::numeric_limits<int64_t>::min())) > 0);
+  CHECK(compare_binary_values(ColumnType::BigInt, int64(int64_t{1} << 40), int64(int64_t{1} << 40)) == 0);
+}
+
+TEST_CASE("compare_binary_values orders dates and timestamps") {
+  const auto date = [](int32_t v) { return value_bytes([v](CopyBuffer& b) { b.append_date(v); }); };
+  const auto timestamp = [](int64_t v) { return value_bytes([v](CopyBuffer& b) { b.append_timestamp(v); }); };
+
+  CHECK(compare_binary_values(ColumnType::Date, date(-1), date(0)) < 0);
+  CHECK(compare_binary_values(ColumnType::Date, date(8825), date(8824)) > 0);
+  CHECK(compare_binary_values(ColumnType::Timestamp, timestamp(-1000000), timestamp(1)) < 0);
+  CHECK(compare_binary_values(ColumnType::TimestampTz, timestamp(768294489123456), timestamp(768294489123455)) > 0);
+  CHECK(compare_binary_values(ColumnType::TimestampTz, timestamp(5), timestamp(5)) == 0);
+}
+
+TEST_CASE("compare_binary_values orders floats like PostgreSQL, NaN above everything") {
+  const auto real = [](float v) { return value_bytes([v](CopyBuffer& b) { b.append_float32(v); }); };
+  const auto dbl = [](double v) { return value_bytes([v](CopyBuffer& b) { b.append_float64(v); }); };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+
+  CHECK(compare_binary_values(ColumnType::Real, real(-2.5f), real(-1.0f)) < 0);
+  CHECK(compare_binary_values(ColumnType::Real, real(1.0f), real(0.5f)) > 0);
+  CHECK(compare_binary_values(ColumnType::Real, real(std::nanf("")), real(3.0e38f)) > 0);
+
+  CHECK(compare_binary_values(ColumnType::Double, dbl(-1e300), dbl(1e-300)) < 0);
+  CHECK(compare_binary_values(ColumnType::Double, dbl(-0.0), dbl(0.0)) == 0);
+  CHECK(compare_binary_values(ColumnType::Double, dbl(nan), dbl(inf)) > 0);
+  CHECK(compare_binary_values(ColumnType::Double, dbl(inf), dbl(nan)) < 0);
+  CHECK(compare_binary_values(ColumnType::Double, dbl(nan), dbl(nan)) == 0);
+}
+
+TEST_CASE("compare_binary_values orders numerics by sign, weight and digits, whatever their scale") {
+  const auto num = [](const char* text) {
+    return value_bytes([text](CopyBuffer& b) { REQUIRE(b.append_numeric(text)); });
+  };
+  const auto compare = [&](const char* a, const char* b) {
+    return compare_binary_values(ColumnType::Numeric, num(a), num(b));
+  };
+
+  CHECK(compare("1", "2") < 0);
+  CHECK(compare("10000", "9999.9999") > 0);     // different weights
+  CHECK(compare("0.0001", "0.001") < 0);        // negative weights
+  CHECK(compare("1.5", "1.50000") == 0);        // scale does not matter
+  CHECK(compare("1.5", "1.5001") < 0);          // a longer digit string
+  CHECK(compare("-1", "1") < 0);
+  CHECK(compare("-10000", "-1") < 0);           // larger magnitude, smaller value
+  CHECK(compare("-0.5", "-0.25") < 0);
+  CHECK(compare("-0.5", "0") < 0);
+  CHECK(compare("0", "0.0000") == 0);
+  CHECK(compare("0", "0.0001") < 0);
+  CHECK(compare("123456789012345678901234567890", "123456789012345678901234567891") < 0);
+  CHECK(compare("NaN", "Infinity") > 0);
+  CHECK(compare("NaN", "NaN") == 0);
+  CHECK(compare("Infinity", "1e100000") > 0);
+  CHECK(compare("-Infinity", "-1e100000") < 0);
+  CHECK(compare("-Infinity", "-Infinity") == 0);
+}
+
+}  // namespace kps

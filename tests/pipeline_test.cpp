@@ -1,0 +1,246 @@
+#include "connector/pipeline.h"
+
+#include <catch2/catch.hpp>
+
+#include "tests/test_support.h"
+
+using namespace kps;
+using kps::testing::ManualClock;
+using kps::testing::record;
+
+namespace {
+
+/// What one write() call was asked to do, copied out of the batch.
+struct WriteCall {
+  std::vector<int64_t> offsets_written;  // offset of each row written, in order
+  std::vector<RowOp> ops;
+  std::vector<OffsetAdvance> advances;
+};
+
+/// A writer that records every call and fails on cue.
+class ScriptedWriter final : public TableWriter {
+ public:
+  Status write(const WriteRequest& request) override {
+    if (fail_next_) {
+      fail_next_ = false;
+      return Status::error(ErrorKind::Transient, "connection lost", "08006");
+    }
+    WriteCall call;
+    for (const ReducedRow& row : request.rows) {
+      call.offsets_written.push_back(request.batch.rows[row.row_index].offset);
+      call.ops.push_back(row.op);
+    }
+    call.advances.assign(request.offsets.begin(), request.offsets.end());
+    calls.push_back(std::move(call));
+    return Status::ok();
+  }
+  void fail_next() { fail_next_ = true; }
+
+  std::vector<WriteCall> calls;
+
+ private:
+  bool fail_next_ = false;
+};
+
+Config config_with(SinkConfig sink, size_t max_rows = 100) {
+  Config config;
+  config.batch.max_rows = max_rows;
+  config.sinks.push_back(std::move(sink));
+  return config;
+}
+
+const TopicPartition kPartition0{"events", 0};
+const TopicPartition kPartition1{"events", 1};
+
+}  // namespace
+
+TEST_CASE("pipeline writes insert batches in offset order and stores each partition's next offset") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, std::nullopt);
+  pipeline.assign(kPartition1, 7);
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1,"v":1})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 1, 7, R"({"id":1,"v":2})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 1, R"({"id":2})")).is_ok());
+  CHECK(pipeline.has_unwritten_records(kPartition0));
+  REQUIRE(pipeline.flush_all().is_ok());
+
+  REQUIRE(writer.calls.size() == 1);
+  CHECK(writer.calls[0].offsets_written == std::vector<int64_t>{0, 7, 1});
+  REQUIRE(writer.calls[0].advances.size() == 2);
+  CHECK(writer.calls[0].advances[0].topic_partition == kPartition0);
+  CHECK_FALSE(writer.calls[0].advances[0].expected_stored.has_value());
+  CHECK(writer.calls[0].advances[0].next_offset == 2);
+  CHECK(writer.calls[0].advances[1].expected_stored == 7);
+  CHECK(writer.calls[0].advances[1].next_offset == 8);
+  CHECK(pipeline.stored_next_offset(kPartition0) == 2);
+  CHECK_FALSE(pipeline.has_unwritten_records(kPartition0));
+  CHECK(pipeline.counters().rows_written == 3);
+}
+
+TEST_CASE("pipeline reports durable offsets once, after the write commits") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 4, R"({"id":1})")).is_ok());
+  CHECK(pipeline.take_durable_offsets().empty());
+  REQUIRE(pipeline.flush_all().is_ok());
+  const auto durable = pipeline.take_durable_offsets();
+  REQUIRE(durable.size() == 1);
+  CHECK(durable[0] == std::pair<TopicPartition, int64_t>{kPartition0, 5});
+  CHECK(pipeline.take_durable_offsets().empty());
+}
+
+TEST_CASE("pipeline keeps the batch and the stored offset when a write fails") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, 3);
+  REQUIRE(pipeline.add(record("events", 0, 3, R"({"id":1})")).is_ok());
+  writer.fail_next();
+  const Status failed = pipeline.flush_all();
+  CHECK(failed.kind() == ErrorKind::Transient);
+  CHECK(pipeline.stored_next_offset(kPartition0) == 3);
+  CHECK(pipeline.take_durable_offsets().empty());
+  CHECK(pipeline.has_unwritten_records(kPartition0));
+  REQUIRE(pipeline.flush_all().is_ok());  // the retry writes the same rows against the same expectation
+  REQUIRE(writer.calls.size() == 1);
+  CHECK(writer.calls[0].advances[0].expected_stored == 3);
+  CHECK(pipeline.stored_next_offset(kPartition0) == 4);
+}
+
+TEST_CASE("pipeline flushes a batch as soon as it holds max_rows") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert), 2);
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, std::nullopt);
+  for (int64_t offset = 0; offset < 5; ++offset) {
+    REQUIRE(pipeline.add(record("events", 0, offset, R"({"id":1})")).is_ok());
+  }
+  REQUIRE(writer.calls.size() == 2);
+  CHECK(writer.calls[1].advances[0].expected_stored == 2);
+  CHECK(writer.calls[1].advances[0].next_offset == 4);
+}
+
+TEST_CASE("pipeline flushes a batch once its oldest record waited max_latency") {
+  Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
+  config.batch.max_latency = std::chrono::milliseconds(250);
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1})")).is_ok());
+  clock.advance(std::chrono::milliseconds(249));
+  REQUIRE(pipeline.flush_due().is_ok());
+  CHECK(writer.calls.empty());
+  CHECK(*pipeline.time_until_next_flush() == std::chrono::milliseconds(1));
+  clock.advance(std::chrono::milliseconds(1));
+  REQUIRE(pipeline.flush_due().is_ok());
+  CHECK(writer.calls.size() == 1);
+}
+
+TEST_CASE("pipeline reduces upsert batches to one row per key") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Upsert));
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1,"v":1})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 1, R"({"id":1,"v":2})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 2, R"({"id":2,"v":3})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  REQUIRE(writer.calls.size() == 1);
+  CHECK(writer.calls[0].offsets_written == std::vector<int64_t>{1, 2});
+  CHECK(writer.calls[0].advances[0].next_offset == 3);
+}
+
+TEST_CASE("pipeline turns a tombstone into a delete when delete_on_tombstone is set") {
+  SinkConfig sink = kps::testing::id_value_sink(WriteMode::Upsert);
+  sink.delete_on_tombstone = true;
+  const Config config = config_with(sink);
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1,"v":1})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 1, std::nullopt, std::string_view(R"({"id":1})"))).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  REQUIRE(writer.calls.size() == 1);
+  CHECK(writer.calls[0].ops == std::vector<RowOp>{RowOp::Delete});
+}
+
+TEST_CASE("pipeline rejects a bad record naming topic, partition, offset and column, batching nothing of it") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1})")).is_ok());
+  const Status bad = pipeline.add(record("events", 0, 1, R"({"id":"abc"})"));
+  REQUIRE_FALSE(bad.is_ok());
+  CHECK(bad.kind() == ErrorKind::Poison);
+  CHECK_THAT(bad.message(), Catch::Contains("topic=events") && Catch::Contains("partition=0") &&
+                                Catch::Contains("offset=1") && Catch::Contains("column=id"));
+  REQUIRE(pipeline.flush_all().is_ok());
+  REQUIRE(writer.calls.size() == 1);
+  CHECK(writer.calls[0].offsets_written == std::vector<int64_t>{0});
+  CHECK(writer.calls[0].advances[0].next_offset == 1);  // stops right before the bad record
+}
+
+TEST_CASE("pipeline treats a tombstone as a bad record unless delete_on_tombstone is set") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Upsert));
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, std::nullopt);
+  const Status bad = pipeline.add(record("events", 0, 0, std::nullopt, std::string_view("1")));
+  CHECK(bad.kind() == ErrorKind::Poison);
+  CHECK_THAT(bad.message(), Catch::Contains("delete_on_tombstone"));
+}
+
+TEST_CASE("pipeline skips records below the offset PostgreSQL already holds") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, 10);
+  REQUIRE(pipeline.add(record("events", 0, 9, R"({"id":1})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 10, R"({"id":2})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 10, R"({"id":2})")).is_ok());  // delivered twice
+  REQUIRE(pipeline.flush_all().is_ok());
+  REQUIRE(writer.calls.size() == 1);
+  CHECK(writer.calls[0].offsets_written == std::vector<int64_t>{10});
+  CHECK(pipeline.counters().records_redelivered == 2);
+}
+
+TEST_CASE("pipeline ignores records of partitions it does not own") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  REQUIRE(pipeline.add(record("events", 3, 0, R"({"id":1})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  CHECK(writer.calls.empty());
+}
+
+TEST_CASE("pipeline flushes a revoked partition's rows before forgetting it") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1})")).is_ok());
+  const std::vector<TopicPartition> revoked = {kPartition0};
+  REQUIRE(pipeline.revoke(revoked).is_ok());
+  REQUIRE(writer.calls.size() == 1);
+  CHECK_FALSE(pipeline.stored_next_offset(kPartition0).has_value());
+  REQUIRE(pipeline.add(record("events", 0, 1, R"({"id":2})")).is_ok());  // late record: no longer ours
+  REQUIRE(pipeline.flush_all().is_ok());
+  CHECK(writer.calls.size() == 1);
+}
