@@ -380,8 +380,8 @@ struct MapEntries {
 // ---------------------------------------------------------------------------------
 // The reader: one pass over the document, collecting problems.
 
-constexpr std::array<std::string_view, 9> kTopLevelKeys{
-    "kafka", "postgres", "state", "batch", "errors", "http", "log", "shutdown_timeout_ms", "sinks"};
+constexpr std::array<std::string_view, 10> kTopLevelKeys{
+    "kafka", "postgres", "state", "batch", "errors", "http", "log", "retry", "shutdown_timeout_ms", "sinks"};
 constexpr std::array<std::string_view, 3> kKafkaKeys{"bootstrap_servers", "group_id", "properties"};
 constexpr std::array<std::string_view, 3> kPostgresKeys{"dsn", "pool_size", "offsets_table"};
 constexpr std::array<std::string_view, 1> kStateKeys{"dir"};
@@ -389,6 +389,7 @@ constexpr std::array<std::string_view, 3> kBatchKeys{"max_rows", "max_bytes", "m
 constexpr std::array<std::string_view, 2> kErrorsKeys{"tolerance", "dead_letter_topic"};
 constexpr std::array<std::string_view, 1> kHttpKeys{"listen"};
 constexpr std::array<std::string_view, 3> kLogKeys{"level", "format", "progress_interval_ms"};
+constexpr std::array<std::string_view, 3> kRetryKeys{"initial_backoff_ms", "max_backoff_ms", "give_up_after_ms"};
 constexpr std::array<std::string_view, 10> kSinkKeys{
     "topic", "topic_pattern", "table", "mode", "primary_key", "create_table",
     "upsert_when_newer", "delete_on_tombstone", "dedup", "columns"};
@@ -460,6 +461,7 @@ class Reader {
   void read_errors(const YAML::Node& node, ErrorsConfig& errors);
   void read_http(const YAML::Node& node, HttpConfig& http);
   void read_log(const YAML::Node& node, LogConfig& log);
+  void read_retry(const YAML::Node& node, RetryConfig& retry);
   void read_sinks(const YAML::Node& node, std::vector<SinkConfig>& sinks);
   void read_sink(const YAML::Node& node, const std::string& path, SinkConfig& sink);
   void read_dedup(const YAML::Node& node, const std::string& path, DedupConfig& dedup);
@@ -763,6 +765,7 @@ Config Reader::read_document(const YAML::Node& root) {
   read_errors(section("errors"), config.errors);
   read_http(section("http"), config.http);
   read_log(section("log"), config.log);
+  read_retry(section("retry"), config.retry);
   if (const YAML::Node* node = top->find("shutdown_timeout_ms")) {
     assign(read_duration(*node, "shutdown_timeout_ms", BareNumber::Milliseconds, 1), config.shutdown_timeout);
   }
@@ -910,6 +913,24 @@ void Reader::read_log(const YAML::Node& node, LogConfig& log) {
   if (const YAML::Node* value = map->find("progress_interval_ms")) {
     // 0 turns the periodic progress line off.
     assign(read_duration(*value, "log.progress_interval_ms", BareNumber::Milliseconds, 0), log.progress_interval);
+  }
+}
+
+void Reader::read_retry(const YAML::Node& node, RetryConfig& retry) {
+  const std::optional<MapEntries> map = open_map(node, "retry", kRetryKeys);
+  if (!map) return;
+  if (const YAML::Node* value = map->find("initial_backoff_ms")) {
+    assign(read_duration(*value, "retry.initial_backoff_ms", BareNumber::Milliseconds, 1), retry.initial_backoff);
+  }
+  if (const YAML::Node* value = map->find("max_backoff_ms")) {
+    assign(read_duration(*value, "retry.max_backoff_ms", BareNumber::Milliseconds, 1), retry.max_backoff);
+  }
+  if (const YAML::Node* value = map->find("give_up_after_ms")) {
+    // 0: retry for as long as the process runs.
+    assign(read_duration(*value, "retry.give_up_after_ms", BareNumber::Milliseconds, 0), retry.give_up_after);
+  }
+  if (retry.max_backoff < retry.initial_backoff) {
+    problem("retry.max_backoff_ms", "must not be smaller than retry.initial_backoff_ms");
   }
 }
 

@@ -115,6 +115,13 @@ struct LogConfig {
   std::chrono::milliseconds progress_interval{5000};      // Default: 5s; 0 disables the progress line
 };
 
+/// How the daemon waits for PostgreSQL to come back after a transient failure.
+struct RetryConfig {
+  std::chrono::milliseconds initial_backoff{100};   // Default: 100ms; doubles per attempt, with jitter
+  std::chrono::milliseconds max_backoff{30000};     // Default: 30s
+  std::chrono::milliseconds give_up_after{600000};  // Default: 10 min of failing, then exit 1; 0 = never
+};
+
 struct Config {
   KafkaConfig kafka;
   PostgresConfig postgres;
@@ -123,6 +130,7 @@ struct Config {
   ErrorsConfig errors;
   HttpConfig http;
   LogConfig log;
+  RetryConfig retry;
   std::chrono::milliseconds shutdown_timeout{30000};  // Default: 30000 ms
   std::vector<SinkConfig> sinks;                      // at least one
 };

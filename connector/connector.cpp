@@ -1,8 +1,9 @@
 #include "connector/connector.h"
 
 #include <algorithm>
-#include <thread>
+#include <unistd.h>
 
+#include "connector/failpoint.h"
 #include "connector/log.h"
 #include "connector/pg_writer.h"
 #include "connector/pipeline.h"
@@ -12,13 +13,22 @@ namespace {
 
 constexpr std::chrono::milliseconds kMaxPollWait{100};
 constexpr std::chrono::milliseconds kMetadataTimeout{10000};
+constexpr std::chrono::milliseconds kWatermarkCheckTimeout{5000};
 constexpr int kMetadataAttempts = 6;
 constexpr std::chrono::milliseconds kCatchUpDatabaseCheckInterval{1000};
+
+double seconds_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
 
 }  // namespace
 
 Connector::Connector(const Config& config, RunOptions options, const std::atomic<bool>& stop_requested)
-    : config_(config), options_(options), stop_requested_(stop_requested) {}
+    : config_(config),
+      options_(options),
+      stop_requested_(stop_requested),
+      // Seeded per process so that replicas which lost the same database spread out.
+      backoff_(config.retry.initial_backoff, config.retry.max_backoff, static_cast<uint64_t>(getpid())) {}
 
 Connector::~Connector() = default;
 
@@ -54,10 +64,11 @@ Status Connector::run() {
             patterns.size(), " pattern(s)");
 
   while (!stop_requested_.load()) {
-    if (catch_up_ && catch_up_->done()) break;
+    if (catch_up_ && catch_up_->done() && !recovering_) break;
     if (Status status = poll_once(); !status) {
-      if (status.kind() == ErrorKind::Poison) {
-        // Stop at the bad record, after applying and committing everything before it.
+      if (status.kind() == ErrorKind::Poison && status.code().empty()) {
+        // A record that cannot be decoded: stop at it, after applying and committing
+        // everything before it.
         log::error(status.message());
         if (Status drained = drain(); !drained) log::error("could not flush before stopping: ", drained.message());
         return status;
@@ -105,15 +116,22 @@ Status Connector::poll_once() {
 
   const PollResult& event = polled.value();
   if (event.kind == PollResult::Kind::Record) {
-    if (Status status = pipeline_->add(event.record); !status) return status;
+    note_first_offset({std::string(event.record.topic), event.record.partition}, event.record.offset);
+    // While recovering, fetched records are dropped: the partition is re-fetched from
+    // PostgreSQL's offset once the database is back.
+    if (!recovering_) {
+      if (Status status = absorb_write_result(pipeline_->add(event.record)); !status) return status;
+    }
   } else if (event.kind == PollResult::Kind::PartitionEnd && catch_up_) {
     catch_up_->note_partition_end(event.end_of_partition, event.end_offset);
   }
-  if (Status status = pipeline_->flush_due(); !status) return status;
+
+  if (recovering_) return try_recover();
+  if (Status status = absorb_write_result(pipeline_->flush_due()); !status) return status;
   if (Status status = commit_durable_offsets(false); !status) return status;
 
   const auto now = clock_.now();
-  if (catch_up_) {
+  if (catch_up_ && !recovering_) {
     catch_up_->settle([this](const TopicPartition& tp) { return pipeline_->has_unwritten_records(tp); });
     // Partitions owned by other members of the group finish when PostgreSQL says so.
     if (!catch_up_->done() && now >= next_database_check_at_) {
@@ -128,9 +146,90 @@ Status Connector::poll_once() {
   return Status::ok();
 }
 
+void Connector::note_first_offset(const TopicPartition& tp, int64_t offset) {
+  // Only the first record after an assignment matters, so this allocates once per partition.
+  if (first_offset_seen_.find(tp) == first_offset_seen_.end()) first_offset_seen_.emplace(tp, offset);
+}
+
+Status Connector::absorb_write_result(Status status) {
+  if (status.is_ok()) return status;
+  if (status.kind() == ErrorKind::Transient) {
+    begin_recovery(status);
+    return Status::ok();
+  }
+  return status;
+}
+
+void Connector::begin_recovery(const Status& cause) {
+  if (!recovering_) {
+    recovering_ = true;
+    recovering_since_ = clock_.now();
+    backoff_.reset();
+    log::warn("PostgreSQL write failed: ", cause.message(), "; pausing ", consumer_->assignment().size(),
+              " partition(s), will re-read the stored offsets and retry");
+  }
+  recovery_cause_ = cause;
+  // Nothing unwritten is kept: the partitions are re-fetched from PostgreSQL's offsets.
+  pipeline_->reset();
+  consumer_->pause(consumer_->assignment());
+  next_attempt_at_ = clock_.now() + backoff_.next_delay();
+}
+
+Status Connector::try_recover() {
+  const auto now = clock_.now();
+  if (now < next_attempt_at_) return Status::ok();
+  const auto give_up = config_.retry.give_up_after;
+  Status status = writer_->reopen();
+  Result<std::vector<StoredOffset>> stored = Status::error(ErrorKind::Transient, "not read");
+  if (status) {
+    stored = writer_->load_offsets();
+    if (!stored) status = stored.status();
+  }
+  if (!status) {
+    if (status.kind() != ErrorKind::Transient) return status;
+    if (give_up.count() > 0 && now - recovering_since_ >= give_up) {
+      return Status::error(ErrorKind::Fatal, "PostgreSQL still unavailable after " +
+                                                 std::to_string(static_cast<int64_t>(seconds_between(recovering_since_, now))) +
+                                                 " s (retry.give_up_after_ms): " + status.message());
+    }
+    next_attempt_at_ = now + backoff_.next_delay();
+    log::warn("reconnect attempt ", backoff_.attempts(), " failed: ", status.message());
+    return Status::ok();
+  }
+
+  std::vector<std::pair<TopicPartition, int64_t>> positions;
+  for (const TopicPartition& tp : consumer_->assignment()) {
+    std::optional<int64_t> next_offset;
+    for (const StoredOffset& offset : stored.value()) {
+      if (offset.topic_partition == tp) next_offset = offset.next_offset;
+    }
+    pipeline_->assign(tp, next_offset);
+    const auto first_seen = first_offset_seen_.find(tp);
+    if (next_offset) {
+      positions.emplace_back(tp, *next_offset);
+    } else if (first_seen != first_offset_seen_.end()) {
+      positions.emplace_back(tp, first_seen->second);
+    }
+  }
+  if (Status seeked = consumer_->seek(positions); !seeked) {
+    next_attempt_at_ = now + backoff_.next_delay();
+    log::warn("re-positioning the consumer failed: ", seeked.message());
+    return Status::ok();
+  }
+  consumer_->resume(consumer_->assignment());
+  recovering_ = false;
+  log::info("PostgreSQL is back after ", static_cast<int64_t>(seconds_between(recovering_since_, now) * 1000),
+            " ms; resuming ", positions.size(), " partition(s) from the stored offsets");
+  if (catch_up_) {
+    for (const StoredOffset& offset : stored.value()) catch_up_->note_stored(offset.topic_partition, offset.next_offset);
+  }
+  return Status::ok();
+}
+
 Status Connector::commit_durable_offsets(bool synchronous) {
   const auto durable = pipeline_->take_durable_offsets();
   if (durable.empty()) return Status::ok();
+  failpoint("before_kafka_commit");
   if (catch_up_) {
     for (const auto& [tp, next_offset] : durable) catch_up_->note_stored(tp, next_offset);
   }
@@ -150,7 +249,13 @@ void Connector::refresh_catch_up_from_database() {
 }
 
 Status Connector::drain() {
-  Status status = pipeline_->flush_all();
+  Status status;
+  if (recovering_) {
+    // Nothing unwritten is held while recovering, so there is nothing to lose.
+    log::warn("stopping while PostgreSQL is unavailable; the next start resumes from the stored offsets");
+  } else {
+    status = pipeline_->flush_all();
+  }
   if (status) commit_durable_offsets(true);
   log_progress(true);
   consumer_->close();
@@ -161,7 +266,7 @@ Status Connector::drain() {
 void Connector::log_progress(bool final_line) {
   const auto now = clock_.now();
   const PipelineCounters& counters = pipeline_->counters();
-  const double seconds = std::chrono::duration<double>(now - last_progress_at_).count();
+  const double seconds = seconds_between(last_progress_at_, now);
   const double rows_per_second =
       seconds > 0 ? static_cast<double>(counters.rows_written - rows_at_last_progress_) / seconds : 0.0;
   rows_at_last_progress_ = counters.rows_written;
@@ -174,40 +279,100 @@ void Connector::log_progress(bool final_line) {
   log::info(final_line ? "totals:" : "progress:", " consumed=", counters.records_consumed,
             " rows_written=", counters.rows_written, " batches=", counters.batches_written,
             " rows_per_s=", static_cast<int64_t>(rows_per_second), " lag=", consumer_->consumer_lag(),
-            " partitions=", consumer_->assignment().size(), catch_up_part);
+            " partitions=", consumer_->assignment().size(), recovering_ ? " (waiting for PostgreSQL)" : "",
+            catch_up_part);
 }
 
-Result<std::vector<std::optional<int64_t>>> Connector::on_partitions_assigned(
-    std::span<const TopicPartition> partitions) {
+Status Connector::check_stored_offsets_against_log(std::span<const TopicPartition> partitions,
+                                                   const std::vector<std::optional<int64_t>>& stored) {
+  for (size_t index = 0; index < partitions.size(); ++index) {
+    if (!stored[index]) continue;
+    const TopicPartition& tp = partitions[index];
+    auto marks = consumer_->query_watermarks(
+        [&](std::string_view topic) { return topic == tp.topic; }, kWatermarkCheckTimeout);
+    if (!marks) {
+      log::warn("cannot check the stored offset of topic=", tp.topic, " partition=", tp.partition,
+                " against the log: ", marks.status().message());
+      continue;
+    }
+    for (const PartitionWatermarks& mark : marks.value()) {
+      if (mark.topic_partition != tp) continue;
+      if (*stored[index] > mark.high) {
+        // Resuming would skip every record up to the stored offset once the log grows
+        // back: the topic was deleted and recreated, or truncated.
+        return Status::error(ErrorKind::Fatal,
+            "stored offset " + std::to_string(*stored[index]) + " of topic=" + tp.topic + " partition=" +
+            std::to_string(tp.partition) + " is beyond the end of the log (" + std::to_string(mark.high) +
+            "): was the topic recreated? Delete its rows from " +
+            quote_qualified_name(config_.postgres.offsets_table) + " to consume it from the start");
+      }
+      if (*stored[index] < mark.low) {
+        log::error("records ", *stored[index], "..", mark.low - 1, " of topic=", tp.topic, " partition=",
+                   tp.partition, " expired from Kafka before they were applied; continuing at ", mark.low);
+      }
+    }
+  }
+  return Status::ok();
+}
+
+AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition> partitions) {
+  AssignmentPlan plan;
+  plan.start_offsets.assign(partitions.size(), std::nullopt);
+  for (const TopicPartition& tp : partitions) first_offset_seen_.erase(tp);
+  if (recovering_) {
+    // Positioned by the recovery once PostgreSQL answers again.
+    plan.paused = true;
+    return plan;
+  }
   auto stored = writer_->load_offsets();
   if (!stored) {
-    failure_ = stored.status();
-    return stored.status();
+    begin_recovery(stored.status());
+    plan.paused = true;
+    return plan;
   }
-  std::vector<std::optional<int64_t>> start_offsets;
-  for (const TopicPartition& tp : partitions) {
-    std::optional<int64_t> next_offset;
+  for (size_t index = 0; index < partitions.size(); ++index) {
+    const TopicPartition& tp = partitions[index];
     for (const StoredOffset& offset : stored.value()) {
-      if (offset.topic_partition == tp) next_offset = offset.next_offset;
+      if (offset.topic_partition == tp) plan.start_offsets[index] = offset.next_offset;
     }
-    pipeline_->assign(tp, next_offset);
-    start_offsets.push_back(next_offset);
-    if (next_offset) {
-      log::info("assigned topic=", tp.topic, " partition=", tp.partition, " resuming at offset=", *next_offset,
-                " (stored in PostgreSQL)");
+    pipeline_->assign(tp, plan.start_offsets[index]);
+    if (plan.start_offsets[index]) {
+      log::info("assigned topic=", tp.topic, " partition=", tp.partition, " resuming at offset=",
+                *plan.start_offsets[index], " (stored in PostgreSQL)");
     } else {
       log::info("assigned topic=", tp.topic, " partition=", tp.partition,
                 " with no stored offset (starting from the group's committed offset, else the earliest)");
     }
   }
-  return start_offsets;
+  if (Status status = check_stored_offsets_against_log(partitions, plan.start_offsets); !status) {
+    failure_ = status;
+    plan.paused = true;
+  }
+  return plan;
 }
 
-void Connector::on_partitions_revoked(std::span<const TopicPartition> partitions) {
+void Connector::on_partitions_revoked(std::span<const TopicPartition> partitions, bool lost) {
+  for (const TopicPartition& tp : partitions) first_offset_seen_.erase(tp);
   if (!failure_.is_ok()) return;  // stopping on a failure: what was not written stays unstored
+  if (lost || recovering_) {
+    // Another member may already be writing these partitions: abandon what is in
+    // flight (the compare-and-set on the offsets would refuse it anyway) and re-fetch
+    // what we keep from PostgreSQL's offsets.
+    if (lost) log::warn("lost ", partitions.size(), " partition(s) to the group without a clean revoke");
+    pipeline_->reset();
+    if (!recovering_ && !consumer_->assignment().empty()) {
+      begin_recovery(Status::error(ErrorKind::Transient, "partitions were lost"));
+    }
+    return;
+  }
   const Status status = pipeline_->revoke(partitions);
   if (!status) {
-    failure_ = status;
+    if (status.kind() == ErrorKind::Transient) {
+      // The revoked partitions are forgotten; the ones we keep are re-synced.
+      begin_recovery(status);
+    } else {
+      failure_ = status;
+    }
     return;
   }
   // With the eager protocol the group waits for us here, so this commit is safe;

@@ -1,15 +1,17 @@
 #pragma once
 // The thin loop that drives the pipeline from the consumer: poll one record, hand it
 // to the pipeline, flush what is due, commit to Kafka what PostgreSQL made durable.
-// Decisions (stop on a bad record, stop on a fatal error, drain on a signal) are
-// taken and logged here, once.
+// Decisions (stop on a bad record, stop on a fatal error, wait out a database outage,
+// re-sync after losing a partition, drain on a signal) are taken and logged here, once.
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
 #include <vector>
 
+#include "connector/backoff.h"
 #include "connector/catch_up.h"
 #include "connector/clock.h"
 #include "connector/config.h"
@@ -36,13 +38,21 @@ class Connector final : public RebalanceListener {
   /// clean stop: everything consumed was written and committed.
   Status run();
 
-  Result<std::vector<std::optional<int64_t>>> on_partitions_assigned(
-      std::span<const TopicPartition> partitions) override;
-  void on_partitions_revoked(std::span<const TopicPartition> partitions) override;
+  AssignmentPlan on_partitions_assigned(std::span<const TopicPartition> partitions) override;
+  void on_partitions_revoked(std::span<const TopicPartition> partitions, bool lost) override;
 
  private:
   Status start_catch_up();
   Status poll_once();
+  /// Ok, or the failure the loop must stop on. Transient write failures (and a lost
+  /// compare-and-set) are not failures here: they start a recovery.
+  Status absorb_write_result(Status status);
+  void begin_recovery(const Status& cause);
+  /// One reconnect attempt when its time has come; Ok also while still waiting.
+  Status try_recover();
+  Status check_stored_offsets_against_log(std::span<const TopicPartition> partitions,
+                                          const std::vector<std::optional<int64_t>>& stored);
+  void note_first_offset(const TopicPartition& tp, int64_t offset);
   Status commit_durable_offsets(bool synchronous);
   void refresh_catch_up_from_database();
   void log_progress(bool final_line);
@@ -57,6 +67,17 @@ class Connector final : public RebalanceListener {
   std::unique_ptr<KafkaConsumer> consumer_;
   std::optional<CatchUpTracker> catch_up_;
   Status failure_;  // set inside rebalance callbacks, acted on by the loop
+
+  // Recovery: while PostgreSQL is away, partitions stay paused and assigned, records
+  // already fetched are dropped, and each partition is later re-fetched from the
+  // offset PostgreSQL holds (or, with none stored, from the first offset seen).
+  bool recovering_ = false;
+  Status recovery_cause_;
+  Backoff backoff_;
+  Clock::time_point recovering_since_;
+  Clock::time_point next_attempt_at_;
+  std::map<TopicPartition, int64_t> first_offset_seen_;
+
   Clock::time_point started_at_;
   Clock::time_point next_progress_at_;
   Clock::time_point next_database_check_at_;

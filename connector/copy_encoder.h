@@ -51,7 +51,8 @@ class CopyBuffer {
   /// timestamp and timestamptz: microseconds since 2000-01-01 00:00:00 (UTC for timestamptz).
   void append_timestamp(int64_t micros_since_postgres_epoch);
   /// numeric, from a decimal literal (JSON number syntax: `-12.5e3`, also NaN).
-  /// Returns false, appending nothing, when the text is not a decimal number.
+  /// Returns false, appending nothing, when the text is not a decimal number or is
+  /// beyond numeric's range (PostgreSQL's digit limits, exponents past ±100000).
   bool append_numeric(std::string_view decimal_text);
 
   size_t size() const { return bytes_.size(); }

@@ -87,8 +87,8 @@ std::vector<PointerToken> parse_json_pointer(std::string_view pointer) {
     }
     // RFC 6901 array indexes: "0" or digits without a leading zero.
     const std::string& key = token.key;
-    if (!key.empty() && key.size() <= 18 && std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
-        (key.size() == 1 || key[0] != '0')) {
+    const bool all_digits = std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!key.empty() && key.size() <= 18 && all_digits && (key.size() == 1 || key[0] != '0')) {
       token.array_index = std::stoull(key);
     }
     tokens.push_back(std::move(token));
@@ -454,14 +454,14 @@ class ValueConverter {
         int64_t value = 0;
         switch (parse_int64(text, value)) {
           case IntegerParse::Ok: return append_integer(type, value, text, out);
-          case IntegerParse::NotAnInteger: return std::string("invalid ") + type_name(type) + " " + quoted_excerpt(text);
+          case IntegerParse::NotAnInteger: return "invalid " + type_name(type) + " " + quoted_excerpt(text);
           case IntegerParse::OutOfRange: return quoted_excerpt(text) + " is out of range for " + type_name(type);
         }
         return std::nullopt;
       }
       case ColumnType::Real:
       case ColumnType::Double: {
-        if (!append_float(type, text, out)) return std::string("invalid ") + type_name(type) + " " + quoted_excerpt(text);
+        if (!append_float(type, text, out)) return "invalid " + type_name(type) + " " + quoted_excerpt(text);
         return std::nullopt;
       }
       case ColumnType::Numeric:
@@ -473,7 +473,9 @@ class ValueConverter {
         return std::nullopt;
       }
       case ColumnType::Text:
-        if (!simdjson::validate_utf8(text.data(), text.size())) return "text is not valid UTF-8: " + quoted_excerpt(text);
+        if (!simdjson::validate_utf8(text.data(), text.size())) {
+          return "text is not valid UTF-8: " + quoted_excerpt(text);
+        }
         if (contains_nul(text)) return std::string("text must not contain NUL");
         out.append_bytes(text);
         return std::nullopt;
@@ -523,7 +525,7 @@ class ValueConverter {
         out.append_bytes(text);
         return std::nullopt;
       default:
-        return std::string("an integer cannot be stored as ") + type_name(type);
+        return "an integer cannot be stored as " + type_name(type);
     }
   }
 
@@ -581,7 +583,7 @@ class ValueConverter {
   static Failure timestamp_from_iso_text(ColumnType type, std::string_view text, CopyBuffer& out) {
     TimestampText timestamp;
     if (const TextProblem problem = parse_timestamp(text, timestamp)) {
-      return std::string("invalid ") + type_name(type) + " " + quoted_excerpt(text) + ": " + problem;
+      return "invalid " + type_name(type) + " " + quoted_excerpt(text) + ": " + problem;
     }
     int64_t micros = timestamp.local_micros;
     if (timestamp.offset_seconds) {

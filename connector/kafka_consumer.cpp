@@ -41,6 +41,13 @@ std::vector<TopicPartition> to_topic_partitions(const rd_kafka_topic_partition_l
   return out;
 }
 
+PartitionList to_partition_list(std::span<const TopicPartition> partitions) {
+  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+  for (const TopicPartition& tp : partitions) rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+  return list;
+}
+
+/// Each partition with its offset set (a next offset to commit, or a position to seek to).
 PartitionList to_partition_list(std::span<const std::pair<TopicPartition, int64_t>> offsets) {
   PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
   for (const auto& [tp, offset] : offsets) {
@@ -72,41 +79,38 @@ struct KafkaCallbacks {
     std::vector<TopicPartition> changed = to_topic_partitions(partitions);
 
     if (error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-      auto start_offsets = self->listener_.on_partitions_assigned(changed);
-      if (start_offsets) {
-        for (int index = 0; index < partitions->cnt; ++index) {
-          partitions->elems[index].offset =
-              start_offsets.value()[static_cast<size_t>(index)].value_or(RD_KAFKA_OFFSET_INVALID);
-        }
-      } else {
-        self->fatal_ = start_offsets.status();
+      const AssignmentPlan plan = self->listener_.on_partitions_assigned(changed);
+      for (int index = 0; index < partitions->cnt; ++index) {
+        const size_t position = static_cast<size_t>(index);
+        partitions->elems[index].offset = position < plan.start_offsets.size()
+                                              ? plan.start_offsets[position].value_or(RD_KAFKA_OFFSET_INVALID)
+                                              : RD_KAFKA_OFFSET_INVALID;
       }
-      rd_kafka_error_t* assign_error = nullptr;
-      rd_kafka_resp_err_t eager_error = RD_KAFKA_RESP_ERR_NO_ERROR;
+      std::string assign_error;
       if (cooperative) {
-        assign_error = rd_kafka_incremental_assign(handle, partitions);
-      } else {
-        eager_error = rd_kafka_assign(handle, partitions);
+        if (rd_kafka_error_t* failure = rd_kafka_incremental_assign(handle, partitions)) {
+          assign_error = rd_kafka_error_string(failure);
+          rd_kafka_error_destroy(failure);
+        }
+      } else if (const rd_kafka_resp_err_t failure = rd_kafka_assign(handle, partitions)) {
+        assign_error = rd_kafka_err2str(failure);
       }
-      if (!start_offsets) {
-        // Without our stored offsets we must not consume: hold the partitions until the connector stops.
-        rd_kafka_pause_partitions(handle, partitions);
+      if (!assign_error.empty()) {
+        self->fatal_ = Status::error(ErrorKind::Fatal, "assigning partitions failed: " + assign_error);
       }
-      if (assign_error != nullptr) {
-        self->fatal_ = Status::error(ErrorKind::Fatal, std::string("assign failed: ") + rd_kafka_error_string(assign_error));
-        rd_kafka_error_destroy(assign_error);
-      } else if (eager_error != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        self->fatal_ = Status::error(ErrorKind::Fatal, std::string("assign failed: ") + rd_kafka_err2str(eager_error));
-      }
+      if (plan.paused) rd_kafka_pause_partitions(handle, partitions);
       self->assignment_.insert(self->assignment_.end(), changed.begin(), changed.end());
-      log::info("partitions assigned: ", changed.size(), " (now ", self->assignment_.size(), ")");
+      log::info("rebalance: ", changed.size(), " partition(s) assigned", plan.paused ? " (paused)" : "",
+                ", ", self->assignment_.size(), " owned");
       return;
     }
 
     if (error == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-      self->listener_.on_partitions_revoked(changed);
+      const bool lost = rd_kafka_assignment_lost(handle) != 0;
+      self->listener_.on_partitions_revoked(changed, lost);
     } else {
       log::error("rebalance failed: ", rd_kafka_err2str(error));
+      self->listener_.on_partitions_revoked(changed, true);
     }
     if (cooperative) {
       if (rd_kafka_error_t* unassign_error = rd_kafka_incremental_unassign(handle, partitions)) {
@@ -118,7 +122,7 @@ struct KafkaCallbacks {
     std::erase_if(self->assignment_, [&](const TopicPartition& tp) {
       return std::find(changed.begin(), changed.end(), tp) != changed.end();
     });
-    log::info("partitions revoked: ", changed.size(), " (now ", self->assignment_.size(), ")");
+    log::info("rebalance: ", changed.size(), " partition(s) revoked, ", self->assignment_.size(), " owned");
   }
 
   static void error(rd_kafka_t* handle, int code, const char* reason, void* opaque) {
@@ -286,10 +290,38 @@ Result<std::vector<PartitionWatermarks>> KafkaConsumer::query_watermarks(
   return marks;
 }
 
+void KafkaConsumer::pause(std::span<const TopicPartition> partitions) {
+  if (partitions.empty()) return;
+  rd_kafka_pause_partitions(handles_->consumer.get(), to_partition_list(partitions).get());
+}
+
+void KafkaConsumer::resume(std::span<const TopicPartition> partitions) {
+  if (partitions.empty()) return;
+  rd_kafka_resume_partitions(handles_->consumer.get(), to_partition_list(partitions).get());
+}
+
+Status KafkaConsumer::seek(std::span<const std::pair<TopicPartition, int64_t>> positions) {
+  if (positions.empty()) return Status::ok();
+  PartitionList list = to_partition_list(positions);
+  rd_kafka_error_t* failure = rd_kafka_seek_partitions(handles_->consumer.get(), list.get(), 10000);
+  std::string problems;
+  if (failure != nullptr) {
+    problems = rd_kafka_error_string(failure);
+    rd_kafka_error_destroy(failure);
+  }
+  for (int index = 0; index < list->cnt; ++index) {
+    if (list->elems[index].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      problems += std::string(problems.empty() ? "" : "; ") + list->elems[index].topic + "/" +
+                  std::to_string(list->elems[index].partition) + ": " + rd_kafka_err2str(list->elems[index].err);
+    }
+  }
+  if (!problems.empty()) return Status::error(ErrorKind::Transient, "seek failed: " + problems);
+  return Status::ok();
+}
+
 int64_t KafkaConsumer::consumer_lag() const {
   if (assignment_.empty()) return 0;
-  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(assignment_.size())));
-  for (const TopicPartition& tp : assignment_) rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+  PartitionList list = to_partition_list(assignment_);
   rd_kafka_position(handles_->consumer.get(), list.get());
   int64_t lag = 0;
   for (int index = 0; index < list->cnt; ++index) {

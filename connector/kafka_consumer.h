@@ -19,16 +19,24 @@
 
 namespace kps {
 
+/// What to do with newly assigned partitions.
+struct AssignmentPlan {
+  /// Per partition, the offset to start from (nullopt: the group's committed offset,
+  /// else auto.offset.reset).
+  std::vector<std::optional<int64_t>> start_offsets;
+  /// Assign them paused: their offsets cannot be known yet (the database is away).
+  bool paused = false;
+};
+
 /// Told about rebalances; called from inside KafkaConsumer::poll on the polling thread.
 class RebalanceListener {
  public:
   virtual ~RebalanceListener() = default;
-  /// The partitions become ours: returns per partition the offset to start from
-  /// (nullopt: the group's committed offset, else auto.offset.reset).
-  virtual Result<std::vector<std::optional<int64_t>>> on_partitions_assigned(
-      std::span<const TopicPartition> partitions) = 0;
-  /// The partitions are being taken away: finish their in-flight work before returning.
-  virtual void on_partitions_revoked(std::span<const TopicPartition> partitions) = 0;
+  virtual AssignmentPlan on_partitions_assigned(std::span<const TopicPartition> partitions) = 0;
+  /// The partitions are being taken away: finish their in-flight work before
+  /// returning. `lost`: the group already gave them to someone else (we were
+  /// evicted), so in-flight work must be abandoned, not finished.
+  virtual void on_partitions_revoked(std::span<const TopicPartition> partitions, bool lost) = 0;
 };
 
 struct PartitionWatermarks {
@@ -70,6 +78,13 @@ class KafkaConsumer {
   /// `wanted`, queried from the brokers.
   Result<std::vector<PartitionWatermarks>> query_watermarks(
       const std::function<bool(std::string_view topic)>& wanted, std::chrono::milliseconds timeout);
+
+  /// Stop fetching these partitions; the group membership stays alive as long as
+  /// poll() keeps being called.
+  void pause(std::span<const TopicPartition> partitions);
+  void resume(std::span<const TopicPartition> partitions);
+  /// Moves the fetch position, so records fetched but not applied are fetched again.
+  Status seek(std::span<const std::pair<TopicPartition, int64_t>> positions);
 
   /// Records not yet consumed in the assigned partitions, from cached watermarks.
   int64_t consumer_lag() const;

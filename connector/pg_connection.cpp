@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "connector/failpoint.h"
 #include "connector/sqlstate.h"
 
 namespace kps {
@@ -85,9 +86,24 @@ Result<PgResult> PgConnection::checked(pg_result* raw, std::string_view what) co
   return error_from_result(raw, what);
 }
 
-Status PgConnection::execute(const std::string& sql) {
-  auto result = checked(PQexec(connection_.get(), sql.c_str()), "statement failed");
-  return result.is_ok() ? Status::ok() : result.status();
+Status PgConnection::execute(const std::string& sql, const char* failpoint_after_send) {
+  if (PQsendQuery(connection_.get(), sql.c_str()) != 1) return connection_error("statement failed");
+  if (failpoint_after_send != nullptr) {
+    while (PQflush(connection_.get()) == 1) {
+    }
+    failpoint(failpoint_after_send);
+  }
+  Status status;
+  // Drain every result: the first failure explains the statement.
+  while (pg_result* raw = PQgetResult(connection_.get())) {
+    const PgResult result(raw);
+    const ExecStatusType result_status = PQresultStatus(raw);
+    if (status.is_ok() && result_status != PGRES_COMMAND_OK && result_status != PGRES_TUPLES_OK) {
+      status = error_from_result(raw, "statement failed");
+    }
+  }
+  if (status.is_ok() && is_broken()) status = connection_error("statement failed");
+  return status;
 }
 
 namespace {

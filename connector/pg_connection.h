@@ -44,7 +44,10 @@ class PgConnection {
   /// TCP keepalives, connect_timeout) apply unless the DSN sets them.
   static Result<PgConnection> connect(const std::string& dsn);
 
-  Status execute(const std::string& sql);
+  /// Runs `sql` (which may hold several statements). `failpoint_after_send` names a
+  /// failpoint hit once the statement has left for the server and before its reply
+  /// is read: how the fault tests die "after COMMIT was sent".
+  Status execute(const std::string& sql, const char* failpoint_after_send = nullptr);
   Result<PgResult> query(const std::string& sql, std::span<const PgParam> params = {});
   Status prepare(const std::string& name, const std::string& sql);
   Result<PgResult> execute_prepared(const std::string& name, std::span<const PgParam> params);

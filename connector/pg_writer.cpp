@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "connector/copy_encoder.h"
+#include "connector/failpoint.h"
 #include "connector/log.h"
 #include "connector/pg_connection.h"
 
@@ -98,6 +99,11 @@ Status PgWriter::open() {
     if (Status status = prepare_sink(index); !status) return status;
   }
   return Status::ok();
+}
+
+Status PgWriter::reopen() {
+  connection_.reset();
+  return open();
 }
 
 Status PgWriter::ensure_offsets_table() {
@@ -217,12 +223,22 @@ Status PgWriter::prepare_sink(size_t sink_index) {
 }
 
 Status PgWriter::write(const WriteRequest& request) {
+  if (!connection_ || connection_->is_broken()) {
+    return Status::error(ErrorKind::Transient, "not connected to PostgreSQL");
+  }
   const SinkStatements& statements = statements_[request.sink_index];
+  failpoint("before_begin");
   if (Status status = connection_->execute("BEGIN"); !status) return status;
   Status status = write_rows(request, statements);
   if (status) status = advance_offsets(request.offsets);
-  if (status) status = connection_->execute("COMMIT");
-  if (!status) roll_back();
+  // A reply lost after COMMIT left is ambiguous; the caller re-reads the offsets rows
+  // after reconnecting, and the compare-and-set keeps a retry from applying twice.
+  if (status) status = connection_->execute("COMMIT", "after_commit_sent");
+  if (!status) {
+    roll_back();
+    return status;
+  }
+  failpoint("after_commit");
   return status;
 }
 
@@ -259,6 +275,7 @@ Status PgWriter::write_rows(const WriteRequest& request, const SinkStatements& s
     }
     if (status && !copy_chunk_.empty()) status = connection_->copy_send(copy_chunk_);
   }
+  failpoint("mid_copy");
   if (status) status = connection_->copy_send(copy_stream_trailer());
   // End the COPY even after a send error, so the connection leaves COPY state.
   const Status ended = connection_->copy_end();
@@ -286,7 +303,7 @@ Status PgWriter::advance_offsets(std::span<const OffsetAdvance> offsets) {
     if (result.value().affected_rows() != 1) {
       // Another consumer moved this partition's offset since we read it: it owns the
       // partition now, and our batch must not be applied.
-      return Status::error(ErrorKind::Fatal,
+      return Status::error(ErrorKind::Transient,
           "offset of topic=" + advance.topic_partition.topic + " partition=" + partition +
           " was moved by another consumer (expected " +
           (advance.expected_stored ? std::to_string(*advance.expected_stored) : std::string("no stored offset")) +

@@ -34,6 +34,8 @@ class PgWriter final : public TableWriter {
   /// set; checks that every sink's table has its columns (and, for binary COPY
   /// straight into the table, the exact types); creates the staging tables.
   Status open();
+  /// Drops the connection (if any) and opens a fresh one: after a transient failure.
+  Status reopen();
 
   Status write(const WriteRequest& request) override;
 

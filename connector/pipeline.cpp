@@ -83,6 +83,11 @@ Status Pipeline::revoke(std::span<const TopicPartition> partitions) {
   return status;
 }
 
+void Pipeline::reset() {
+  for (auto& table : tables_) table->batcher.clear();
+  for (auto& [topic, topic_entry] : topics_) topic_entry.partitions.clear();
+}
+
 Status Pipeline::bad_record(const RecordView& record, std::string_view column, std::string_view reason) {
   std::string message = "bad record at topic=" + std::string(record.topic) +
                         " partition=" + std::to_string(record.partition) +

@@ -75,6 +75,10 @@ class Pipeline {
   /// partitions are forgotten all the same: what was not written is not stored.
   Status revoke(std::span<const TopicPartition> partitions);
 
+  /// Forgets every partition and drops every unwritten row: after a failed write, the
+  /// connector re-reads PostgreSQL's offsets, assigns again and re-fetches from there.
+  void reset();
+
   /// Decodes the record into its table's batch and flushes the batch when full.
   /// A record that cannot be decoded returns a Poison status naming topic,
   /// partition, offset, column and reason; nothing of it was batched.

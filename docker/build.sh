@@ -45,6 +45,7 @@ echo "build.sh: source ${repo_root}, build ${build_dir}, prefix ${prefix}, ${job
 cmake -S "${repo_root}" -B "${build_dir}" \
   -DCMAKE_BUILD_TYPE=Release \
   -DKPS_BUILD_TESTS=OFF \
+  -DKPS_FAILPOINTS=OFF \
   -DKPS_WERROR="${werror}"
 cmake --build "${build_dir}" --target kafka-pg-sink --parallel "${jobs}"
 # --strip: the image carries no debugger, and symbols would double the binary's size.

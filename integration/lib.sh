@@ -34,7 +34,6 @@ DAEMON_LOG=""
 DAEMON_RUNS=0
 MOCK_PID=""
 PG_PID=""
-PG_DATA=""
 BACKGROUND_PIDS=()
 
 # ---------------------------------------------------------------------------------------------
@@ -158,25 +157,25 @@ free_port() {
 }
 
 # Starts a throw-away cluster (fsync off: durability across an OS crash is not under test)
-# listening on 127.0.0.1 and on a unix socket in the temp dir. Exports PG_DSN, PG_PORT and
-# PG_SOCKET_DIR. The server is a child of this shell, so even ctest's timeout kill takes it down.
+# listening on 127.0.0.1 and on a unix socket in the temp dir; exports PG_DSN. The server is a
+# child of this shell, so even ctest's timeout kill takes it down.
 start_postgres() {
   local pg_dir=$TEST_DIR/pg
-  PG_DATA=$pg_dir/data
+  local pg_data=$pg_dir/data
   mkdir -p "$pg_dir"
   if ((EUID == 0)); then
     chmod 711 "$TEST_DIR"
     chown postgres: "$pg_dir"
   fi
   # cd: the postgres user may not be allowed into the caller's working directory.
-  (cd "$pg_dir" && "${_AS_POSTGRES_OWNER[@]}" "$PG_BIN/initdb" -D "$PG_DATA" -U postgres \
+  (cd "$pg_dir" && "${_AS_POSTGRES_OWNER[@]}" "$PG_BIN/initdb" -D "$pg_data" -U postgres \
     --auth=trust -E UTF8 --no-locale --no-sync) >"$TEST_DIR/initdb.log" 2>&1 ||
     fail "initdb failed: $(tail -n 5 "$TEST_DIR/initdb.log")"
 
   local attempt port deadline
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
-    (cd "$pg_dir" && exec "${_AS_POSTGRES_OWNER[@]}" "$PG_BIN/postgres" -D "$PG_DATA" -c port="$port" \
+    (cd "$pg_dir" && exec "${_AS_POSTGRES_OWNER[@]}" "$PG_BIN/postgres" -D "$pg_data" -c port="$port" \
       -c listen_addresses=127.0.0.1 -c unix_socket_directories="$pg_dir" \
       -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c timezone=UTC) \
       >>"$TEST_DIR/postgres.log" 2>&1 &
@@ -184,7 +183,6 @@ start_postgres() {
     deadline=$((SECONDS + 30))
     while process_alive "$PG_PID" && ((SECONDS < deadline)); do
       if "$PG_BIN/pg_isready" -q -h "$pg_dir" -p "$port" -d postgres -U postgres; then
-        export PG_PORT=$port PG_SOCKET_DIR=$pg_dir
         export PG_DSN="host=127.0.0.1 port=$port dbname=postgres user=postgres"
         return 0
       fi

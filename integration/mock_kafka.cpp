@@ -12,11 +12,13 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <algorithm>
 #include <csignal>
-#include <cstdio>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -48,6 +50,11 @@ struct PartitionListDeleter {
 };
 using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 
+struct TopicHandleDeleter {
+  void operator()(rd_kafka_topic_t* topic) const { rd_kafka_topic_destroy(topic); }
+};
+using TopicHandle = std::unique_ptr<rd_kafka_topic_t, TopicHandleDeleter>;
+
 struct MetadataDeleter {
   void operator()(const rd_kafka_metadata_t* metadata) const { rd_kafka_metadata_destroy(metadata); }
 };
@@ -73,9 +80,7 @@ class Flags {
   /// Every flag must be one the subcommand knows: a typo must not be silently ignored.
   void allow_only(const std::vector<std::string>& known) const {
     for (const auto& [name, value] : values_) {
-      bool is_known = false;
-      for (const auto& k : known) is_known = is_known || k == name;
-      if (!is_known) throw std::runtime_error("unknown flag --" + name);
+      if (std::ranges::find(known, name) == known.end()) throw std::runtime_error("unknown flag --" + name);
     }
   }
 
@@ -102,7 +107,7 @@ class Flags {
   std::multimap<std::string, std::string> values_;
 };
 
-int64_t parse_integer(const std::string& text, const std::string& what, int64_t minimum) {
+int64_t parse_integer(const std::string& text, const std::string& what, int64_t minimum, int64_t maximum) {
   size_t consumed = 0;
   int64_t value = 0;
   try {
@@ -110,15 +115,15 @@ int64_t parse_integer(const std::string& text, const std::string& what, int64_t 
   } catch (const std::exception&) {
     consumed = 0;
   }
-  if (consumed != text.size() || value < minimum) {
-    throw std::runtime_error(what + " must be an integer of at least " + std::to_string(minimum) + ", got '" +
-                             text + "'");
+  if (consumed != text.size() || value < minimum || value > maximum) {
+    throw std::runtime_error(what + " must be an integer from " + std::to_string(minimum) + " to " +
+                             std::to_string(maximum) + ", got '" + text + "'");
   }
   return value;
 }
 
 int parse_count(const std::string& text, const std::string& what) {
-  return static_cast<int>(parse_integer(text, what, 1));
+  return static_cast<int>(parse_integer(text, what, 1, std::numeric_limits<int>::max()));
 }
 
 TopicSpec parse_topic_spec(const std::string& spec) {
@@ -198,6 +203,14 @@ int serve(const Flags& flags) {
   return 0;
 }
 
+/// A consumer of --group that never subscribes: it only talks to the group coordinator and
+/// does not join the group, so it cannot disturb a daemon that is a member.
+KafkaHandle new_group_client(const Flags& flags) {
+  return new_handle(RD_KAFKA_CONSUMER, {{"bootstrap.servers", flags.required("bootstrap")},
+                                        {"group.id", flags.required("group")},
+                                        {"enable.auto.commit", "false"}});
+}
+
 /// Partition count from --partitions, or from the broker's metadata when not given.
 int partition_count(rd_kafka_t* handle, const Flags& flags, const std::string& topic) {
   const std::string given = flags.optional("partitions");
@@ -205,8 +218,7 @@ int partition_count(rd_kafka_t* handle, const Flags& flags, const std::string& t
 
   const rd_kafka_metadata_t* raw = nullptr;
   // A topic handle restricts the request to that topic (and never auto-creates other topics).
-  std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> topic_handle(
-      rd_kafka_topic_new(handle, topic.c_str(), nullptr), &rd_kafka_topic_destroy);
+  TopicHandle topic_handle(rd_kafka_topic_new(handle, topic.c_str(), nullptr));
   rd_kafka_resp_err_t err = rd_kafka_metadata(handle, 0, topic_handle.get(), &raw, kRequestTimeoutMs);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw std::runtime_error("reading metadata of topic " + topic + ": " + rd_kafka_err2str(err));
@@ -221,11 +233,7 @@ int partition_count(rd_kafka_t* handle, const Flags& flags, const std::string& t
 int committed(const Flags& flags) {
   flags.allow_only({"bootstrap", "group", "topic", "partitions"});
   const std::string topic = flags.required("topic");
-  // A consumer that never subscribes only asks the group coordinator; it does not join the
-  // group, so it cannot disturb a daemon that is a member.
-  KafkaHandle consumer = new_handle(RD_KAFKA_CONSUMER, {{"bootstrap.servers", flags.required("bootstrap")},
-                                                        {"group.id", flags.required("group")},
-                                                        {"enable.auto.commit", "false"}});
+  KafkaHandle consumer = new_group_client(flags);
   const int partitions = partition_count(consumer.get(), flags, topic);
 
   PartitionList list(rd_kafka_topic_partition_list_new(partitions));
@@ -255,18 +263,18 @@ int commit(const Flags& flags) {
   const std::string topic = flags.required("topic");
   const std::string partition_text = flags.required("partition");
   const std::string offset_text = flags.required("offset");
-  const auto partition = static_cast<int32_t>(parse_integer(partition_text, "--partition", 0));
-  const int64_t offset = parse_integer(offset_text, "--offset", 0);
-  KafkaHandle consumer = new_handle(RD_KAFKA_CONSUMER, {{"bootstrap.servers", flags.required("bootstrap")},
-                                                        {"group.id", flags.required("group")},
-                                                        {"enable.auto.commit", "false"}});
+  const auto partition =
+      static_cast<int32_t>(parse_integer(partition_text, "--partition", 0, std::numeric_limits<int32_t>::max()));
+  const int64_t offset = parse_integer(offset_text, "--offset", 0, std::numeric_limits<int64_t>::max());
+  KafkaHandle consumer = new_group_client(flags);
   PartitionList list(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset = offset;
   rd_kafka_resp_err_t err = rd_kafka_commit(consumer.get(), list.get(), 0);
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR && list->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) err = list->elems[0].err;
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw std::runtime_error("committing offset " + offset_text + " for " + topic + " partition " + partition_text +
-                             ": " + rd_kafka_err2str(err));
+                             ": " + rd_kafka_err2str(err) +
+                             " (the mock takes commits from outside a group only before its first member joins)");
   }
   return 0;
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # errors.tolerance none: a record whose value does not fit its column stops the daemon with exit
 # status 1 and a log line naming topic, partition, offset, column and reason. Everything before
-# it is applied (even the records sharing its batch) and nothing after it; a restart stops at
-# the same record.
+# it is applied and committed (even the records sharing its batch) and nothing after it; a
+# restart stops at the same record.
 source "$(dirname "$0")/lib.sh"
 
 start_postgres
@@ -45,6 +45,7 @@ expect_stop_at_offset_10() {
   grep -Eiq 'bigint|integer|number|int8|abc' <<<"$lines" || fail "$run: the line naming offset 10 gives no reason: $lines"
   assert_eq "$(seq 0 9)" "$(psql_q 'SELECT id FROM public.ledger ORDER BY id')" "$run: ids in the table"
   assert_eq $'0\t10' "$(stored_offsets ledger-events)" "$run: next offset stored in PostgreSQL"
+  assert_eq $'0\t10' "$(committed_offsets ledger-events)" "$run: offset committed to Kafka"
 }
 expect_stop_at_offset_10 "first run"
 expect_stop_at_offset_10 "restart"

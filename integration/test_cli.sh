@@ -114,6 +114,7 @@ done
 ! grep -q hunter2 "$DAEMON_LOG" || fail "--check-config printed the PostgreSQL password"
 
 # --- an unset ${VAR} without default is a config error naming the variable and the key --------
+# shellcheck disable=SC2016 # the ${...} are for the daemon's interpolation, not the shell
 sed 's/\${KPS_TEST_PG_PASSWORD}/${KPS_TEST_UNSET_DSN}/' "$TEST_DIR/valid.yaml" >"$TEST_DIR/unset-variable.yaml"
 status=0
 run_daemon "$TEST_DIR/unset-variable.yaml" --check-config || status=$?

@@ -541,6 +541,21 @@ TEST_CASE("durations accept milliseconds or a number with a unit") {
   CHECK_PROBLEM(with_sections("shutdown_timeout_ms: 999999999999999d"), "shutdown_timeout_ms", "expected");
 }
 
+TEST_CASE("retry backoff and give-up times have defaults and must be ordered") {
+  const Config defaults = parse(with_sections(""));
+  CHECK(defaults.retry.initial_backoff == 100ms);
+  CHECK(defaults.retry.max_backoff == 30000ms);
+  CHECK(defaults.retry.give_up_after == 600000ms);
+  const Config set = parse(with_sections("retry: {initial_backoff_ms: 50, max_backoff_ms: 2s, give_up_after_ms: 0}"));
+  CHECK(set.retry.initial_backoff == 50ms);
+  CHECK(set.retry.max_backoff == 2000ms);
+  CHECK(set.retry.give_up_after == 0ms);
+  CHECK_PROBLEM(with_sections("retry: {initial_backoff_ms: 5s, max_backoff_ms: 1s}"), "retry.max_backoff_ms",
+                "must not be smaller");
+  CHECK_PROBLEM(with_sections("retry: {initial_backoff_ms: 0}"), "retry.initial_backoff_ms", "greater than zero");
+  CHECK_PROBLEM(with_sections("retry: {backoff: 1}"), "retry.backoff", "unknown key");
+}
+
 TEST_CASE("dedup ttl takes a duration with a unit, greater than zero, in whole seconds") {
   const std::vector<std::pair<std::string, std::chrono::seconds>> ttls{
       {"24h", 24h}, {"30m", 30min}, {"7d", 7 * 24h}, {"3600s", 3600s}, {"2000ms", 2s},

@@ -274,9 +274,10 @@ TEST_CASE("date takes YYYY-MM-DD and knows leap years") {
   CHECK(v_hex(ColumnType::Date, R"("0001-01-01")") == "ff f4 db f9");
   CHECK(v_hex(ColumnType::Date, R"("9999-12-31")") == "00 2c 95 d3");
 
-  CHECK(v_error(ColumnType::Date, R"("2023-02-29")") == "invalid date \"2023-02-29\": day is out of range for the month");
-  CHECK(v_error(ColumnType::Date, R"("1900-02-29")") == "invalid date \"1900-02-29\": day is out of range for the month");
-  CHECK(v_error(ColumnType::Date, R"("2024-04-31")") == "invalid date \"2024-04-31\": day is out of range for the month");
+  const std::string bad_day = ": day is out of range for the month";
+  CHECK(v_error(ColumnType::Date, R"("2023-02-29")") == "invalid date \"2023-02-29\"" + bad_day);
+  CHECK(v_error(ColumnType::Date, R"("1900-02-29")") == "invalid date \"1900-02-29\"" + bad_day);
+  CHECK(v_error(ColumnType::Date, R"("2024-04-31")") == "invalid date \"2024-04-31\"" + bad_day);
   CHECK(v_error(ColumnType::Date, R"("2024-13-01")") == "invalid date \"2024-13-01\": month is out of range");
   CHECK(v_error(ColumnType::Date, R"("2024-00-10")") == "invalid date \"2024-00-10\": month is out of range");
   CHECK(v_error(ColumnType::Date, R"("0000-01-01")") == "invalid date \"0000-01-01\": year 0000 does not exist");
@@ -648,7 +649,8 @@ TEST_CASE("tombstone keys written as a JSON object name the primary-key columns"
 
   const Decoded bare = decode_tombstone(sink, "7");
   REQUIRE_FALSE(bare.ok());
-  CHECK(bare.error->reason == "the tombstone's key is not a JSON object, so it cannot name the 2 columns of the primary key");
+  CHECK(bare.error->reason ==
+        "the tombstone's key is not a JSON object, so it cannot name the 2 columns of the primary key");
 }
 
 TEST_CASE("a tombstone key object may hold a primary-key column at its value pointer") {
@@ -658,8 +660,8 @@ TEST_CASE("a tombstone key object may hold a primary-key column at its value poi
 }
 
 TEST_CASE("a one-column key may be the bare value, JSON or not") {
-  const SinkConfig bigint_key = sink_with({column("id", "/id", ColumnType::BigInt), column("v", "/v", ColumnType::Text)},
-                                          {"id"});
+  const SinkConfig bigint_key =
+      sink_with({column("id", "/id", ColumnType::BigInt), column("v", "/v", ColumnType::Text)}, {"id"});
   CHECK(decode_tombstone(bigint_key, "42").field_hex(0) == "00 00 00 00 00 00 00 2a");
   CHECK(decode_tombstone(bigint_key, " 42 ").field_hex(0) == "00 00 00 00 00 00 00 2a");
   CHECK(decode_tombstone(bigint_key, "\"42\"").field_hex(0) == "00 00 00 00 00 00 00 2a");
@@ -689,7 +691,8 @@ TEST_CASE("a tombstone without a key is an error") {
 }
 
 TEST_CASE("tombstone primary-key columns from record metadata get what the row got") {
-  const SinkConfig sink = sink_with({column("k", "@key", ColumnType::Text), column("p", "@partition", ColumnType::Integer),
+  const SinkConfig sink = sink_with({column("k", "@key", ColumnType::Text),
+                                     column("p", "@partition", ColumnType::Integer),
                                      column("v", "/v", ColumnType::Text)},
                                     {"k", "p"});
   const Decoded decoded = decode_tombstone(sink, R"({"k": "x"})");
