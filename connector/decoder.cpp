@@ -653,9 +653,12 @@ struct Decoder::State {
       column_name_pointers_[index] = {PointerToken{column.name, std::nullopt}};
       if (column.source.kind == ColumnSource::Kind::JsonPointer) tombstone_needs_key_document_ = true;
     }
+    if (sink_.dedup) {
+      for (const std::string& field : sink_.dedup->fields) dedup_pointers_.push_back(parse_json_pointer(field));
+    }
   }
 
-  std::optional<DecodeError> decode_value(const RecordView& record, CopyBuffer& out) {
+  std::optional<DecodeError> decode_value(const RecordView& record, CopyBuffer& out, std::string* identity) {
     if (!record.value) return DecodeError{"", "the record has no value (it is a tombstone)"};
     const std::string_view input = *record.value;
     od::document document;
@@ -681,7 +684,37 @@ struct Decoder::State {
         return DecodeError{column.name, std::move(*failure)};
       }
     }
+    if (identity != nullptr) read_identity(document, *identity);
     return std::nullopt;
+  }
+
+  /// The raw JSON of each dedup field, length-prefixed; empty when one is missing or
+  /// null (such a record cannot be told apart from others, so it is never dropped).
+  void read_identity(od::document& document, std::string& identity) {
+    identity.clear();
+    for (const auto& tokens : dedup_pointers_) {
+      od::value found;
+      bool present = false;
+      od::json_type type;
+      std::string_view raw;
+      if (find_pointer(document, tokens, found, present) != simdjson::SUCCESS || !present ||
+          found.type().get(type) != simdjson::SUCCESS || type == od::json_type::null) {
+        identity.clear();
+        return;
+      }
+      if (type == od::json_type::object || type == od::json_type::array) {
+        if (raw_container_json(found, type).get(raw) != simdjson::SUCCESS) {
+          identity.clear();
+          return;
+        }
+      } else {
+        raw = raw_token(found);
+      }
+      raw = trim_json_whitespace(raw);
+      const auto size = static_cast<uint32_t>(raw.size());
+      identity.append(reinterpret_cast<const char*>(&size), sizeof size);
+      identity.append(raw);
+    }
   }
 
   std::optional<DecodeError> decode_tombstone_key(const RecordView& record, CopyBuffer& out) {
@@ -730,6 +763,7 @@ struct Decoder::State {
     }
     return std::nullopt;
   }
+
 
   Failure encode_from_document(const ColumnConfig& column, const std::vector<PointerToken>& pointer,
                                od::document& document, CopyBuffer& out) {
@@ -840,14 +874,15 @@ struct Decoder::State {
   std::vector<std::vector<PointerToken>> column_name_pointers_;  // per primary-key column: its name
   std::vector<bool> is_primary_key_;
   bool tombstone_needs_key_document_ = false;
+  std::vector<std::vector<PointerToken>> dedup_pointers_;  // per dedup field
 };
 
 Decoder::Decoder(const SinkConfig& sink) : sink_(sink), state_(std::make_unique<State>(sink)) {}
 
 Decoder::~Decoder() = default;
 
-std::optional<DecodeError> Decoder::decode_value(const RecordView& record, CopyBuffer& out) {
-  return state_->decode_value(record, out);
+std::optional<DecodeError> Decoder::decode_value(const RecordView& record, CopyBuffer& out, std::string* identity) {
+  return state_->decode_value(record, out, identity);
 }
 
 std::optional<DecodeError> Decoder::decode_tombstone_key(const RecordView& record, CopyBuffer& out) {

@@ -29,7 +29,11 @@ class Decoder {
 
   /// Appends one tuple holding every column of the sink, in `sink.columns` order,
   /// for a record whose value is a JSON object. On error nothing is appended.
-  std::optional<DecodeError> decode_value(const RecordView& record, CopyBuffer& out);
+  /// With `identity` given (a sink with dedup fields), also sets it to the record's
+  /// dedup identity: the raw JSON of each dedup field, length-prefixed; empty when a
+  /// field is missing or null, since such a record cannot be told apart from others.
+  std::optional<DecodeError> decode_value(const RecordView& record, CopyBuffer& out,
+                                          std::string* identity = nullptr);
 
   /// For a tombstone: appends one tuple whose primary-key columns come from the
   /// record key (a JSON object holding them by column name, or for a one-column key

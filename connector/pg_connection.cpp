@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "connector/failpoint.h"
+#include "connector/log.h"
 #include "connector/sqlstate.h"
 
 namespace kps {
@@ -57,6 +58,8 @@ Result<PgConnection> PgConnection::connect(const std::string& dsn) {
   if (PQstatus(raw) != CONNECTION_OK) {
     return connection.connection_error("cannot connect to PostgreSQL");
   }
+  // Server notices ("relation already exists, skipping") are chatter, not decisions.
+  PQsetNoticeProcessor(raw, [](void*, const char* message) { log::debug("postgres: ", trimmed(message)); }, nullptr);
   return connection;
 }
 

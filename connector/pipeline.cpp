@@ -1,10 +1,58 @@
 #include "connector/pipeline.h"
 
 #include <algorithm>
+#include <ctime>
+#include <memory>
+#include <unordered_set>
 
 #include "connector/decoder.h"
+#include "connector/failpoint.h"
+#include "connector/log.h"
 
 namespace kps {
+
+/// The dedup identities of one batch (or one replay run), copied into chunks that never
+/// move, so the set can hold plain views.
+class Pipeline::IdentitySet {
+ public:
+  /// Inserts `identity`; false when it was already there.
+  bool insert(std::string_view identity) {
+    if (set_.find(identity) != set_.end()) return false;
+    set_.insert(store(identity));
+    return true;
+  }
+  bool contains(std::string_view identity) const { return set_.find(identity) != set_.end(); }
+  std::vector<std::string_view> views() const { return {set_.begin(), set_.end()}; }
+  size_t size() const { return set_.size(); }
+  void clear() {
+    set_.clear();
+    // Keep one chunk: a steady stream of batches then allocates no chunk at all.
+    chunks_.resize(std::min<size_t>(chunks_.size(), 1));
+    chunk_sizes_.resize(chunks_.size());
+    used_in_last_chunk_ = 0;
+  }
+
+ private:
+  static constexpr size_t kChunkBytes = 64 * 1024;
+
+  std::string_view store(std::string_view identity) {
+    if (chunks_.empty() || used_in_last_chunk_ + identity.size() > chunk_sizes_.back()) {
+      const size_t size = std::max(kChunkBytes, identity.size());
+      chunks_.push_back(std::make_unique<char[]>(size));
+      chunk_sizes_.push_back(size);
+      used_in_last_chunk_ = 0;
+    }
+    char* destination = chunks_.back().get() + used_in_last_chunk_;
+    std::copy(identity.begin(), identity.end(), destination);
+    used_in_last_chunk_ += identity.size();
+    return {destination, identity.size()};
+  }
+
+  std::unordered_set<std::string_view> set_;
+  std::vector<std::unique_ptr<char[]>> chunks_;
+  std::vector<size_t> chunk_sizes_;
+  size_t used_in_last_chunk_ = 0;
+};
 
 struct Pipeline::TableState {
   TableState(size_t index, const SinkConfig& sink_config, const BatchConfig& limits, const Clock& clock)
@@ -15,10 +63,17 @@ struct Pipeline::TableState {
   Decoder decoder;
   Batcher batcher;
   KeyReducer reducer;
+  IdentitySet batch_identities;   // applied by the batch once it commits
+  IdentitySet replay_identities;  // already applied: re-read to rebuild the dedup state
+  std::vector<std::pair<TopicPartition, int64_t>> replay_progress;
 };
 
-Pipeline::Pipeline(const Config& config, TableWriter& writer, const Clock& clock)
-    : config_(config), writer_(writer) {
+Pipeline::Pipeline(const Config& config, TableWriter& writer, const Clock& clock, DedupIndex* dedup,
+                   std::function<int64_t()> unix_seconds)
+    : config_(config),
+      writer_(writer),
+      dedup_(dedup),
+      unix_seconds_(unix_seconds ? std::move(unix_seconds) : [] { return static_cast<int64_t>(std::time(nullptr)); }) {
   tables_.reserve(config.sinks.size());
   for (size_t index = 0; index < config.sinks.size(); ++index) {
     tables_.push_back(std::make_unique<TableState>(index, config.sinks[index], config.batch, clock));
@@ -64,12 +119,13 @@ const Pipeline::PartitionState* Pipeline::find_partition_state(const TopicPartit
   return &found->second.partitions[static_cast<size_t>(tp.partition)];
 }
 
-void Pipeline::assign(const TopicPartition& tp, std::optional<int64_t> stored_next_offset) {
+void Pipeline::assign(const TopicPartition& tp, std::optional<int64_t> stored_next_offset,
+                      std::optional<int64_t> first_offset_to_fetch) {
   PartitionState* state = partition_state(tp.topic, tp.partition);
   *state = PartitionState{};
   state->assigned = true;
   state->stored_next_offset = stored_next_offset;
-  state->next_offset_to_consume = stored_next_offset;
+  state->next_offset_to_consume = first_offset_to_fetch ? first_offset_to_fetch : stored_next_offset;
 }
 
 Status Pipeline::revoke(std::span<const TopicPartition> partitions) {
@@ -84,7 +140,12 @@ Status Pipeline::revoke(std::span<const TopicPartition> partitions) {
 }
 
 void Pipeline::reset() {
-  for (auto& table : tables_) table->batcher.clear();
+  for (auto& table : tables_) {
+    table->batcher.clear();
+    table->batch_identities.clear();
+    table->replay_identities.clear();
+    table->replay_progress.clear();
+  }
   for (auto& [topic, topic_entry] : topics_) topic_entry.partitions.clear();
 }
 
@@ -104,23 +165,52 @@ Status Pipeline::add(const RecordView& record) {
     // A record fetched before a revoke completed: its partition has a new owner now.
     return Status::ok();
   }
-  if (state->next_offset_to_consume && record.offset < *state->next_offset_to_consume) {
-    // Re-delivered (librdkafka may repeat records around a resume): already applied.
-    ++counters_.records_redelivered;
-    return Status::ok();
-  }
   const std::optional<size_t> sink_index = topic_state(record.topic).sink_index;
   if (!sink_index) {
     return Status::error(ErrorKind::Fatal,
                          "no sink is configured for topic " + std::string(record.topic));
   }
   TableState& table = *tables_[*sink_index];
+  if (state->next_offset_to_consume && record.offset < *state->next_offset_to_consume) {
+    // Re-delivered (librdkafka may repeat records around a resume): already applied.
+    ++counters_.records_redelivered;
+    return Status::ok();
+  }
+  if (state->stored_next_offset && record.offset < *state->stored_next_offset) {
+    // Applied before, re-read on purpose so the dedup state learns its identity.
+    state->next_offset_to_consume = record.offset + 1;
+    if (table.sink.dedup && dedup_ != nullptr && record.value) {
+      CopyBuffer& scratch = table.batcher.tuple_buffer();
+      const size_t scratch_begin = scratch.size();
+      const bool decoded = !table.decoder.decode_value(record, scratch, &identity_);
+      scratch.truncate(scratch_begin);
+      if (decoded && !identity_.empty()) table.replay_identities.insert(identity_);
+      const TopicPartition tp{std::string(record.topic), record.partition};
+      auto progress = std::find_if(table.replay_progress.begin(), table.replay_progress.end(),
+                                   [&](const auto& entry) { return entry.first == tp; });
+      if (progress == table.replay_progress.end()) {
+        table.replay_progress.emplace_back(tp, record.offset + 1);
+      } else {
+        progress->second = record.offset + 1;
+      }
+      ++counters_.dedup_replayed;
+    } else {
+      ++counters_.records_redelivered;
+    }
+    return Status::ok();
+  }
   CopyBuffer& tuples = table.batcher.tuple_buffer();
   const size_t tuple_begin = tuples.size();
   const bool is_tombstone = !record.value.has_value();
   std::optional<DecodeError> error;
   if (!is_tombstone) {
-    error = table.decoder.decode_value(record, tuples);
+    const bool deduplicating = table.sink.dedup && dedup_ != nullptr;
+    error = table.decoder.decode_value(record, tuples, deduplicating ? &identity_ : nullptr);
+    if (!error && deduplicating && drop_duplicate(table, record, tuple_begin)) {
+      state->next_offset_to_consume = record.offset + 1;
+      if (table.batcher.full()) return flush(table);
+      return Status::ok();
+    }
   } else if (table.sink.delete_on_tombstone) {
     error = table.decoder.decode_tombstone_key(record, tuples);
   } else {
@@ -136,7 +226,51 @@ Status Pipeline::add(const RecordView& record) {
   return Status::ok();
 }
 
+bool Pipeline::drop_duplicate(TableState& table, const RecordView& record, size_t tuple_begin) {
+  if (identity_.empty()) return false;  // no identity: never dropped
+  const bool duplicate = table.batch_identities.contains(identity_) ||
+                         table.replay_identities.contains(identity_) ||
+                         dedup_->contains(table.sink_index, identity_);
+  if (!duplicate) {
+    table.batch_identities.insert(identity_);
+    return false;
+  }
+  table.batcher.tuple_buffer().truncate(tuple_begin);
+  table.batcher.add_without_row(record);
+  ++counters_.dedup_dropped;
+  return true;
+}
+
+void Pipeline::record_dedup(TableState& table, bool replay) {
+  if (!table.sink.dedup || dedup_ == nullptr || dedup_recording_failed_) return;
+  DedupUpdate update;
+  update.sink = table.sink_index;
+  update.applied_at_seconds = unix_seconds_();
+  if (replay) {
+    if (table.replay_progress.empty()) return;
+    update.identities = table.replay_identities.views();
+    update.complete_up_to = table.replay_progress;
+  } else {
+    update.identities = table.batch_identities.views();
+    for (const PartitionSpan& span : table.batcher.batch().partitions) {
+      update.complete_up_to.emplace_back(span.topic_partition, span.next_offset);
+    }
+  }
+  failpoint("before_dedup_write");
+  if (const Status status = dedup_->record(update); !status) {
+    // Markers stop moving from here on, so the next start re-reads the gap from Kafka:
+    // coverage is lost for this run, never correctness.
+    dedup_recording_failed_ = true;
+    log::error("dedup state write failed, no longer recording identities in this run: ", status.message());
+  }
+  if (replay) {
+    table.replay_identities.clear();
+    table.replay_progress.clear();
+  }
+}
+
 Status Pipeline::flush(TableState& table) {
+  record_dedup(table, /*replay=*/true);
   const TableBatch& batch = table.batcher.batch();
   if (batch.empty()) return Status::ok();
 
@@ -166,6 +300,8 @@ Status Pipeline::flush(TableState& table) {
   }
   counters_.rows_written += rows.size();
   ++counters_.batches_written;
+  record_dedup(table, /*replay=*/false);
+  table.batch_identities.clear();
   table.batcher.clear();
   return Status::ok();
 }

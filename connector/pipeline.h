@@ -4,6 +4,7 @@
 // bookkeeping is unit-testable with a scripted writer.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -15,6 +16,7 @@
 #include "connector/batcher.h"
 #include "connector/clock.h"
 #include "connector/config.h"
+#include "connector/dedup_index.h"
 #include "connector/key_reducer.h"
 #include "connector/record.h"
 #include "connector/status.h"
@@ -52,6 +54,8 @@ class TableWriter {
 struct PipelineCounters {
   uint64_t records_consumed = 0;
   uint64_t records_redelivered = 0;  // at or below an offset already applied: skipped
+  uint64_t dedup_dropped = 0;        // identity already applied within the TTL: no row written
+  uint64_t dedup_replayed = 0;       // already applied, re-read only to rebuild the dedup state
   uint64_t rows_written = 0;         // after key reduction
   uint64_t batches_written = 0;
 };
@@ -59,8 +63,10 @@ struct PipelineCounters {
 /// Not thread-safe: driven by the connector's single polling thread.
 class Pipeline {
  public:
-  /// `config` and `writer` must outlive the pipeline.
-  Pipeline(const Config& config, TableWriter& writer, const Clock& clock);
+  /// `config`, `writer` and `dedup` must outlive the pipeline. Without `dedup`, sinks'
+  /// dedup settings are not applied. `unix_seconds` stamps dedup identities.
+  Pipeline(const Config& config, TableWriter& writer, const Clock& clock, DedupIndex* dedup = nullptr,
+           std::function<int64_t()> unix_seconds = nullptr);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -69,8 +75,12 @@ class Pipeline {
   std::optional<size_t> sink_for_topic(std::string_view topic);
 
   /// The partition is ours from now on; PostgreSQL holds `stored_next_offset` for it
-  /// (nullopt when it holds nothing).
-  void assign(const TopicPartition& tp, std::optional<int64_t> stored_next_offset);
+  /// (nullopt when it holds nothing). Records below it are already applied: they are
+  /// skipped, or, for a dedup sink, only their identities are recorded (how the dedup
+  /// state catches up after a crash between COMMIT and its own write).
+  /// `first_offset_to_fetch`, when below the stored offset, is where that re-reading starts.
+  void assign(const TopicPartition& tp, std::optional<int64_t> stored_next_offset,
+              std::optional<int64_t> first_offset_to_fetch = std::nullopt);
   /// Flushes what is batched for these partitions, then forgets them. On error the
   /// partitions are forgotten all the same: what was not written is not stored.
   Status revoke(std::span<const TopicPartition> partitions);
@@ -110,6 +120,7 @@ class Pipeline {
     std::vector<PartitionState> partitions;  // by partition number
   };
   struct TableState;
+  class IdentitySet;
   struct TransparentHash {
     using is_transparent = void;
     size_t operator()(std::string_view text) const { return std::hash<std::string_view>()(text); }
@@ -119,10 +130,18 @@ class Pipeline {
   PartitionState* partition_state(std::string_view topic, int32_t partition);
   const PartitionState* find_partition_state(const TopicPartition& tp) const;
   Status flush(TableState& table);
+  void record_dedup(TableState& table, bool replay);
+  /// For a dedup sink: drops the tuple just appended when its identity was already
+  /// applied. Returns true when the record was dropped.
+  bool drop_duplicate(TableState& table, const RecordView& record, size_t tuple_begin);
   static Status bad_record(const RecordView& record, std::string_view column, std::string_view reason);
 
   const Config& config_;
   TableWriter& writer_;
+  DedupIndex* dedup_;
+  std::function<int64_t()> unix_seconds_;
+  bool dedup_recording_failed_ = false;
+  std::string identity_;  // scratch: the current record's dedup identity
   std::vector<std::unique_ptr<TableState>> tables_;  // one per sink, same index
   std::unordered_map<std::string, TopicState, TransparentHash, std::equal_to<>> topics_;
   std::vector<ReducedRow> every_row_;   // insert mode's "reduction": all rows in order

@@ -751,6 +751,26 @@ TEST_CASE("decoding allocates nothing per record once warm") {
   CHECK(allocations == 0);
 }
 
+TEST_CASE("decoder gives a record's dedup identity from the raw JSON of its dedup fields") {
+  SinkConfig sink = sink_with({column("id", "/id", ColumnType::BigInt)});
+  sink.dedup = DedupConfig{{"/event_id", "/source/region"}, std::chrono::seconds(60)};
+  Decoder decoder(sink);
+  CopyBuffer buffer;
+  std::string first;
+  std::string second;
+  std::string other;
+  std::string missing = "stale";
+  REQUIRE_FALSE(decoder.decode_value(record_with(R"({"id":1,"event_id":"e-1","source":{"region":[1, 2]}})"), buffer, &first));
+  REQUIRE_FALSE(decoder.decode_value(record_with(R"({"source":{"region":[1, 2]},"event_id":"e-1" ,"id":2})"), buffer, &second));
+  REQUIRE_FALSE(decoder.decode_value(record_with(R"({"id":1,"event_id":"e-2","source":{"region":[1, 2]}})"), buffer, &other));
+  REQUIRE_FALSE(decoder.decode_value(record_with(R"({"id":1,"event_id":null,"source":{"region":1}})"), buffer, &missing));
+  CHECK_FALSE(first.empty());
+  CHECK(first == second);  // field order and whitespace between fields do not matter
+  CHECK(first != other);
+  CHECK(first.find("\"e-1\"") != std::string::npos);
+  CHECK(missing.empty());  // a null field: no identity, so the record is never dropped
+}
+
 TEST_CASE("simdjson_version reports the linked simdjson") {
   CHECK(std::string(simdjson_version()) == "3.0.1");
 }

@@ -2,6 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <map>
+#include <set>
+
 #include "tests/test_support.h"
 
 using namespace kps;
@@ -243,4 +246,119 @@ TEST_CASE("pipeline flushes a revoked partition's rows before forgetting it") {
   REQUIRE(pipeline.add(record("events", 0, 1, R"({"id":2})")).is_ok());  // late record: no longer ours
   REQUIRE(pipeline.flush_all().is_ok());
   CHECK(writer.calls.size() == 1);
+}
+
+namespace {
+
+/// An in-memory dedup state that remembers what was recorded, and fails on cue.
+class FakeDedup final : public DedupIndex {
+ public:
+  bool contains(size_t sink, std::string_view identity) override {
+    return known.count({sink, std::string(identity)}) > 0;
+  }
+  Status record(const DedupUpdate& update) override {
+    if (fail_next) {
+      fail_next = false;
+      return Status::error(ErrorKind::Transient, "disk full", "IOError");
+    }
+    for (const std::string_view identity : update.identities) known.insert({update.sink, std::string(identity)});
+    for (const auto& [tp, offset] : update.complete_up_to) markers[tp] = offset;
+    ++updates;
+    return Status::ok();
+  }
+  std::optional<int64_t> complete_up_to(size_t, const TopicPartition& tp) const override {
+    const auto found = markers.find(tp);
+    return found == markers.end() ? std::nullopt : std::optional<int64_t>(found->second);
+  }
+
+  std::set<std::pair<size_t, std::string>> known;
+  std::map<TopicPartition, int64_t> markers;
+  int updates = 0;
+  bool fail_next = false;
+};
+
+SinkConfig dedup_sink() {
+  SinkConfig sink = kps::testing::id_value_sink(WriteMode::Insert);
+  sink.dedup = DedupConfig{{"/event"}, std::chrono::seconds(3600)};
+  return sink;
+}
+
+}  // namespace
+
+TEST_CASE("pipeline drops a record whose identity was applied before or earlier in the batch") {
+  const Config config = config_with(dedup_sink());
+  ScriptedWriter writer;
+  ManualClock clock;
+  FakeDedup dedup;
+  Pipeline pipeline(config, writer, clock, &dedup, [] { return int64_t{1000}; });
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1,"event":"a"})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 1, R"({"id":2,"event":"a"})")).is_ok());  // same batch
+  REQUIRE(pipeline.add(record("events", 0, 2, R"({"id":3})")).is_ok());              // no identity: kept
+  REQUIRE(pipeline.flush_all().is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 3, R"({"id":4,"event":"a"})")).is_ok());  // applied before
+  REQUIRE(pipeline.add(record("events", 0, 4, R"({"id":5,"event":"b"})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+
+  REQUIRE(writer.calls.size() == 2);
+  CHECK(writer.calls[0].offsets_written == std::vector<int64_t>{0, 2});
+  CHECK(writer.calls[0].advances[0].next_offset == 3);  // the dropped record's offset is stored all the same
+  CHECK(writer.calls[1].offsets_written == std::vector<int64_t>{4});
+  CHECK(pipeline.counters().dedup_dropped == 2);
+  CHECK(dedup.known.size() == 2);
+  CHECK(dedup.markers[kPartition0] == 5);
+}
+
+TEST_CASE("pipeline records identities only after the batch that applied them commits") {
+  const Config config = config_with(dedup_sink());
+  ScriptedWriter writer;
+  ManualClock clock;
+  FakeDedup dedup;
+  Pipeline pipeline(config, writer, clock, &dedup);
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1,"event":"a"})")).is_ok());
+  writer.fail_next();
+  CHECK_FALSE(pipeline.flush_all().is_ok());
+  CHECK(dedup.known.empty());
+  CHECK(dedup.markers.empty());
+}
+
+TEST_CASE("pipeline re-reads applied records only to rebuild the dedup state") {
+  const Config config = config_with(dedup_sink());
+  ScriptedWriter writer;
+  ManualClock clock;
+  FakeDedup dedup;
+  Pipeline pipeline(config, writer, clock, &dedup);
+  pipeline.assign(kPartition0, 3, 1);  // PostgreSQL holds 3, the dedup state was complete only below 1
+  REQUIRE(pipeline.add(record("events", 0, 1, R"({"id":1,"event":"x"})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 2, R"({"id":2,"event":"y"})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 3, R"({"id":3,"event":"x"})")).is_ok());  // a producer duplicate of 1
+  REQUIRE(pipeline.add(record("events", 0, 4, R"({"id":4,"event":"z"})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  REQUIRE(writer.calls.size() == 1);
+  CHECK(writer.calls[0].offsets_written == std::vector<int64_t>{4});
+  CHECK(writer.calls[0].advances[0].expected_stored == 3);
+  CHECK(pipeline.counters().dedup_replayed == 2);
+  CHECK(pipeline.counters().dedup_dropped == 1);
+  CHECK(dedup.known.size() == 3);
+  CHECK(dedup.markers[kPartition0] == 5);
+}
+
+TEST_CASE("pipeline stops moving dedup markers after a failed dedup write") {
+  const Config config = config_with(dedup_sink());
+  ScriptedWriter writer;
+  ManualClock clock;
+  FakeDedup dedup;
+  Pipeline pipeline(config, writer, clock, &dedup);
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1,"event":"a"})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  dedup.fail_next = true;
+  REQUIRE(pipeline.add(record("events", 0, 1, R"({"id":2,"event":"b"})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());  // the rows are in PostgreSQL all the same
+  REQUIRE(pipeline.add(record("events", 0, 2, R"({"id":3,"event":"c"})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  CHECK(writer.calls.size() == 3);
+  CHECK(dedup.markers[kPartition0] == 1);  // a restart re-reads from offset 1
+  CHECK(dedup.updates == 1);
 }
