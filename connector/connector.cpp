@@ -1,8 +1,10 @@
 #include "connector/connector.h"
 
 #include <algorithm>
+#include <ctime>
 #include <unistd.h>
 
+#include "connector/dedup_store.h"
 #include "connector/failpoint.h"
 #include "connector/log.h"
 #include "connector/pg_writer.h"
@@ -41,13 +43,8 @@ Status Connector::run() {
   writer_ = std::make_unique<PgWriter>(config_);
   if (Status status = writer_->open(); !status) return status;
   log::info("connected to PostgreSQL (", redact_dsn(config_.postgres.dsn), ")");
-  for (const SinkConfig& sink : config_.sinks) {
-    if (sink.dedup) {
-      log::warn("sinks: dedup for table ", quote_qualified_name(sink.table),
-                " is not applied by this version; records are deduplicated by offset only");
-    }
-  }
-  pipeline_ = std::make_unique<Pipeline>(config_, *writer_, clock_);
+  if (Status status = open_dedup_state(); !status) return status;
+  pipeline_ = std::make_unique<Pipeline>(config_, *writer_, clock_, dedup_store_.get());
   consumer_ = std::make_unique<KafkaConsumer>(config_.kafka, *this);
 
   if (options_.until_caught_up) {
@@ -81,6 +78,84 @@ Status Connector::run() {
   if (Status status = drain(); !status) return status;
   if (catch_up_) log::info("caught up: every record below the starting high watermarks is applied and committed");
   return Status::ok();
+}
+
+Status Connector::open_dedup_state() {
+  const bool any_dedup = std::any_of(config_.sinks.begin(), config_.sinks.end(),
+                                     [](const SinkConfig& sink) { return sink.dedup.has_value(); });
+  if (!any_dedup) return Status::ok();
+  // A state written for another group, offsets table or identity definition would
+  // answer for records it never saw: such a directory is foreign and is wiped.
+  std::string fingerprint = "group=" + config_.kafka.group_id +
+                            ";offsets=" + quote_qualified_name(config_.postgres.offsets_table);
+  std::vector<DedupSinkSpec> specs;
+  for (const SinkConfig& sink : config_.sinks) {
+    DedupSinkSpec spec;
+    spec.name = quote_qualified_name(sink.table);
+    spec.enabled = sink.dedup.has_value();
+    if (sink.dedup) {
+      spec.ttl = sink.dedup->ttl;
+      fingerprint += ";" + spec.name + "=";
+      for (const std::string& field : sink.dedup->fields) fingerprint += field + ",";
+    }
+    specs.push_back(std::move(spec));
+  }
+  DedupOpenReport report;
+  auto opened = DedupStore::open(config_.state.dir, fingerprint, std::move(specs),
+                                 [] { return static_cast<int64_t>(std::time(nullptr)); }, &report);
+  if (!opened) return opened.status();
+  dedup_store_ = std::move(opened.value());
+  if (!report.warning.empty()) log::warn("dedup state: ", report.warning);
+  log::info("dedup state at ", config_.state.dir, report.created_new ? " (new: rebuilt from Kafka within each TTL)" : "");
+  return Status::ok();
+}
+
+Connector::PartitionStart Connector::plan_partition_start(const TopicPartition& tp, std::optional<int64_t> stored) {
+  PartitionStart start{stored, std::nullopt, std::nullopt};
+  const std::optional<size_t> sink_index = pipeline_->sink_for_topic(tp.topic);
+  if (!dedup_store_ || !stored || !sink_index || !config_.sinks[*sink_index].dedup) return start;
+  const std::optional<int64_t> complete = dedup_store_->complete_up_to(*sink_index, tp);
+  if (complete && *complete == *stored) return start;
+  if (complete && *complete > *stored) {
+    log::warn("dedup state of topic=", tp.topic, " partition=", tp.partition, " is ahead of PostgreSQL (",
+              *complete, " > ", *stored, "): not consulted below offset ", *complete);
+    start.dedup_untrusted_below = complete;
+    return start;
+  }
+  // Identities the state missed (a crash between COMMIT and its write, or a lost state
+  // directory) are re-read from Kafka: from the marker, or else from the first record
+  // within the TTL. A broker that cannot look offsets up by time (the mock cluster
+  // answers -1) makes that the start of the retained log; the pipeline then skips
+  // records older than the TTL, so the answer is the same, only slower.
+  std::optional<int64_t> from = complete;
+  if (!from) {
+    const auto ttl = config_.sinks[*sink_index].dedup->ttl;
+    const int64_t window_start_ms =
+        (static_cast<int64_t>(std::time(nullptr)) - static_cast<int64_t>(ttl.count())) * 1000;
+    auto by_time = consumer_->offset_for_time(tp, window_start_ms, kWatermarkCheckTimeout);
+    if (by_time && by_time.value()) {
+      from = by_time.value();
+    } else {
+      auto marks = consumer_->query_watermarks([&](std::string_view topic) { return topic == tp.topic; },
+                                               kWatermarkCheckTimeout);
+      if (marks) {
+        for (const PartitionWatermarks& mark : marks.value()) {
+          if (mark.topic_partition == tp) from = mark.low;
+        }
+      }
+    }
+  }
+  if (!from) {
+    log::warn("cannot rebuild the dedup state of topic=", tp.topic, " partition=", tp.partition,
+              ": duplicates of records before offset ", *stored, " are not caught");
+    return start;
+  }
+  if (*from < *stored) {
+    log::info("rebuilding the dedup state of topic=", tp.topic, " partition=", tp.partition, ": re-reading offsets ",
+              *from, "..", *stored - 1);
+    start.first_offset_to_fetch = from;
+  }
+  return start;
 }
 
 Status Connector::start_catch_up() {
@@ -203,10 +278,11 @@ Status Connector::try_recover() {
     for (const StoredOffset& offset : stored.value()) {
       if (offset.topic_partition == tp) next_offset = offset.next_offset;
     }
-    pipeline_->assign(tp, next_offset);
+    const PartitionStart start = plan_partition_start(tp, next_offset);
+    pipeline_->assign(tp, start.stored_next_offset, start.first_offset_to_fetch, start.dedup_untrusted_below);
     const auto first_seen = first_offset_seen_.find(tp);
-    if (next_offset) {
-      positions.emplace_back(tp, *next_offset);
+    if (start.fetch_from()) {
+      positions.emplace_back(tp, *start.fetch_from());
     } else if (first_seen != first_offset_seen_.end()) {
       positions.emplace_back(tp, first_seen->second);
     }
@@ -271,6 +347,14 @@ void Connector::log_progress(bool final_line) {
       seconds > 0 ? static_cast<double>(counters.rows_written - rows_at_last_progress_) / seconds : 0.0;
   rows_at_last_progress_ = counters.rows_written;
   last_progress_at_ = now;
+  std::string dedup_part;
+  if (dedup_store_) {
+    const DedupStats stats = dedup_store_->stats();
+    dedup_part = " dedup_dropped=" + std::to_string(counters.dedup_dropped) +
+                 " dedup_replayed=" + std::to_string(counters.dedup_replayed) +
+                 " dedup_keys=" + std::to_string(stats.approximate_keys) +
+                 " dedup_bytes=" + std::to_string(stats.approximate_bytes);
+  }
   std::string catch_up_part;
   if (catch_up_) {
     catch_up_part = " remaining_partitions=" + std::to_string(catch_up_->remaining_partitions()) +
@@ -280,7 +364,7 @@ void Connector::log_progress(bool final_line) {
             " rows_written=", counters.rows_written, " batches=", counters.batches_written,
             " rows_per_s=", static_cast<int64_t>(rows_per_second), " lag=", consumer_->consumer_lag(),
             " partitions=", consumer_->assignment().size(), recovering_ ? " (waiting for PostgreSQL)" : "",
-            catch_up_part);
+            dedup_part, catch_up_part);
 }
 
 Status Connector::check_stored_offsets_against_log(std::span<const TopicPartition> partitions,
@@ -330,21 +414,24 @@ AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition>
     plan.paused = true;
     return plan;
   }
+  std::vector<std::optional<int64_t>> stored_offsets(partitions.size());
   for (size_t index = 0; index < partitions.size(); ++index) {
     const TopicPartition& tp = partitions[index];
     for (const StoredOffset& offset : stored.value()) {
-      if (offset.topic_partition == tp) plan.start_offsets[index] = offset.next_offset;
+      if (offset.topic_partition == tp) stored_offsets[index] = offset.next_offset;
     }
-    pipeline_->assign(tp, plan.start_offsets[index]);
-    if (plan.start_offsets[index]) {
+    const PartitionStart start = plan_partition_start(tp, stored_offsets[index]);
+    pipeline_->assign(tp, start.stored_next_offset, start.first_offset_to_fetch, start.dedup_untrusted_below);
+    plan.start_offsets[index] = start.fetch_from();
+    if (stored_offsets[index]) {
       log::info("assigned topic=", tp.topic, " partition=", tp.partition, " resuming at offset=",
-                *plan.start_offsets[index], " (stored in PostgreSQL)");
+                *stored_offsets[index], " (stored in PostgreSQL)");
     } else {
       log::info("assigned topic=", tp.topic, " partition=", tp.partition,
                 " with no stored offset (starting from the group's committed offset, else the earliest)");
     }
   }
-  if (Status status = check_stored_offsets_against_log(partitions, plan.start_offsets); !status) {
+  if (Status status = check_stored_offsets_against_log(partitions, stored_offsets); !status) {
     failure_ = status;
     plan.paused = true;
   }

@@ -20,6 +20,7 @@
 
 namespace kps {
 
+class DedupStore;
 class Pipeline;
 class PgWriter;
 
@@ -42,6 +43,18 @@ class Connector final : public RebalanceListener {
   void on_partitions_revoked(std::span<const TopicPartition> partitions, bool lost) override;
 
  private:
+  Status open_dedup_state();
+  /// Where a partition starts, given the offset PostgreSQL holds for it: there, or
+  /// earlier when the dedup state must first learn identities it missed.
+  struct PartitionStart {
+    std::optional<int64_t> stored_next_offset;
+    std::optional<int64_t> first_offset_to_fetch;
+    std::optional<int64_t> dedup_untrusted_below;
+    std::optional<int64_t> fetch_from() const {
+      return first_offset_to_fetch ? first_offset_to_fetch : stored_next_offset;
+    }
+  };
+  PartitionStart plan_partition_start(const TopicPartition& tp, std::optional<int64_t> stored);
   Status start_catch_up();
   Status poll_once();
   /// Ok, or the failure the loop must stop on. Transient write failures (and a lost
@@ -63,6 +76,7 @@ class Connector final : public RebalanceListener {
   const std::atomic<bool>& stop_requested_;
   SteadyClock clock_;
   std::unique_ptr<PgWriter> writer_;
+  std::unique_ptr<DedupStore> dedup_store_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<KafkaConsumer> consumer_;
   std::optional<CatchUpTracker> catch_up_;

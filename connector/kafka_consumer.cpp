@@ -319,6 +319,22 @@ Status KafkaConsumer::seek(std::span<const std::pair<TopicPartition, int64_t>> p
   return Status::ok();
 }
 
+Result<std::optional<int64_t>> KafkaConsumer::offset_for_time(const TopicPartition& tp, int64_t timestamp_ms,
+                                                             std::chrono::milliseconds timeout) {
+  const std::pair<TopicPartition, int64_t> query[] = {{tp, timestamp_ms}};
+  PartitionList list = to_partition_list(query);
+  rd_kafka_resp_err_t error =
+      rd_kafka_offsets_for_times(handles_->consumer.get(), list.get(), static_cast<int>(timeout.count()));
+  if (error == RD_KAFKA_RESP_ERR_NO_ERROR) error = list->elems[0].err;
+  if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::error(ErrorKind::Transient, "cannot look up offsets by time for topic=" + tp.topic +
+                                                   " partition=" + std::to_string(tp.partition) + ": " +
+                                                   rd_kafka_err2str(error));
+  }
+  const int64_t offset = list->elems[0].offset;
+  return offset >= 0 ? std::optional<int64_t>(offset) : std::nullopt;
+}
+
 int64_t KafkaConsumer::consumer_lag() const {
   if (assignment_.empty()) return 0;
   PartitionList list = to_partition_list(assignment_);

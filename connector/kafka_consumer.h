@@ -86,6 +86,11 @@ class KafkaConsumer {
   /// Moves the fetch position, so records fetched but not applied are fetched again.
   Status seek(std::span<const std::pair<TopicPartition, int64_t>> positions);
 
+  /// The earliest offset of `tp` whose record timestamp is at or after
+  /// `timestamp_ms`; nullopt when no record is that recent.
+  Result<std::optional<int64_t>> offset_for_time(const TopicPartition& tp, int64_t timestamp_ms,
+                                                 std::chrono::milliseconds timeout);
+
   /// Records not yet consumed in the assigned partitions, from cached watermarks.
   int64_t consumer_lag() const;
   const std::vector<TopicPartition>& assignment() const { return assignment_; }

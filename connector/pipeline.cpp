@@ -120,12 +120,13 @@ const Pipeline::PartitionState* Pipeline::find_partition_state(const TopicPartit
 }
 
 void Pipeline::assign(const TopicPartition& tp, std::optional<int64_t> stored_next_offset,
-                      std::optional<int64_t> first_offset_to_fetch) {
+                      std::optional<int64_t> first_offset_to_fetch, std::optional<int64_t> dedup_untrusted_below) {
   PartitionState* state = partition_state(tp.topic, tp.partition);
   *state = PartitionState{};
   state->assigned = true;
   state->stored_next_offset = stored_next_offset;
   state->next_offset_to_consume = first_offset_to_fetch ? first_offset_to_fetch : stored_next_offset;
+  state->dedup_untrusted_below = dedup_untrusted_below;
 }
 
 Status Pipeline::revoke(std::span<const TopicPartition> partitions) {
@@ -179,7 +180,10 @@ Status Pipeline::add(const RecordView& record) {
   if (state->stored_next_offset && record.offset < *state->stored_next_offset) {
     // Applied before, re-read on purpose so the dedup state learns its identity.
     state->next_offset_to_consume = record.offset + 1;
-    if (table.sink.dedup && dedup_ != nullptr && record.value) {
+    const bool within_ttl =
+        !record.timestamp_ms || table.sink.dedup == std::nullopt ||
+        *record.timestamp_ms / 1000 >= unix_seconds_() - static_cast<int64_t>(table.sink.dedup->ttl.count());
+    if (table.sink.dedup && dedup_ != nullptr && record.value && within_ttl) {
       CopyBuffer& scratch = table.batcher.tuple_buffer();
       const size_t scratch_begin = scratch.size();
       const bool decoded = !table.decoder.decode_value(record, scratch, &identity_);
@@ -206,7 +210,8 @@ Status Pipeline::add(const RecordView& record) {
   if (!is_tombstone) {
     const bool deduplicating = table.sink.dedup && dedup_ != nullptr;
     error = table.decoder.decode_value(record, tuples, deduplicating ? &identity_ : nullptr);
-    if (!error && deduplicating && drop_duplicate(table, record, tuple_begin)) {
+    const bool trust_store = !state->dedup_untrusted_below || record.offset >= *state->dedup_untrusted_below;
+    if (!error && deduplicating && drop_duplicate(table, record, tuple_begin, trust_store)) {
       state->next_offset_to_consume = record.offset + 1;
       if (table.batcher.full()) return flush(table);
       return Status::ok();
@@ -226,11 +231,11 @@ Status Pipeline::add(const RecordView& record) {
   return Status::ok();
 }
 
-bool Pipeline::drop_duplicate(TableState& table, const RecordView& record, size_t tuple_begin) {
+bool Pipeline::drop_duplicate(TableState& table, const RecordView& record, size_t tuple_begin, bool trust_store) {
   if (identity_.empty()) return false;  // no identity: never dropped
   const bool duplicate = table.batch_identities.contains(identity_) ||
                          table.replay_identities.contains(identity_) ||
-                         dedup_->contains(table.sink_index, identity_);
+                         (trust_store && dedup_->contains(table.sink_index, identity_));
   if (!duplicate) {
     table.batch_identities.insert(identity_);
     return false;

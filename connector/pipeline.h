@@ -79,8 +79,11 @@ class Pipeline {
   /// skipped, or, for a dedup sink, only their identities are recorded (how the dedup
   /// state catches up after a crash between COMMIT and its own write).
   /// `first_offset_to_fetch`, when below the stored offset, is where that re-reading starts.
+  /// `dedup_untrusted_below`: the dedup state claims identities PostgreSQL does not hold
+  /// (the database was restored from a backup): below this offset it is not consulted.
   void assign(const TopicPartition& tp, std::optional<int64_t> stored_next_offset,
-              std::optional<int64_t> first_offset_to_fetch = std::nullopt);
+              std::optional<int64_t> first_offset_to_fetch = std::nullopt,
+              std::optional<int64_t> dedup_untrusted_below = std::nullopt);
   /// Flushes what is batched for these partitions, then forgets them. On error the
   /// partitions are forgotten all the same: what was not written is not stored.
   Status revoke(std::span<const TopicPartition> partitions);
@@ -113,6 +116,7 @@ class Pipeline {
     bool assigned = false;
     std::optional<int64_t> stored_next_offset;
     std::optional<int64_t> next_offset_to_consume;
+    std::optional<int64_t> dedup_untrusted_below;
     bool commit_pending = false;
   };
   struct TopicState {
@@ -133,7 +137,7 @@ class Pipeline {
   void record_dedup(TableState& table, bool replay);
   /// For a dedup sink: drops the tuple just appended when its identity was already
   /// applied. Returns true when the record was dropped.
-  bool drop_duplicate(TableState& table, const RecordView& record, size_t tuple_begin);
+  bool drop_duplicate(TableState& table, const RecordView& record, size_t tuple_begin, bool trust_store);
   static Status bad_record(const RecordView& record, std::string_view column, std::string_view reason);
 
   const Config& config_;

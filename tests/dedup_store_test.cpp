@@ -20,6 +20,10 @@ namespace {
 constexpr int64_t kStart = 1'700'000'000;
 constexpr char kFingerprint[] = "group=g offsets=kafka_pg_sink_offsets sinks=events:/event_id:24h";
 
+std::string error_of(const Result<std::unique_ptr<DedupStore>>& opened) {
+  return opened.is_ok() ? std::string() : opened.status().message();
+}
+
 /// A fresh directory under /tmp, removed with everything in it (moved-aside copies too)
 /// when the test ends, and a wall clock moved by hand.
 class Scratch {
@@ -50,7 +54,7 @@ class Scratch {
                                    const std::string& fingerprint = kFingerprint) {
     DedupOpenReport local;
     auto opened = DedupStore::open(state_dir(), fingerprint, std::move(sinks), clock(), report ? report : &local);
-    INFO(opened ? "" : opened.status().message());
+    INFO(error_of(opened));
     REQUIRE(opened.is_ok());
     return std::move(opened.value());
   }
@@ -183,7 +187,8 @@ TEST_CASE("dedup store writer child records batches until it is killed", "[.]") 
   const char* dir = std::getenv("KPS_DEDUP_CHILD_DIR");
   REQUIRE(dir != nullptr);
   DedupOpenReport report;
-  auto opened = DedupStore::open(dir, kFingerprint, {{"events", std::chrono::hours(1)}}, [] { return kStart; }, &report);
+  auto opened =
+      DedupStore::open(dir, kFingerprint, {{"events", std::chrono::hours(1)}}, [] { return kStart; }, &report);
   REQUIRE(opened.is_ok());
   DedupStore& store = *opened.value();
   std::vector<std::string> identities(kChildBatchSize);
@@ -293,6 +298,7 @@ TEST_CASE("dedup store moves a corrupt state aside and starts empty with a warni
   {
     auto store = scratch.open(sinks_ab());
     REQUIRE(store->record(update(0, {"x"}, kStart, {{p0, 10}})));
+    REQUIRE(store->compact());  // puts "x" in an SST file
   }
   const fs::path dir = scratch.state_dir();
   std::string damaged;
@@ -306,6 +312,17 @@ TEST_CASE("dedup store moves a corrupt state aside and starts empty with a warni
       if (entry.path().filename().string().starts_with("MANIFEST-")) overwrite(entry.path(), std::string(4096, 'z'));
     }
   }
+  SECTION("an SST file is cut short") {
+    damaged = "SST";
+    int cut = 0;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      if (entry.path().extension() == ".sst") {
+        fs::resize_file(entry.path(), fs::file_size(entry.path()) / 2);
+        ++cut;
+      }
+    }
+    REQUIRE(cut > 0);
+  }
   SECTION("CURRENT is missing") {
     damaged = "no CURRENT";
     fs::remove(dir / "CURRENT");
@@ -315,7 +332,7 @@ TEST_CASE("dedup store moves a corrupt state aside and starts empty with a warni
   DedupOpenReport report;
   // A trailing slash must not move the directory into itself.
   auto opened = DedupStore::open(scratch.state_dir() + "/", kFingerprint, sinks_ab(), scratch.clock(), &report);
-  INFO(opened ? "" : opened.status().message());
+  INFO(error_of(opened));
   REQUIRE(opened.is_ok());
   auto& store = opened.value();
   CHECK(report.wiped);
@@ -391,11 +408,12 @@ TEST_CASE("dedup store opens with a sink added or removed since the last run") {
 TEST_CASE("dedup store rejects sink specs whose names are empty or repeated") {
   Scratch scratch;
   DedupOpenReport report;
-  auto repeated = DedupStore::open(scratch.state_dir(), kFingerprint, {{"a", std::chrono::hours(1)}, {"a", std::chrono::hours(1)}},
-                                   scratch.clock(), &report);
+  std::vector<DedupSinkSpec> twice = {{"a", std::chrono::hours(1)}, {"a", std::chrono::hours(1)}};
+  auto repeated = DedupStore::open(scratch.state_dir(), kFingerprint, twice, scratch.clock(), &report);
   REQUIRE_FALSE(repeated.is_ok());
   CHECK_THAT(repeated.status().message(), Catch::Contains("dedup sink #1 ('a')"));
-  auto empty = DedupStore::open(scratch.state_dir(), kFingerprint, {{"", std::chrono::hours(1)}}, scratch.clock(), &report);
+  auto empty =
+      DedupStore::open(scratch.state_dir(), kFingerprint, {{"", std::chrono::hours(1)}}, scratch.clock(), &report);
   REQUIRE_FALSE(empty.is_ok());
   CHECK_THAT(empty.status().message(), Catch::Contains("name is empty"));
 }
@@ -417,4 +435,53 @@ TEST_CASE("dedup store counts hits and misses, expired entries as misses") {
   CHECK(stats.read_errors == 0);
   CHECK(stats.approximate_keys == 2);
   CHECK(stats.approximate_bytes > 0);
+}
+
+TEST_CASE("dedup store answers a lookup it cannot read as unseen and counts a read error") {
+  Scratch scratch;
+  {
+    auto store = scratch.open({{"events", std::chrono::hours(1)}});
+    REQUIRE(store->record(update(0, {"x"}, kStart)));
+    REQUIRE(store->compact());
+  }
+  // Damage the first data block only: the file still opens, the lookup's checksum fails.
+  int damaged = 0;
+  for (const auto& entry : fs::directory_iterator(scratch.state_dir())) {
+    if (entry.path().extension() != ".sst") continue;
+    std::fstream file(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(0);
+    file << std::string(8, '\xff');
+    REQUIRE(file.good());
+    ++damaged;
+  }
+  REQUIRE(damaged > 0);
+  DedupOpenReport report;
+  auto store = scratch.open({{"events", std::chrono::hours(1)}}, &report);
+  REQUIRE_FALSE(report.wiped);
+  CHECK_FALSE(store->contains(0, "x"));
+  DedupStats stats = store->stats();
+  CHECK(stats.read_errors == 1);
+  CHECK(stats.misses == 1);
+  CHECK(stats.hits == 0);
+}
+
+TEST_CASE("dedup store keeps sink indexes aligned with the config when a sink has no dedup") {
+  Scratch scratch;
+  DedupSinkSpec no_dedup;
+  no_dedup.enabled = false;
+  // Two sinks without dedup share the empty name: disabled specs are not validated.
+  auto store = scratch.open({no_dedup, {"b", std::chrono::hours(1)}, no_dedup});
+  REQUIRE(store->record(update(1, {"x"}, kStart, {{{"events", 0}, 5}})));
+  CHECK(store->contains(1, "x"));
+  CHECK_FALSE(store->contains(0, "x"));
+  CHECK(store->complete_up_to(1, {"events", 0}) == 5);
+  CHECK_FALSE(store->complete_up_to(0, {"events", 0}).has_value());
+
+  Status status = store->record(update(2, {"x"}, kStart));
+  REQUIRE_FALSE(status);
+  CHECK(status.kind() == ErrorKind::Fatal);
+  CHECK_THAT(status.message(), Catch::Contains("sink #2") && Catch::Contains("no dedup"));
+  CHECK(store->stats().hits == 1);
+  CHECK(store->stats().misses == 0);  // a disabled sink's lookups are not dedup misses
+  REQUIRE(store->compact());
 }

@@ -362,3 +362,18 @@ TEST_CASE("pipeline stops moving dedup markers after a failed dedup write") {
   CHECK(dedup.markers[kPartition0] == 1);  // a restart re-reads from offset 1
   CHECK(dedup.updates == 1);
 }
+
+TEST_CASE("pipeline does not trust a dedup state that is ahead of PostgreSQL") {
+  const Config config = config_with(dedup_sink());
+  ScriptedWriter writer;
+  ManualClock clock;
+  FakeDedup dedup;
+  dedup.known.insert({0, std::string("\x03\0\0\0\"a\"", 7)});  // recorded, but PostgreSQL never got it
+  Pipeline pipeline(config, writer, clock, &dedup);
+  pipeline.assign(kPartition0, 5, std::nullopt, 8);
+  REQUIRE(pipeline.add(record("events", 0, 5, R"({"id":1,"event":"a"})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 8, R"({"id":2,"event":"a"})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  REQUIRE(writer.calls.size() == 1);
+  CHECK(writer.calls[0].offsets_written == std::vector<int64_t>{5});  // 8 repeats 5 within the batch
+}
