@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <thread>
 #include <unistd.h>
 
 #include "connector/dedup_store.h"
@@ -41,7 +42,7 @@ Status Connector::run() {
   next_database_check_at_ = started_at_;
 
   writer_ = std::make_unique<PgWriter>(config_);
-  if (Status status = writer_->open(); !status) return status;
+  if (Status status = open_database(); !status) return status;
   log::info("connected to PostgreSQL (", redact_dsn(config_.postgres.dsn), ")");
   if (Status status = open_dedup_state(); !status) return status;
   pipeline_ = std::make_unique<Pipeline>(config_, *writer_, clock_, dedup_store_.get());
@@ -78,6 +79,22 @@ Status Connector::run() {
   if (Status status = drain(); !status) return status;
   if (catch_up_) log::info("caught up: every record below the starting high watermarks is applied and committed");
   return Status::ok();
+}
+
+Status Connector::open_database() {
+  // A database that is still starting (or restarting) is waited for, like an outage.
+  const auto first_attempt_at = clock_.now();
+  backoff_.reset();
+  while (true) {
+    Status status = writer_->open();
+    if (status || status.kind() != ErrorKind::Transient || stop_requested_.load()) return status;
+    const auto waited = clock_.now() - first_attempt_at;
+    if (config_.retry.give_up_after.count() > 0 && waited >= config_.retry.give_up_after) return status;
+    const auto delay = backoff_.next_delay();
+    log::warn("PostgreSQL unavailable (", status.message(), "); retrying in ", delay.count(), " ms");
+    const auto wake_at = clock_.now() + delay;
+    while (clock_.now() < wake_at && !stop_requested_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 Status Connector::open_dedup_state() {

@@ -43,6 +43,7 @@ class Connector final : public RebalanceListener {
   void on_partitions_revoked(std::span<const TopicPartition> partitions, bool lost) override;
 
  private:
+  Status open_database();
   Status open_dedup_state();
   /// Where a partition starts, given the offset PostgreSQL holds for it: there, or
   /// earlier when the dedup state must first learn identities it missed.

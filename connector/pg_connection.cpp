@@ -13,9 +13,21 @@
 namespace kps {
 namespace {
 
+/// libpq's message on one line: log lines are one decision each.
 std::string trimmed(const char* text) {
-  std::string out = text ? text : "";
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  std::string out;
+  bool after_newline = false;
+  for (const char* c = text ? text : ""; *c != '\0'; ++c) {
+    if (*c == '\n') {
+      after_newline = true;
+    } else if (after_newline && (*c == '\t' || *c == ' ')) {
+      continue;
+    } else {
+      if (after_newline) out += ' ';
+      after_newline = false;
+      out += *c;
+    }
+  }
   return out;
 }
 
@@ -45,10 +57,12 @@ PgConnection::PgConnection(pg_conn* connection) : connection_(connection) {}
 Result<PgConnection> PgConnection::connect(const std::string& dsn) {
   // Keywords listed before "dbname" are our defaults; the expanded DSN that follows
   // overrides any of them it sets. Keepalives bound how long a dead peer goes unseen.
-  const std::array<const char*, 8> keywords = {"application_name", "connect_timeout", "keepalives",
-                                               "keepalives_idle", "keepalives_interval",
-                                               "keepalives_count", "dbname", nullptr};
-  const std::array<const char*, 8> values = {"kafka-pg-sink", "10", "1", "30", "10", "3",
+  // tcp_user_timeout bounds how long sent data may stay unacknowledged (a dead
+  // network in the middle of a COPY), where keepalives only cover an idle connection.
+  const std::array<const char*, 9> keywords = {"application_name", "connect_timeout", "keepalives",
+                                               "keepalives_idle", "keepalives_interval", "keepalives_count",
+                                               "tcp_user_timeout", "dbname", nullptr};
+  const std::array<const char*, 9> values = {"kafka-pg-sink", "10", "1", "30", "10", "3", "60000",
                                              dsn.c_str(), nullptr};
   pg_conn* raw = PQconnectdbParams(keywords.data(), values.data(), /*expand_dbname=*/1);
   PgConnection connection(raw);
