@@ -17,6 +17,9 @@ Batcher::Batcher(const BatchConfig& limits, const Clock& clock) : limits_(limits
 
 uint32_t Batcher::note_record(const RecordView& record) {
   if (!batch_.oldest_record_at) batch_.oldest_record_at = clock_.now();
+  if (record.timestamp_ms && (!batch_.oldest_record_timestamp_ms || *record.timestamp_ms < *batch_.oldest_record_timestamp_ms)) {
+    batch_.oldest_record_timestamp_ms = record.timestamp_ms;
+  }
   batch_.message_bytes += record.value.value_or("").size() + record.key.value_or("").size();
   for (uint32_t slot = 0; slot < batch_.partitions.size(); ++slot) {
     PartitionSpan& span = batch_.partitions[slot];
@@ -64,6 +67,7 @@ void Batcher::clear() {
   batch_.partitions.clear();
   batch_.message_bytes = 0;
   batch_.oldest_record_at.reset();
+  batch_.oldest_record_timestamp_ms.reset();
 }
 
 }  // namespace kps

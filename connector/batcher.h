@@ -37,6 +37,7 @@ struct TableBatch {
   std::vector<PartitionSpan> partitions;  // few per batch: searched linearly
   size_t message_bytes = 0;
   std::optional<Clock::time_point> oldest_record_at;
+  std::optional<int64_t> oldest_record_timestamp_ms;  // Kafka timestamp, for end-to-end latency
 
   bool empty() const { return partitions.empty(); }
   std::string_view tuple(const BatchRow& row) const {

@@ -31,7 +31,10 @@ Connector::Connector(const Config& config, RunOptions options, const std::atomic
       options_(options),
       stop_requested_(stop_requested),
       // Seeded per process so that replicas which lost the same database spread out.
-      backoff_(config.retry.initial_backoff, config.retry.max_backoff, static_cast<uint64_t>(getpid())) {}
+      backoff_(config.retry.initial_backoff, config.retry.max_backoff, static_cast<uint64_t>(getpid())),
+      metrics_(registry_, KPS_VERSION),
+      // A loop iteration blocks at most for a poll, one batch or one reconnect attempt.
+      heartbeat_(clock_, std::chrono::milliseconds(120000)) {}
 
 Connector::~Connector() = default;
 
@@ -41,11 +44,13 @@ Status Connector::run() {
   next_progress_at_ = started_at_ + config_.log.progress_interval;
   next_database_check_at_ = started_at_;
 
+  if (Status status = start_http_server(); !status) return status;
   writer_ = std::make_unique<PgWriter>(config_);
   if (Status status = open_database(); !status) return status;
   log::info("connected to PostgreSQL (", redact_dsn(config_.postgres.dsn), ")");
   if (Status status = open_dedup_state(); !status) return status;
   pipeline_ = std::make_unique<Pipeline>(config_, *writer_, clock_, dedup_store_.get());
+  pipeline_->set_flush_listener([this](const FlushReport& report) { on_batch_flushed(report); });
   consumer_ = std::make_unique<KafkaConsumer>(config_.kafka, *this);
 
   if (options_.until_caught_up) {
@@ -79,6 +84,65 @@ Status Connector::run() {
   if (Status status = drain(); !status) return status;
   if (catch_up_) log::info("caught up: every record below the starting high watermarks is applied and committed");
   return Status::ok();
+}
+
+Status Connector::start_http_server() {
+  if (config_.http.listen.empty()) return Status::ok();
+  http_server_ = std::make_unique<HttpServer>(
+      registry_, [this] { return heartbeat_.check(); },
+      [this] {
+        if (ready_.load()) return HealthReport::healthy();
+        return HealthReport::unhealthy("not ready: connected to PostgreSQL and a member of the consumer group is required");
+      });
+  if (Status status = http_server_->start(config_.http.listen); !status) return status;
+  log::info("serving /metrics, /healthz and /readyz on ", config_.http.listen);
+  return Status::ok();
+}
+
+void Connector::refresh_gauges() {
+  const auto lags = consumer_->partition_lags();
+  for (const auto& [tp, records] : lags) metrics_.set_consumer_lag(tp, records);
+  metrics_.assigned_partitions().set(static_cast<double>(consumer_->assignment().size()));
+  if (dedup_store_) {
+    const DedupStats stats = dedup_store_->stats();
+    metrics_.dedup_state_keys().set(static_cast<double>(stats.approximate_keys));
+    metrics_.dedup_state_bytes().set(static_cast<double>(stats.approximate_bytes));
+  }
+  ready_.store(!recovering_ && failure_.is_ok() && consumer_->is_group_member());
+}
+
+Counter& Connector::consumed_counter(std::string_view topic) {
+  auto found = consumed_counters_.find(topic);
+  if (found == consumed_counters_.end()) {
+    found = consumed_counters_.emplace(std::string(topic), &metrics_.records_consumed(topic)).first;
+  }
+  return *found->second;
+}
+
+void Connector::on_batch_flushed(const FlushReport& report) {
+  const SinkConfig& sink = config_.sinks[report.sink_index];
+  const std::string table = quote_qualified_name(sink.table);
+  std::vector<TopicRecordCount> by_topic;
+  for (const BatchRow& row : report.batch.rows) {
+    const std::string_view topic = report.batch.partitions[row.partition_slot].topic_partition.topic;
+    auto entry = std::find_if(by_topic.begin(), by_topic.end(), [&](const auto& count) { return count.topic == topic; });
+    if (entry == by_topic.end()) {
+      by_topic.push_back({topic, 1});
+    } else {
+      ++entry->records;
+    }
+  }
+  BatchWritten written;
+  written.table = table;
+  written.records_by_topic = by_topic;
+  written.rows = report.rows_written;
+  written.flush_duration = report.duration;
+  written.oldest_record_timestamp_ms = report.batch.oldest_record_timestamp_ms;
+  written.committed_at_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
+  metrics_.on_batch_written(written);
+  if (report.dedup_dropped > 0) metrics_.dedup_dropped(table).inc(report.dedup_dropped);
 }
 
 Status Connector::open_database() {
@@ -206,23 +270,34 @@ Status Connector::poll_once() {
   if (!polled) return polled.status();
   if (!failure_.is_ok()) return failure_;
 
+  heartbeat_.beat();
   const PollResult& event = polled.value();
   if (event.kind == PollResult::Kind::Record) {
+    consumed_counter(event.record.topic).inc();
     note_first_offset({std::string(event.record.topic), event.record.partition}, event.record.offset);
     // While recovering, fetched records are dropped: the partition is re-fetched from
     // PostgreSQL's offset once the database is back.
     if (!recovering_) {
-      if (Status status = absorb_write_result(pipeline_->add(event.record)); !status) return status;
+      if (Status status = absorb_write_result(pipeline_->add(event.record)); !status) {
+        if (status.kind() == ErrorKind::Poison && status.code().empty()) {
+          metrics_.bad_records(event.record.topic, BadRecordStage::Decode, "undecodable").inc();
+        }
+        return status;
+      }
     }
   } else if (event.kind == PollResult::Kind::PartitionEnd && catch_up_) {
     catch_up_->note_partition_end(event.end_of_partition, event.end_offset);
   }
 
+  const auto now = clock_.now();
+  if (now >= next_gauge_refresh_at_) {
+    refresh_gauges();
+    next_gauge_refresh_at_ = now + std::chrono::seconds(1);
+  }
   if (recovering_) return try_recover();
   if (Status status = absorb_write_result(pipeline_->flush_due()); !status) return status;
   if (Status status = commit_durable_offsets(false); !status) return status;
 
-  const auto now = clock_.now();
   if (catch_up_ && !recovering_) {
     catch_up_->settle([this](const TopicPartition& tp) { return pipeline_->has_unwritten_records(tp); });
     // Partitions owned by other members of the group finish when PostgreSQL says so.
@@ -245,6 +320,7 @@ void Connector::note_first_offset(const TopicPartition& tp, int64_t offset) {
 
 Status Connector::absorb_write_result(Status status) {
   if (status.is_ok()) return status;
+  if (!status.code().empty() && status.code() != "fenced") metrics_.database_errors(status.code()).inc();
   if (status.kind() == ErrorKind::Transient) {
     begin_recovery(status);
     return Status::ok();
@@ -261,6 +337,8 @@ void Connector::begin_recovery(const Status& cause) {
               " partition(s), will re-read the stored offsets and retry");
   }
   recovery_cause_ = cause;
+  ready_.store(false);
+  metrics_.retries(cause.code() == "fenced" ? "fenced" : "database").inc();
   // Nothing unwritten is kept: the partitions are re-fetched from PostgreSQL's offsets.
   pipeline_->reset();
   consumer_->pause(consumer_->assignment());
@@ -417,6 +495,7 @@ Status Connector::check_stored_offsets_against_log(std::span<const TopicPartitio
 }
 
 AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition> partitions) {
+  metrics_.rebalances(RebalanceKind::Assign).inc();
   AssignmentPlan plan;
   plan.start_offsets.assign(partitions.size(), std::nullopt);
   for (const TopicPartition& tp : partitions) first_offset_seen_.erase(tp);
@@ -456,7 +535,11 @@ AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition>
 }
 
 void Connector::on_partitions_revoked(std::span<const TopicPartition> partitions, bool lost) {
-  for (const TopicPartition& tp : partitions) first_offset_seen_.erase(tp);
+  metrics_.rebalances(lost ? RebalanceKind::Lost : RebalanceKind::Revoke).inc();
+  for (const TopicPartition& tp : partitions) {
+    first_offset_seen_.erase(tp);
+    metrics_.forget_partition(tp);
+  }
   if (!failure_.is_ok()) return;  // stopping on a failure: what was not written stays unstored
   if (lost || recovering_) {
     // Another member may already be writing these partitions: abandon what is in

@@ -15,7 +15,9 @@
 #include "connector/catch_up.h"
 #include "connector/clock.h"
 #include "connector/config.h"
+#include "connector/http_server.h"
 #include "connector/kafka_consumer.h"
+#include "connector/metrics.h"
 #include "connector/status.h"
 
 namespace kps {
@@ -71,6 +73,11 @@ class Connector final : public RebalanceListener {
   void refresh_catch_up_from_database();
   void log_progress(bool final_line);
   Status drain();
+  Status start_http_server();
+  /// Lag, assignment, dedup state size and readiness: refreshed about once a second.
+  void refresh_gauges();
+  void on_batch_flushed(const struct FlushReport& report);
+  Counter& consumed_counter(std::string_view topic);
 
   const Config& config_;
   const RunOptions options_;
@@ -92,6 +99,15 @@ class Connector final : public RebalanceListener {
   Clock::time_point recovering_since_;
   Clock::time_point next_attempt_at_;
   std::map<TopicPartition, int64_t> first_offset_seen_;
+
+  MetricsRegistry registry_;
+  SinkMetrics metrics_;
+  Heartbeat heartbeat_;
+  std::atomic<bool> ready_{false};
+  std::string not_ready_reason_;  // guarded by ready_: written before ready_ turns false
+  std::unique_ptr<HttpServer> http_server_;
+  std::map<std::string, Counter*, std::less<>> consumed_counters_;
+  Clock::time_point next_gauge_refresh_at_;
 
   Clock::time_point started_at_;
   Clock::time_point next_progress_at_;

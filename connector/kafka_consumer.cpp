@@ -335,11 +335,11 @@ Result<std::optional<int64_t>> KafkaConsumer::offset_for_time(const TopicPartiti
   return offset >= 0 ? std::optional<int64_t>(offset) : std::nullopt;
 }
 
-int64_t KafkaConsumer::consumer_lag() const {
-  if (assignment_.empty()) return 0;
+std::vector<std::pair<TopicPartition, int64_t>> KafkaConsumer::partition_lags() const {
+  std::vector<std::pair<TopicPartition, int64_t>> lags;
+  if (assignment_.empty()) return lags;
   PartitionList list = to_partition_list(assignment_);
   rd_kafka_position(handles_->consumer.get(), list.get());
-  int64_t lag = 0;
   for (int index = 0; index < list->cnt; ++index) {
     int64_t low = 0;
     int64_t high = 0;
@@ -349,9 +349,22 @@ int64_t KafkaConsumer::consumer_lag() const {
       continue;
     }
     const int64_t position = element.offset >= 0 ? element.offset : low;
-    lag += std::max<int64_t>(0, high - position);
+    lags.emplace_back(TopicPartition{element.topic, element.partition}, std::max<int64_t>(0, high - position));
   }
+  return lags;
+}
+
+int64_t KafkaConsumer::consumer_lag() const {
+  int64_t lag = 0;
+  for (const auto& [tp, records] : partition_lags()) lag += records;
   return lag;
+}
+
+bool KafkaConsumer::is_group_member() const {
+  char* member_id = rd_kafka_memberid(handles_->consumer.get());
+  const bool member = member_id != nullptr && *member_id != '\0';
+  if (member_id != nullptr) rd_kafka_mem_free(handles_->consumer.get(), member_id);
+  return member;
 }
 
 bool KafkaConsumer::rebalance_is_cooperative() const {

@@ -91,8 +91,12 @@ class KafkaConsumer {
   Result<std::optional<int64_t>> offset_for_time(const TopicPartition& tp, int64_t timestamp_ms,
                                                  std::chrono::milliseconds timeout);
 
-  /// Records not yet consumed in the assigned partitions, from cached watermarks.
+  /// Records not yet consumed per assigned partition, from cached watermarks (no request).
+  std::vector<std::pair<TopicPartition, int64_t>> partition_lags() const;
+  /// Their sum.
   int64_t consumer_lag() const;
+  /// Joined the consumer group (has a member id).
+  bool is_group_member() const;
   const std::vector<TopicPartition>& assignment() const { return assignment_; }
   bool rebalance_is_cooperative() const;
 

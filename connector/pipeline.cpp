@@ -63,6 +63,7 @@ struct Pipeline::TableState {
   Decoder decoder;
   Batcher batcher;
   KeyReducer reducer;
+  uint64_t dedup_dropped_in_batch = 0;
   IdentitySet batch_identities;   // applied by the batch once it commits
   IdentitySet replay_identities;  // already applied: re-read to rebuild the dedup state
   std::vector<std::pair<TopicPartition, int64_t>> replay_progress;
@@ -143,6 +144,7 @@ Status Pipeline::revoke(std::span<const TopicPartition> partitions) {
 void Pipeline::reset() {
   for (auto& table : tables_) {
     table->batcher.clear();
+    table->dedup_dropped_in_batch = 0;
     table->batch_identities.clear();
     table->replay_identities.clear();
     table->replay_progress.clear();
@@ -243,6 +245,7 @@ bool Pipeline::drop_duplicate(TableState& table, const RecordView& record, size_
   table.batcher.tuple_buffer().truncate(tuple_begin);
   table.batcher.add_without_row(record);
   ++counters_.dedup_dropped;
+  ++table.dedup_dropped_in_batch;
   return true;
 }
 
@@ -295,8 +298,13 @@ Status Pipeline::flush(TableState& table) {
                          span.next_offset});
   }
 
+  const auto started_at = std::chrono::steady_clock::now();
   const Status status = writer_.write(WriteRequest{table.sink_index, batch, rows, advances_});
   if (!status.is_ok()) return status;
+  if (flush_listener_) {
+    flush_listener_(FlushReport{table.sink_index, batch, rows.size(), table.dedup_dropped_in_batch,
+                                std::chrono::steady_clock::now() - started_at});
+  }
 
   for (const OffsetAdvance& advance : advances_) {
     PartitionState* state = partition_state(advance.topic_partition.topic, advance.topic_partition.partition);
@@ -306,6 +314,7 @@ Status Pipeline::flush(TableState& table) {
   counters_.rows_written += rows.size();
   ++counters_.batches_written;
   record_dedup(table, /*replay=*/false);
+  table.dedup_dropped_in_batch = 0;
   table.batch_identities.clear();
   table.batcher.clear();
   return Status::ok();

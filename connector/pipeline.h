@@ -60,6 +60,15 @@ struct PipelineCounters {
   uint64_t batches_written = 0;
 };
 
+/// What one committed batch did, for metrics.
+struct FlushReport {
+  size_t sink_index = 0;
+  const TableBatch& batch;               // as written (rows before key reduction)
+  size_t rows_written = 0;               // after key reduction
+  uint64_t dedup_dropped = 0;            // records of the batch dropped by dedup
+  std::chrono::steady_clock::duration duration{};
+};
+
 /// Not thread-safe: driven by the connector's single polling thread.
 class Pipeline {
  public:
@@ -110,6 +119,8 @@ class Pipeline {
   bool has_unwritten_records(const TopicPartition& tp) const;
 
   const PipelineCounters& counters() const { return counters_; }
+  /// Called after every committed batch, before it is cleared.
+  void set_flush_listener(std::function<void(const FlushReport&)> listener) { flush_listener_ = std::move(listener); }
 
  private:
   struct PartitionState {
@@ -151,6 +162,7 @@ class Pipeline {
   std::vector<ReducedRow> every_row_;   // insert mode's "reduction": all rows in order
   std::vector<OffsetAdvance> advances_;
   PipelineCounters counters_;
+  std::function<void(const FlushReport&)> flush_listener_;
 };
 
 }  // namespace kps

@@ -7,7 +7,7 @@ set -euo pipefail
 readonly packages=(
   cmake g++ make pkg-config
   librdkafka-dev libpq-dev libsimdjson-dev librocksdb-dev catch2 libyaml-cpp-dev
-  postgresql-15 kcat
+  libcpp-httplib-dev postgresql-15 kcat curl
 )
 
 missing=()
