@@ -274,7 +274,7 @@ Status Connector::poll_once() {
   const PollResult& event = polled.value();
   if (event.kind == PollResult::Kind::Record) {
     consumed_counter(event.record.topic).inc();
-    note_first_offset({std::string(event.record.topic), event.record.partition}, event.record.offset);
+    pipeline_->note_fetched(event.record);
     // While recovering, fetched records are dropped: the partition is re-fetched from
     // PostgreSQL's offset once the database is back.
     if (!recovering_) {
@@ -311,11 +311,6 @@ Status Connector::poll_once() {
     next_progress_at_ = now + config_.log.progress_interval;
   }
   return Status::ok();
-}
-
-void Connector::note_first_offset(const TopicPartition& tp, int64_t offset) {
-  // Only the first record after an assignment matters, so this allocates once per partition.
-  if (first_offset_seen_.find(tp) == first_offset_seen_.end()) first_offset_seen_.emplace(tp, offset);
 }
 
 Status Connector::absorb_write_result(Status status) {
@@ -375,11 +370,10 @@ Status Connector::try_recover() {
     }
     const PartitionStart start = plan_partition_start(tp, next_offset);
     pipeline_->assign(tp, start.stored_next_offset, start.first_offset_to_fetch, start.dedup_untrusted_below);
-    const auto first_seen = first_offset_seen_.find(tp);
     if (start.fetch_from()) {
       positions.emplace_back(tp, *start.fetch_from());
-    } else if (first_seen != first_offset_seen_.end()) {
-      positions.emplace_back(tp, first_seen->second);
+    } else if (const auto first_fetched = pipeline_->first_offset_fetched(tp)) {
+      positions.emplace_back(tp, *first_fetched);
     }
   }
   if (Status seeked = consumer_->seek(positions); !seeked) {
@@ -498,7 +492,6 @@ AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition>
   metrics_.rebalances(RebalanceKind::Assign).inc();
   AssignmentPlan plan;
   plan.start_offsets.assign(partitions.size(), std::nullopt);
-  for (const TopicPartition& tp : partitions) first_offset_seen_.erase(tp);
   if (recovering_) {
     // Positioned by the recovery once PostgreSQL answers again.
     plan.paused = true;
@@ -537,7 +530,6 @@ AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition>
 void Connector::on_partitions_revoked(std::span<const TopicPartition> partitions, bool lost) {
   metrics_.rebalances(lost ? RebalanceKind::Lost : RebalanceKind::Revoke).inc();
   for (const TopicPartition& tp : partitions) {
-    first_offset_seen_.erase(tp);
     metrics_.forget_partition(tp);
   }
   if (!failure_.is_ok()) return;  // stopping on a failure: what was not written stays unstored

@@ -68,7 +68,6 @@ class Connector final : public RebalanceListener {
   Status try_recover();
   Status check_stored_offsets_against_log(std::span<const TopicPartition> partitions,
                                           const std::vector<std::optional<int64_t>>& stored);
-  void note_first_offset(const TopicPartition& tp, int64_t offset);
   Status commit_durable_offsets(bool synchronous);
   void refresh_catch_up_from_database();
   void log_progress(bool final_line);
@@ -92,13 +91,12 @@ class Connector final : public RebalanceListener {
 
   // Recovery: while PostgreSQL is away, partitions stay paused and assigned, records
   // already fetched are dropped, and each partition is later re-fetched from the
-  // offset PostgreSQL holds (or, with none stored, from the first offset seen).
+  // offset PostgreSQL holds (or, with none stored, from the first offset fetched).
   bool recovering_ = false;
   Status recovery_cause_;
   Backoff backoff_;
   Clock::time_point recovering_since_;
   Clock::time_point next_attempt_at_;
-  std::map<TopicPartition, int64_t> first_offset_seen_;
 
   MetricsRegistry registry_;
   SinkMetrics metrics_;

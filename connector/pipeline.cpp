@@ -137,8 +137,28 @@ Status Pipeline::revoke(std::span<const TopicPartition> partitions) {
         [&](const TopicPartition& tp) { return table->batcher.holds(tp); });
     if (holds_revoked && status.is_ok()) status = flush(*table);
   }
-  for (const TopicPartition& tp : partitions) *partition_state(tp.topic, tp.partition) = PartitionState{};
+  for (const TopicPartition& tp : partitions) {
+    *partition_state(tp.topic, tp.partition) = PartitionState{};
+    forget_first_fetched(tp);
+  }
   return status;
+}
+
+void Pipeline::note_fetched(const RecordView& record) {
+  if (record.partition < 0) return;
+  TopicState& topic_entry = topic_state(record.topic);
+  const auto partition = static_cast<size_t>(record.partition);
+  if (partition >= topic_entry.first_fetched.size()) topic_entry.first_fetched.resize(partition + 1);
+  if (!topic_entry.first_fetched[partition]) topic_entry.first_fetched[partition] = record.offset;
+}
+
+std::optional<int64_t> Pipeline::first_offset_fetched(const TopicPartition& tp) const {
+  const auto found = topics_.find(std::string_view(tp.topic));
+  if (found == topics_.end() || tp.partition < 0 ||
+      static_cast<size_t>(tp.partition) >= found->second.first_fetched.size()) {
+    return std::nullopt;
+  }
+  return found->second.first_fetched[static_cast<size_t>(tp.partition)];
 }
 
 void Pipeline::reset() {
@@ -150,6 +170,13 @@ void Pipeline::reset() {
     table->replay_progress.clear();
   }
   for (auto& [topic, topic_entry] : topics_) topic_entry.partitions.clear();
+}
+
+void Pipeline::forget_first_fetched(const TopicPartition& tp) {
+  TopicState& topic_entry = topic_state(tp.topic);
+  if (tp.partition >= 0 && static_cast<size_t>(tp.partition) < topic_entry.first_fetched.size()) {
+    topic_entry.first_fetched[static_cast<size_t>(tp.partition)].reset();
+  }
 }
 
 Status Pipeline::bad_record(const RecordView& record, std::string_view column, std::string_view reason) {

@@ -97,6 +97,13 @@ class Pipeline {
   /// partitions are forgotten all the same: what was not written is not stored.
   Status revoke(std::span<const TopicPartition> partitions);
 
+  /// Notes that `record` was fetched, whether or not it is added: the first offset
+  /// fetched since assignment is where a partition with no stored offset is re-fetched
+  /// from after a failure.
+  void note_fetched(const RecordView& record);
+  /// The first offset fetched from `tp` since it was assigned, if any.
+  std::optional<int64_t> first_offset_fetched(const TopicPartition& tp) const;
+
   /// Forgets every partition and drops every unwritten row: after a failed write, the
   /// connector re-reads PostgreSQL's offsets, assigns again and re-fetches from there.
   void reset();
@@ -132,7 +139,8 @@ class Pipeline {
   };
   struct TopicState {
     std::optional<size_t> sink_index;
-    std::vector<PartitionState> partitions;  // by partition number
+    std::vector<PartitionState> partitions;            // by partition number
+    std::vector<std::optional<int64_t>> first_fetched;  // by partition number; survives reset()
   };
   struct TableState;
   class IdentitySet;
@@ -145,6 +153,7 @@ class Pipeline {
   PartitionState* partition_state(std::string_view topic, int32_t partition);
   const PartitionState* find_partition_state(const TopicPartition& tp) const;
   Status flush(TableState& table);
+  void forget_first_fetched(const TopicPartition& tp);
   void record_dedup(TableState& table, bool replay);
   /// For a dedup sink: drops the tuple just appended when its identity was already
   /// applied. Returns true when the record was dropped.
