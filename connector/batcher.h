@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "connector/clock.h"
@@ -76,6 +77,11 @@ class Batcher {
   bool holds(const TopicPartition& tp) const { return batch_.find_partition(tp) != nullptr; }
   /// Empties the batch after a flush, keeping its buffers' capacity.
   void clear();
+  /// Hands the batch over (to be written) and takes `empty` in its place, buffers and all.
+  void swap_batch(TableBatch& empty) {
+    std::swap(batch_, empty);
+    clear();
+  }
 
  private:
   uint32_t note_record(const RecordView& record);

@@ -296,7 +296,11 @@ Status Connector::poll_once() {
   }
   if (recovering_) return try_recover();
   if (Status status = absorb_write_result(pipeline_->flush_due()); !status) return status;
-  if (Status status = commit_durable_offsets(false); !status) return status;
+  commit_durable_offsets();
+  if (now >= next_commit_check_at_) {
+    commit_lagging_offsets(false);
+    next_commit_check_at_ = now + std::chrono::seconds(5);
+  }
 
   if (catch_up_ && !recovering_) {
     catch_up_->settle([this](const TopicPartition& tp) { return pipeline_->has_unwritten_records(tp); });
@@ -328,12 +332,13 @@ void Connector::begin_recovery(const Status& cause) {
     recovering_ = true;
     recovering_since_ = clock_.now();
     backoff_.reset();
-    log::warn("PostgreSQL write failed: ", cause.message(), "; pausing ", consumer_->assignment().size(),
-              " partition(s), will re-read the stored offsets and retry");
+    log::warn(cause.code() == "lost" ? "" : "PostgreSQL write failed: ", cause.message(), "; pausing ",
+              consumer_->assignment().size(),
+              " partition(s) to re-read the offsets stored in PostgreSQL and fetch again from there");
   }
   recovery_cause_ = cause;
   ready_.store(false);
-  metrics_.retries(cause.code() == "fenced" ? "fenced" : "database").inc();
+  metrics_.retries(cause.code() == "fenced" || cause.code() == "lost" ? cause.code() : "database").inc();
   // Nothing unwritten is kept: the partitions are re-fetched from PostgreSQL's offsets.
   pipeline_->reset();
   consumer_->pause(consumer_->assignment());
@@ -357,8 +362,8 @@ Status Connector::try_recover() {
                                                  std::to_string(static_cast<int64_t>(seconds_between(recovering_since_, now))) +
                                                  " s (retry.give_up_after_ms): " + status.message());
     }
-    next_attempt_at_ = now + backoff_.next_delay();
     log::warn("reconnect attempt ", backoff_.attempts(), " failed: ", status.message());
+    next_attempt_at_ = now + backoff_.next_delay();
     return Status::ok();
   }
 
@@ -391,20 +396,36 @@ Status Connector::try_recover() {
   return Status::ok();
 }
 
-Status Connector::commit_durable_offsets(bool synchronous) {
+void Connector::commit_durable_offsets() {
   const auto durable = pipeline_->take_durable_offsets();
-  if (durable.empty()) return Status::ok();
+  if (durable.empty()) return;
   failpoint("before_kafka_commit");
-  if (catch_up_) {
-    for (const auto& [tp, next_offset] : durable) catch_up_->note_stored(tp, next_offset);
+  for (const auto& [tp, next_offset] : durable) {
+    durable_offsets_[tp] = next_offset;
+    if (catch_up_) catch_up_->note_stored(tp, next_offset);
   }
-  const Status status = consumer_->commit(durable, synchronous);
-  // PostgreSQL holds the truth; a failed Kafka commit only delays lag reporting.
-  if (!status) log::warn(status.message());
-  return Status::ok();
+  // PostgreSQL holds the truth; a failed Kafka commit only delays lag reporting, and
+  // commit_lagging_offsets() tries again.
+  if (const Status status = consumer_->commit(durable, false); !status) log::warn(status.message());
+}
+
+Status Connector::commit_lagging_offsets(bool synchronous) {
+  std::vector<std::pair<TopicPartition, int64_t>> lagging;
+  for (const TopicPartition& tp : consumer_->assignment()) {
+    const auto durable = durable_offsets_.find(tp);
+    if (durable == durable_offsets_.end()) continue;
+    const std::optional<int64_t> acknowledged = consumer_->acknowledged_commit(tp);
+    if (!acknowledged || *acknowledged < durable->second) lagging.emplace_back(tp, durable->second);
+  }
+  if (lagging.empty()) return Status::ok();
+  const Status status = consumer_->commit(lagging, synchronous);
+  if (!status) log::warn("committing ", lagging.size(), " partition(s)' offsets to Kafka again: ", status.message());
+  return status;
 }
 
 void Connector::refresh_catch_up_from_database() {
+  // The writer's connection belongs to the write in flight; ask again next time.
+  if (pipeline_ && pipeline_->write_in_flight()) return;
   auto stored = writer_->load_offsets();
   if (!stored) {
     log::warn("cannot read stored offsets: ", stored.status().message());
@@ -421,7 +442,17 @@ Status Connector::drain() {
   } else {
     status = pipeline_->flush_all();
   }
-  if (status) commit_durable_offsets(true);
+  if (status) {
+    commit_durable_offsets();
+    Status committed = commit_lagging_offsets(true);
+    for (int attempt = 2; attempt <= 3 && !committed; ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      committed = commit_lagging_offsets(true);
+    }
+    // --until-caught-up promises committed offsets; a stop on a signal only owes the
+    // database, which holds the truth.
+    if (!committed && catch_up_) status = committed;
+  }
   log_progress(true);
   consumer_->close();
   if (status && !failure_.is_ok()) status = failure_;
@@ -492,6 +523,9 @@ AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition>
   metrics_.rebalances(RebalanceKind::Assign).inc();
   AssignmentPlan plan;
   plan.start_offsets.assign(partitions.size(), std::nullopt);
+  if (!recovering_) {
+    if (Status written = pipeline_->wait_for_writes(); !written) begin_recovery(written);
+  }
   if (recovering_) {
     // Positioned by the recovery once PostgreSQL answers again.
     plan.paused = true;
@@ -540,7 +574,7 @@ void Connector::on_partitions_revoked(std::span<const TopicPartition> partitions
     if (lost) log::warn("lost ", partitions.size(), " partition(s) to the group without a clean revoke");
     pipeline_->reset();
     if (!recovering_ && !consumer_->assignment().empty()) {
-      begin_recovery(Status::error(ErrorKind::Transient, "partitions were lost"));
+      begin_recovery(Status::error(ErrorKind::Transient, "partitions were lost to the group", "lost"));
     }
     return;
   }
@@ -556,7 +590,11 @@ void Connector::on_partitions_revoked(std::span<const TopicPartition> partitions
   }
   // With the eager protocol the group waits for us here, so this commit is safe;
   // cooperative rebalances in librdkafka 2.0.x can lose the assignment on a commit.
-  if (!consumer_->rebalance_is_cooperative()) commit_durable_offsets(true);
+  if (!consumer_->rebalance_is_cooperative()) {
+    commit_durable_offsets();
+    commit_lagging_offsets(true);
+  }
+  for (const TopicPartition& tp : partitions) durable_offsets_.erase(tp);
 }
 
 }  // namespace kps

@@ -68,7 +68,11 @@ class Connector final : public RebalanceListener {
   Status try_recover();
   Status check_stored_offsets_against_log(std::span<const TopicPartition> partitions,
                                           const std::vector<std::optional<int64_t>>& stored);
-  Status commit_durable_offsets(bool synchronous);
+  /// Commits to Kafka what PostgreSQL made durable since the last call.
+  void commit_durable_offsets();
+  /// Commits again, synchronously, every owned partition whose Kafka offset is behind
+  /// PostgreSQL's (a failed commit is never retried by librdkafka itself).
+  Status commit_lagging_offsets(bool synchronous);
   void refresh_catch_up_from_database();
   void log_progress(bool final_line);
   Status drain();
@@ -106,6 +110,8 @@ class Connector final : public RebalanceListener {
   std::unique_ptr<HttpServer> http_server_;
   std::map<std::string, Counter*, std::less<>> consumed_counters_;
   Clock::time_point next_gauge_refresh_at_;
+  Clock::time_point next_commit_check_at_;
+  std::map<TopicPartition, int64_t> durable_offsets_;  // latest stored offset per owned partition
 
   Clock::time_point started_at_;
   Clock::time_point next_progress_at_;

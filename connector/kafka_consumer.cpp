@@ -98,7 +98,13 @@ struct KafkaCallbacks {
       if (!assign_error.empty()) {
         self->fatal_ = Status::error(ErrorKind::Fatal, "assigning partitions failed: " + assign_error);
       }
-      if (plan.paused) rd_kafka_pause_partitions(handle, partitions);
+      // librdkafka keeps an application pause on a partition across unassign and assign:
+      // a partition paused before it was lost would come back paused forever.
+      if (plan.paused) {
+        rd_kafka_pause_partitions(handle, partitions);
+      } else {
+        rd_kafka_resume_partitions(handle, partitions);
+      }
       self->assignment_.insert(self->assignment_.end(), changed.begin(), changed.end());
       log::info("rebalance: ", changed.size(), " partition(s) assigned", plan.paused ? " (paused)" : "",
                 ", ", self->assignment_.size(), " owned");
@@ -123,6 +129,23 @@ struct KafkaCallbacks {
       return std::find(changed.begin(), changed.end(), tp) != changed.end();
     });
     log::info("rebalance: ", changed.size(), " partition(s) revoked, ", self->assignment_.size(), " owned");
+  }
+
+  static void offset_commit(rd_kafka_t*, rd_kafka_resp_err_t error, rd_kafka_topic_partition_list_t* offsets,
+                            void* opaque) {
+    auto* self = static_cast<KafkaConsumer*>(opaque);
+    if (offsets == nullptr) return;
+    if (error != RD_KAFKA_RESP_ERR_NO_ERROR && error != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+      // One line per commit at most, and commits follow batches: no flood in an incident.
+      log::warn("Kafka offset commit failed (", rd_kafka_err2name(error),
+                "); PostgreSQL holds the offsets, the commit is retried");
+    }
+    for (int index = 0; index < offsets->cnt; ++index) {
+      const auto& element = offsets->elems[index];
+      if (error != RD_KAFKA_RESP_ERR_NO_ERROR || element.err != RD_KAFKA_RESP_ERR_NO_ERROR || element.offset < 0) continue;
+      int64_t& acknowledged = self->acknowledged_commits_[TopicPartition{element.topic, element.partition}];
+      acknowledged = std::max(acknowledged, element.offset);
+    }
   }
 
   static void error(rd_kafka_t* handle, int code, const char* reason, void* opaque) {
@@ -174,6 +197,7 @@ KafkaConsumer::KafkaConsumer(const KafkaConfig& config, RebalanceListener& liste
   rd_kafka_conf_set_opaque(conf, this);
   rd_kafka_conf_set_rebalance_cb(conf, &KafkaCallbacks::rebalance);
   rd_kafka_conf_set_error_cb(conf, &KafkaCallbacks::error);
+  rd_kafka_conf_set_offset_commit_cb(conf, &KafkaCallbacks::offset_commit);
   rd_kafka_conf_set_log_cb(conf, &log_from_librdkafka);
 
   rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error_text, sizeof error_text);
@@ -256,10 +280,26 @@ Result<PollResult> KafkaConsumer::poll(std::chrono::milliseconds timeout) {
   return result;
 }
 
+std::optional<int64_t> KafkaConsumer::acknowledged_commit(const TopicPartition& tp) const {
+  const auto found = acknowledged_commits_.find(tp);
+  return found == acknowledged_commits_.end() ? std::nullopt : std::optional<int64_t>(found->second);
+}
+
 Status KafkaConsumer::commit(std::span<const std::pair<TopicPartition, int64_t>> offsets, bool synchronous) {
   if (offsets.empty()) return Status::ok();
   PartitionList list = to_partition_list(offsets);
-  const rd_kafka_resp_err_t error = rd_kafka_commit(handles_->consumer.get(), list.get(), synchronous ? 0 : 1);
+  rd_kafka_resp_err_t error = rd_kafka_commit(handles_->consumer.get(), list.get(), synchronous ? 0 : 1);
+  if (synchronous && error == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int index = 0; index < list->cnt; ++index) {
+      const auto& element = list->elems[index];
+      if (element.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        error = element.err;
+      } else {
+        int64_t& acknowledged = acknowledged_commits_[TopicPartition{element.topic, element.partition}];
+        acknowledged = std::max(acknowledged, element.offset);
+      }
+    }
+  }
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return Status::error(ErrorKind::Transient, std::string("Kafka offset commit failed: ") + rd_kafka_err2str(error),
                          rd_kafka_err2name(error));

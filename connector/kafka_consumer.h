@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -74,6 +75,9 @@ class KafkaConsumer {
   /// PostgreSQL holds the truth; this keeps lag monitoring right).
   Status commit(std::span<const std::pair<TopicPartition, int64_t>> offsets, bool synchronous);
 
+  /// The highest next offset the group coordinator acknowledged for `tp` in this run.
+  std::optional<int64_t> acknowledged_commit(const TopicPartition& tp) const;
+
   /// Low and high watermarks of every partition of the topics that exist and match
   /// `wanted`, queried from the brokers.
   Result<std::vector<PartitionWatermarks>> query_watermarks(
@@ -111,6 +115,7 @@ class KafkaConsumer {
   std::unique_ptr<Handles> handles_;
   std::vector<RecordHeader> headers_;  // of the current record; reused
   std::vector<TopicPartition> assignment_;
+  std::map<TopicPartition, int64_t> acknowledged_commits_;
   Status fatal_;
   bool closed_ = false;
 };

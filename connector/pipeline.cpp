@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <utility>
 #include <memory>
 #include <unordered_set>
 
@@ -69,19 +70,35 @@ struct Pipeline::TableState {
   std::vector<std::pair<TopicPartition, int64_t>> replay_progress;
 };
 
+/// The batch being written on the writer thread, with everything the write reads. It
+/// swaps buffers with the table it came from, so both keep their capacity.
+struct Pipeline::InFlightWrite {
+  TableState* table = nullptr;  // null: nothing in flight
+  TableBatch batch;
+  IdentitySet identities;
+  uint64_t dedup_dropped = 0;
+  std::vector<ReducedRow> rows;
+  std::vector<OffsetAdvance> advances;
+  std::chrono::steady_clock::time_point started_at;
+  std::future<Status> result;
+};
+
 Pipeline::Pipeline(const Config& config, TableWriter& writer, const Clock& clock, DedupIndex* dedup,
                    std::function<int64_t()> unix_seconds)
     : config_(config),
       writer_(writer),
       dedup_(dedup),
-      unix_seconds_(unix_seconds ? std::move(unix_seconds) : [] { return static_cast<int64_t>(std::time(nullptr)); }) {
+      unix_seconds_(unix_seconds ? std::move(unix_seconds) : [] { return static_cast<int64_t>(std::time(nullptr)); }),
+      in_flight_(std::make_unique<InFlightWrite>()) {
   tables_.reserve(config.sinks.size());
   for (size_t index = 0; index < config.sinks.size(); ++index) {
     tables_.push_back(std::make_unique<TableState>(index, config.sinks[index], config.batch, clock));
   }
 }
 
-Pipeline::~Pipeline() = default;
+Pipeline::~Pipeline() {
+  if (in_flight_->table != nullptr) in_flight_->result.wait();
+}
 
 std::optional<size_t> Pipeline::sink_for_topic(std::string_view topic) {
   return topic_state(topic).sink_index;
@@ -137,6 +154,7 @@ Status Pipeline::revoke(std::span<const TopicPartition> partitions) {
         [&](const TopicPartition& tp) { return table->batcher.holds(tp); });
     if (holds_revoked && status.is_ok()) status = flush(*table);
   }
+  if (status.is_ok()) status = wait_for_writes();
   for (const TopicPartition& tp : partitions) {
     *partition_state(tp.topic, tp.partition) = PartitionState{};
     forget_first_fetched(tp);
@@ -162,6 +180,13 @@ std::optional<int64_t> Pipeline::first_offset_fetched(const TopicPartition& tp) 
 }
 
 void Pipeline::reset() {
+  if (in_flight_->table != nullptr) {
+    in_flight_->result.wait();  // its outcome no longer matters: PostgreSQL is re-read
+    in_flight_->table = nullptr;
+    in_flight_->batch.tuples.clear();
+    in_flight_->batch = TableBatch{};
+  }
+  failed_write_ = Status::ok();
   for (auto& table : tables_) {
     table->batcher.clear();
     table->dedup_dropped_in_batch = 0;
@@ -190,6 +215,7 @@ Status Pipeline::bad_record(const RecordView& record, std::string_view column, s
 }
 
 Status Pipeline::add(const RecordView& record) {
+  if (!failed_write_.is_ok()) return failed_write_;
   PartitionState* state = partition_state(record.topic, record.partition);
   if (state == nullptr || !state->assigned) {
     // A record fetched before a revoke completed: its partition has a new owner now.
@@ -262,7 +288,8 @@ Status Pipeline::add(const RecordView& record) {
 
 bool Pipeline::drop_duplicate(TableState& table, const RecordView& record, size_t tuple_begin, bool trust_store) {
   if (identity_.empty()) return false;  // no identity: never dropped
-  const bool duplicate = table.batch_identities.contains(identity_) ||
+  const bool in_flight = in_flight_->table == &table && in_flight_->identities.contains(identity_);
+  const bool duplicate = in_flight || table.batch_identities.contains(identity_) ||
                          table.replay_identities.contains(identity_) ||
                          (trust_store && dedup_->contains(table.sink_index, identity_));
   if (!duplicate) {
@@ -276,21 +303,7 @@ bool Pipeline::drop_duplicate(TableState& table, const RecordView& record, size_
   return true;
 }
 
-void Pipeline::record_dedup(TableState& table, bool replay) {
-  if (!table.sink.dedup || dedup_ == nullptr || dedup_recording_failed_) return;
-  DedupUpdate update;
-  update.sink = table.sink_index;
-  update.applied_at_seconds = unix_seconds_();
-  if (replay) {
-    if (table.replay_progress.empty()) return;
-    update.identities = table.replay_identities.views();
-    update.complete_up_to = table.replay_progress;
-  } else {
-    update.identities = table.batch_identities.views();
-    for (const PartitionSpan& span : table.batcher.batch().partitions) {
-      update.complete_up_to.emplace_back(span.topic_partition, span.next_offset);
-    }
-  }
+void Pipeline::record_dedup(const DedupUpdate& update) {
   failpoint("before_dedup_write");
   if (const Status status = dedup_->record(update); !status) {
     // Markers stop moving from here on, so the next start re-reads the gap from Kafka:
@@ -298,56 +311,107 @@ void Pipeline::record_dedup(TableState& table, bool replay) {
     dedup_recording_failed_ = true;
     log::error("dedup state write failed, no longer recording identities in this run: ", status.message());
   }
-  if (replay) {
-    table.replay_identities.clear();
-    table.replay_progress.clear();
+}
+
+void Pipeline::record_replayed_identities(TableState& table) {
+  if (table.replay_progress.empty()) return;
+  if (table.sink.dedup && dedup_ != nullptr && !dedup_recording_failed_) {
+    DedupUpdate update;
+    update.sink = table.sink_index;
+    update.applied_at_seconds = unix_seconds_();
+    update.identities = table.replay_identities.views();
+    update.complete_up_to = table.replay_progress;
+    record_dedup(update);
   }
+  table.replay_identities.clear();
+  table.replay_progress.clear();
 }
 
 Status Pipeline::flush(TableState& table) {
-  record_dedup(table, /*replay=*/true);
-  const TableBatch& batch = table.batcher.batch();
-  if (batch.empty()) return Status::ok();
+  if (!failed_write_.is_ok()) return failed_write_;
+  record_replayed_identities(table);
+  if (table.batcher.batch().empty()) return Status::ok();
+  if (Status previous = collect_write(/*block=*/true); !previous.is_ok()) return previous;
 
-  std::span<const ReducedRow> rows;
+  InFlightWrite& write = *in_flight_;
+  table.batcher.swap_batch(write.batch);
+  std::swap(write.identities, table.batch_identities);
+  write.dedup_dropped = std::exchange(table.dedup_dropped_in_batch, 0);
+  const TableBatch& batch = write.batch;
   if (table.sink.mode == WriteMode::Insert) {
-    every_row_.resize(batch.rows.size());
-    for (uint32_t index = 0; index < batch.rows.size(); ++index) every_row_[index] = {index, RowOp::Upsert};
-    rows = every_row_;
+    write.rows.resize(batch.rows.size());
+    for (uint32_t index = 0; index < batch.rows.size(); ++index) write.rows[index] = {index, RowOp::Upsert};
   } else {
-    rows = table.reducer.reduce(batch);
+    const std::vector<ReducedRow>& reduced = table.reducer.reduce(batch);
+    write.rows.assign(reduced.begin(), reduced.end());
   }
-
-  advances_.clear();
+  write.advances.clear();
   for (const PartitionSpan& span : batch.partitions) {
+    // The previous write has been taken in, so the stored offset is current.
     const PartitionState* state = find_partition_state(span.topic_partition);
-    advances_.push_back({span.topic_partition, state ? state->stored_next_offset : std::nullopt,
-                         span.next_offset});
+    write.advances.push_back({span.topic_partition, state ? state->stored_next_offset : std::nullopt,
+                              span.next_offset});
   }
-
-  const auto started_at = std::chrono::steady_clock::now();
-  const Status status = writer_.write(WriteRequest{table.sink_index, batch, rows, advances_});
-  if (!status.is_ok()) return status;
-  if (flush_listener_) {
-    flush_listener_(FlushReport{table.sink_index, batch, rows.size(), table.dedup_dropped_in_batch,
-                                std::chrono::steady_clock::now() - started_at});
-  }
-
-  for (const OffsetAdvance& advance : advances_) {
-    PartitionState* state = partition_state(advance.topic_partition.topic, advance.topic_partition.partition);
-    state->stored_next_offset = advance.next_offset;
-    state->commit_pending = true;
-  }
-  counters_.rows_written += rows.size();
-  ++counters_.batches_written;
-  record_dedup(table, /*replay=*/false);
-  table.dedup_dropped_in_batch = 0;
-  table.batch_identities.clear();
-  table.batcher.clear();
+  write.table = &table;
+  write.started_at = std::chrono::steady_clock::now();
+  write.result = std::async(std::launch::async, [this, &write] {
+    return writer_.write(WriteRequest{write.table->sink_index, write.batch, write.rows, write.advances});
+  });
   return Status::ok();
 }
 
+Status Pipeline::collect_write(bool block) {
+  InFlightWrite& write = *in_flight_;
+  if (write.table == nullptr) return failed_write_;
+  if (!block && write.result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return Status::ok();
+  const Status status = write.result.get();
+  TableState& table = *write.table;
+  write.table = nullptr;
+  if (!status.is_ok()) {
+    failed_write_ = status;
+    write.batch.tuples.clear();
+    write.batch = TableBatch{};
+    write.identities.clear();
+    return status;
+  }
+  if (flush_listener_) {
+    flush_listener_(FlushReport{table.sink_index, write.batch, write.rows.size(), write.dedup_dropped,
+                                std::chrono::steady_clock::now() - write.started_at});
+  }
+  for (const OffsetAdvance& advance : write.advances) {
+    PartitionState* state = partition_state(advance.topic_partition.topic, advance.topic_partition.partition);
+    // A partition revoked meanwhile was waited for, so this write belongs to the current owner.
+    state->stored_next_offset = advance.next_offset;
+    state->commit_pending = true;
+  }
+  counters_.rows_written += write.rows.size();
+  ++counters_.batches_written;
+  if (table.sink.dedup && dedup_ != nullptr && !dedup_recording_failed_) {
+    DedupUpdate update;
+    update.sink = table.sink_index;
+    update.applied_at_seconds = unix_seconds_();
+    update.identities = write.identities.views();
+    for (const OffsetAdvance& advance : write.advances) {
+      update.complete_up_to.emplace_back(advance.topic_partition, advance.next_offset);
+    }
+    record_dedup(update);
+  }
+  write.identities.clear();
+  write.batch.tuples.clear();
+  write.batch.rows.clear();
+  write.batch.partitions.clear();
+  write.batch.message_bytes = 0;
+  write.batch.oldest_record_at.reset();
+  write.batch.oldest_record_timestamp_ms.reset();
+  return Status::ok();
+}
+
+Status Pipeline::wait_for_writes() { return collect_write(/*block=*/true); }
+
+bool Pipeline::write_in_flight() const { return in_flight_->table != nullptr; }
+
 Status Pipeline::flush_due() {
+  if (Status finished = collect_write(/*block=*/false); !finished.is_ok()) return finished;
   for (auto& table : tables_) {
     if (table->batcher.due()) {
       Status status = flush(*table);
@@ -362,7 +426,7 @@ Status Pipeline::flush_all() {
     Status status = flush(*table);
     if (!status.is_ok()) return status;
   }
-  return Status::ok();
+  return wait_for_writes();
 }
 
 std::optional<std::chrono::milliseconds> Pipeline::time_until_next_flush() const {
@@ -393,6 +457,7 @@ std::optional<int64_t> Pipeline::stored_next_offset(const TopicPartition& tp) co
 }
 
 bool Pipeline::has_unwritten_records(const TopicPartition& tp) const {
+  if (in_flight_->table != nullptr && in_flight_->batch.find_partition(tp) != nullptr) return true;
   return std::any_of(tables_.begin(), tables_.end(),
                      [&](const auto& table) { return table->batcher.holds(tp); });
 }

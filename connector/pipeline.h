@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <span>
@@ -69,7 +70,9 @@ struct FlushReport {
   std::chrono::steady_clock::duration duration{};
 };
 
-/// Not thread-safe: driven by the connector's single polling thread.
+/// Driven by the connector's single polling thread. One batch at a time is written on a
+/// writer thread while the polling thread decodes the next: the TableWriter is used by one
+/// thread at a time, and callers that use it themselves call wait_for_writes() first.
 class Pipeline {
  public:
   /// `config`, `writer` and `dedup` must outlive the pipeline. Without `dedup`, sinks'
@@ -108,13 +111,20 @@ class Pipeline {
   /// connector re-reads PostgreSQL's offsets, assigns again and re-fetches from there.
   void reset();
 
-  /// Decodes the record into its table's batch and flushes the batch when full.
+  /// Decodes the record into its table's batch and starts writing the batch when full.
   /// A record that cannot be decoded returns a Poison status naming topic,
   /// partition, offset, column and reason; nothing of it was batched.
   Status add(const RecordView& record);
-  /// Flushes every batch whose oldest record has waited max_latency.
+  /// Starts writing every batch whose oldest record has waited max_latency, and takes
+  /// in the result of a write that has finished.
   Status flush_due();
+  /// Writes every batch and waits until all of it is committed.
   Status flush_all();
+  /// Waits for the write in flight, if any, and takes in its result.
+  Status wait_for_writes();
+  bool write_in_flight() const;
+  // A failed write is sticky: every call above returns it until reset(), because rows
+  // batched after the failed one must not be stored over the gap it leaves.
   /// How long the connector may block in poll before a batch becomes due.
   std::optional<std::chrono::milliseconds> time_until_next_flush() const;
 
@@ -144,6 +154,7 @@ class Pipeline {
   };
   struct TableState;
   class IdentitySet;
+  struct InFlightWrite;
   struct TransparentHash {
     using is_transparent = void;
     size_t operator()(std::string_view text) const { return std::hash<std::string_view>()(text); }
@@ -152,9 +163,13 @@ class Pipeline {
   TopicState& topic_state(std::string_view topic);
   PartitionState* partition_state(std::string_view topic, int32_t partition);
   const PartitionState* find_partition_state(const TopicPartition& tp) const;
+  /// Hands the table's batch to the writer thread (after the previous write finished).
   Status flush(TableState& table);
+  /// Takes in the result of the write in flight; with `block` false only if it is done.
+  Status collect_write(bool block);
   void forget_first_fetched(const TopicPartition& tp);
-  void record_dedup(TableState& table, bool replay);
+  void record_replayed_identities(TableState& table);
+  void record_dedup(const DedupUpdate& update);
   /// For a dedup sink: drops the tuple just appended when its identity was already
   /// applied. Returns true when the record was dropped.
   bool drop_duplicate(TableState& table, const RecordView& record, size_t tuple_begin, bool trust_store);
@@ -168,8 +183,8 @@ class Pipeline {
   std::string identity_;  // scratch: the current record's dedup identity
   std::vector<std::unique_ptr<TableState>> tables_;  // one per sink, same index
   std::unordered_map<std::string, TopicState, TransparentHash, std::equal_to<>> topics_;
-  std::vector<ReducedRow> every_row_;   // insert mode's "reduction": all rows in order
-  std::vector<OffsetAdvance> advances_;
+  std::unique_ptr<InFlightWrite> in_flight_;
+  Status failed_write_;  // sticky until reset()
   PipelineCounters counters_;
   std::function<void(const FlushReport&)> flush_listener_;
 };

@@ -7,7 +7,7 @@ set -euo pipefail
 readonly packages=(
   cmake g++ make pkg-config
   librdkafka-dev libpq-dev libsimdjson-dev librocksdb-dev catch2 libyaml-cpp-dev
-  libcpp-httplib-dev postgresql-15 kcat curl
+  libcpp-httplib-dev postgresql-15 kcat curl time
 )
 
 missing=()

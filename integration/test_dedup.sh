@@ -54,7 +54,7 @@ assert_log_matches 'dedup_dropped=100' "the first run counts the 100 dropped dup
 # dedup write: the restart must re-read the gap to learn those identities.
 produce_events 901 1100
 status=0
-KPS_FAILPOINT=before_dedup_write:2 run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || status=$?
+KPS_FAILPOINT=before_dedup_write:1 run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || status=$?
 assert_eq 137 "$status" "the daemon died at the before_dedup_write failpoint (SIGKILL)"
 produce_events 1050 1150
 run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || fail "the run after the crash exited with status $?"

@@ -2,7 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "tests/test_support.h"
@@ -98,7 +100,7 @@ TEST_CASE("pipeline reports durable offsets once, after the write commits") {
   CHECK(pipeline.take_durable_offsets().empty());
 }
 
-TEST_CASE("pipeline keeps the batch and the stored offset when a write fails") {
+TEST_CASE("pipeline stores nothing of a failed write and refuses more work until reset") {
   const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
   ScriptedWriter writer;
   ManualClock clock;
@@ -110,8 +112,14 @@ TEST_CASE("pipeline keeps the batch and the stored offset when a write fails") {
   CHECK(failed.kind() == ErrorKind::Transient);
   CHECK(pipeline.stored_next_offset(kPartition0) == 3);
   CHECK(pipeline.take_durable_offsets().empty());
-  CHECK(pipeline.has_unwritten_records(kPartition0));
-  REQUIRE(pipeline.flush_all().is_ok());  // the retry writes the same rows against the same expectation
+  // Storing a later batch over the lost one would skip its records: refused.
+  CHECK(pipeline.add(record("events", 0, 4, R"({"id":2})")).kind() == ErrorKind::Transient);
+  CHECK(pipeline.flush_all().kind() == ErrorKind::Transient);
+
+  pipeline.reset();  // the connector re-reads PostgreSQL and fetches again from there
+  pipeline.assign(kPartition0, 3);
+  REQUIRE(pipeline.add(record("events", 0, 3, R"({"id":1})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
   REQUIRE(writer.calls.size() == 1);
   CHECK(writer.calls[0].advances[0].expected_stored == 3);
   CHECK(pipeline.stored_next_offset(kPartition0) == 4);
@@ -126,6 +134,7 @@ TEST_CASE("pipeline flushes a batch as soon as it holds max_rows") {
   for (int64_t offset = 0; offset < 5; ++offset) {
     REQUIRE(pipeline.add(record("events", 0, offset, R"({"id":1})")).is_ok());
   }
+  REQUIRE(pipeline.wait_for_writes().is_ok());
   REQUIRE(writer.calls.size() == 2);
   CHECK(writer.calls[1].advances[0].expected_stored == 2);
   CHECK(writer.calls[1].advances[0].next_offset == 4);
@@ -145,6 +154,7 @@ TEST_CASE("pipeline flushes a batch once its oldest record waited max_latency") 
   CHECK(*pipeline.time_until_next_flush() == std::chrono::milliseconds(1));
   clock.advance(std::chrono::milliseconds(1));
   REQUIRE(pipeline.flush_due().is_ok());
+  REQUIRE(pipeline.wait_for_writes().is_ok());
   CHECK(writer.calls.size() == 1);
 }
 
@@ -376,4 +386,51 @@ TEST_CASE("pipeline does not trust a dedup state that is ahead of PostgreSQL") {
   REQUIRE(pipeline.flush_all().is_ok());
   REQUIRE(writer.calls.size() == 1);
   CHECK(writer.calls[0].offsets_written == std::vector<int64_t>{5});  // 8 repeats 5 within the batch
+}
+
+namespace {
+
+/// Holds every write until the test opens the gate, so a test can act while one is in flight.
+class GatedWriter final : public TableWriter {
+ public:
+  Status write(const WriteRequest& request) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    opened_.wait(lock, [this] { return open_; });
+    rows_written.push_back(request.rows.size());
+    return Status::ok();
+  }
+  void open() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    open_ = true;
+    opened_.notify_all();
+  }
+  std::vector<size_t> rows_written;
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable opened_;
+  bool open_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("pipeline decodes the next batch while one is written, and dedups against the one in flight") {
+  Config config = config_with(dedup_sink(), 2);
+  GatedWriter writer;
+  ManualClock clock;
+  FakeDedup dedup;
+  Pipeline pipeline(config, writer, clock, &dedup);
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1,"event":"a"})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 1, R"({"id":2,"event":"b"})")).is_ok());  // full: in flight
+  CHECK(pipeline.write_in_flight());
+  CHECK(pipeline.has_unwritten_records(kPartition0));
+  REQUIRE(pipeline.add(record("events", 0, 2, R"({"id":3,"event":"a"})")).is_ok());  // duplicate of the in-flight one
+  REQUIRE(pipeline.add(record("events", 0, 3, R"({"id":4,"event":"c"})")).is_ok());
+  CHECK(pipeline.counters().dedup_dropped == 1);
+  CHECK(pipeline.stored_next_offset(kPartition0) == std::nullopt);  // nothing committed yet
+  writer.open();
+  REQUIRE(pipeline.flush_all().is_ok());
+  CHECK(writer.rows_written == std::vector<size_t>{2, 1});
+  CHECK(pipeline.stored_next_offset(kPartition0) == 4);
 }
