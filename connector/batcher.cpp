@@ -49,15 +49,14 @@ bool Batcher::full() const {
          batch_.tuples.size() >= (1u << 31);
 }
 
-bool Batcher::due() const {
-  const auto remaining = time_until_due();
+bool Batcher::due(Clock::time_point now) const {
+  const auto remaining = time_until_due(now);
   return remaining && remaining->count() == 0;
 }
 
-std::optional<std::chrono::milliseconds> Batcher::time_until_due() const {
+std::optional<std::chrono::milliseconds> Batcher::time_until_due(Clock::time_point now) const {
   if (!batch_.oldest_record_at) return std::nullopt;
-  const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(
-      clock_.now() - *batch_.oldest_record_at);
+  const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(now - *batch_.oldest_record_at);
   return std::max(std::chrono::milliseconds(0), limits_.max_latency - age);
 }
 

@@ -68,10 +68,13 @@ class Batcher {
 
   /// Row or byte limit reached: flush before adding more.
   bool full() const;
-  /// The oldest record has waited max_latency.
-  bool due() const;
+  /// The oldest record has waited max_latency (at `now`: callers checking many batches
+  /// read the clock once).
+  bool due() const { return due(clock_.now()); }
+  bool due(Clock::time_point now) const;
   /// Time until due(), zero if already due; nullopt for an empty batch.
-  std::optional<std::chrono::milliseconds> time_until_due() const;
+  std::optional<std::chrono::milliseconds> time_until_due() const { return time_until_due(clock_.now()); }
+  std::optional<std::chrono::milliseconds> time_until_due(Clock::time_point now) const;
 
   const TableBatch& batch() const { return batch_; }
   bool holds(const TopicPartition& tp) const { return batch_.find_partition(tp) != nullptr; }

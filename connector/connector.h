@@ -110,6 +110,7 @@ class Connector final : public RebalanceListener {
   std::unique_ptr<HttpServer> http_server_;
   std::map<std::string, Counter*, std::less<>> consumed_counters_;
   Clock::time_point next_gauge_refresh_at_;
+  Clock::time_point last_poll_at_;
   Clock::time_point next_commit_check_at_;
   std::map<TopicPartition, int64_t> durable_offsets_;  // latest stored offset per owned partition
 

@@ -13,6 +13,11 @@ namespace kps {
 namespace {
 
 constexpr size_t kCopyChunkBytes = 1 << 20;
+constexpr uint32_t kJsonOid = 114;
+constexpr ColumnType kAllColumnTypes[] = {
+    ColumnType::SmallInt, ColumnType::Integer, ColumnType::BigInt, ColumnType::Real,        ColumnType::Double,
+    ColumnType::Numeric,  ColumnType::Boolean, ColumnType::Text,   ColumnType::Uuid,        ColumnType::Date,
+    ColumnType::Timestamp, ColumnType::TimestampTz, ColumnType::Json, ColumnType::Jsonb, ColumnType::Bytea};
 constexpr const char* kOpColumn = "__kps_op";
 
 /// pg_type OIDs binary COPY must match exactly, per configured type. Text may also
@@ -148,12 +153,18 @@ Status PgWriter::prepare_sink(size_t sink_index) {
     return Status::error(ErrorKind::Fatal, "table " + table + " does not exist (or has no columns);"
                          " create it, or set create_table: true for topic " + sink.topic + sink.topic_pattern);
   }
+  // A no-op update is skipped with IS DISTINCT FROM, which needs an equality operator
+  // for every updated column: json has none, so such a table updates every time.
+  bool all_comparable = true;
   for (const ColumnConfig& column : sink.columns) {
     bool found = false;
     for (int row = 0; row < columns.value().row_count(); ++row) {
       if (columns.value().value(row, 0) != column.name) continue;
       found = true;
       const auto oid = static_cast<uint32_t>(std::stoul(std::string(columns.value().value(row, 1))));
+      const bool known_type = std::any_of(std::begin(kAllColumnTypes), std::end(kAllColumnTypes),
+                                          [&](ColumnType type) { return column_type_accepts(type, oid); });
+      if (!known_type || oid == kJsonOid) all_comparable = false;
       // Only insert mode copies straight into the table; staging goes through INSERT … SELECT,
       // where PostgreSQL's assignment casts apply.
       if (sink.mode == WriteMode::Insert && !column_type_accepts(column.type, oid)) {
@@ -199,6 +210,21 @@ Status PgWriter::prepare_sink(size_t sink_index) {
   std::string apply = "INSERT INTO " + table + " AS t (" + column_list(sink) + ") SELECT " +
       column_list(sink) + " FROM " + statements.staging_table + " WHERE " + quote_identifier(kOpColumn) +
       " <> " + std::to_string(static_cast<int>(RowOp::Delete)) + " ON CONFLICT (" + primary_key_list(sink) + ") ";
+  // ROW(...) so that a single updated column still compares as a row.
+  const auto updated_columns_as = [&](const std::string& prefix) {
+    std::string list = "ROW(";
+    bool first = true;
+    for (size_t index = 0; index < sink.columns.size(); ++index) {
+      if (std::find(sink.primary_key_columns.begin(), sink.primary_key_columns.end(), index) !=
+          sink.primary_key_columns.end()) {
+        continue;
+      }
+      if (!first) list += ", ";
+      first = false;
+      list += prefix + quote_identifier(sink.columns[index].name);
+    }
+    return list + ")";
+  };
   std::string assignments;
   for (size_t index = 0; index < sink.columns.size(); ++index) {
     const bool in_key = std::find(sink.primary_key_columns.begin(), sink.primary_key_columns.end(), index) !=
@@ -212,10 +238,18 @@ Status PgWriter::prepare_sink(size_t sink_index) {
     apply += "DO NOTHING";
   } else {
     apply += "DO UPDATE SET " + assignments;
+    std::vector<std::string> conditions;
     if (sink.newer_column) {
       const std::string newer = quote_identifier(sink.columns[*sink.newer_column].name);
       // A stored NULL counts as older than anything.
-      apply += " WHERE t." + newer + " IS NULL OR EXCLUDED." + newer + " > t." + newer;
+      conditions.push_back("(t." + newer + " IS NULL OR EXCLUDED." + newer + " > t." + newer + ")");
+    }
+    if (all_comparable) {
+      // An update that changes nothing still writes a new row version and its WAL.
+      conditions.push_back("(" + updated_columns_as("t.") + ") IS DISTINCT FROM (" + updated_columns_as("EXCLUDED.") + ")");
+    }
+    for (size_t index = 0; index < conditions.size(); ++index) {
+      apply += (index == 0 ? " WHERE " : " AND ") + conditions[index];
     }
   }
   statements.apply_sql = std::move(apply);

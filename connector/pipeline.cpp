@@ -87,6 +87,7 @@ Pipeline::Pipeline(const Config& config, TableWriter& writer, const Clock& clock
                    std::function<int64_t()> unix_seconds)
     : config_(config),
       writer_(writer),
+      clock_(clock),
       dedup_(dedup),
       unix_seconds_(unix_seconds ? std::move(unix_seconds) : [] { return static_cast<int64_t>(std::time(nullptr)); }),
       in_flight_(std::make_unique<InFlightWrite>()) {
@@ -410,10 +411,10 @@ Status Pipeline::wait_for_writes() { return collect_write(/*block=*/true); }
 
 bool Pipeline::write_in_flight() const { return in_flight_->table != nullptr; }
 
-Status Pipeline::flush_due() {
+Status Pipeline::flush_due(Clock::time_point now) {
   if (Status finished = collect_write(/*block=*/false); !finished.is_ok()) return finished;
   for (auto& table : tables_) {
-    if (table->batcher.due()) {
+    if (table->batcher.due(now)) {
       Status status = flush(*table);
       if (!status.is_ok()) return status;
     }
@@ -429,10 +430,10 @@ Status Pipeline::flush_all() {
   return wait_for_writes();
 }
 
-std::optional<std::chrono::milliseconds> Pipeline::time_until_next_flush() const {
+std::optional<std::chrono::milliseconds> Pipeline::time_until_next_flush(Clock::time_point now) const {
   std::optional<std::chrono::milliseconds> soonest;
   for (const auto& table : tables_) {
-    const auto remaining = table->batcher.time_until_due();
+    const auto remaining = table->batcher.time_until_due(now);
     if (remaining && (!soonest || *remaining < *soonest)) soonest = remaining;
   }
   return soonest;

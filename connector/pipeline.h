@@ -115,9 +115,10 @@ class Pipeline {
   /// A record that cannot be decoded returns a Poison status naming topic,
   /// partition, offset, column and reason; nothing of it was batched.
   Status add(const RecordView& record);
-  /// Starts writing every batch whose oldest record has waited max_latency, and takes
-  /// in the result of a write that has finished.
-  Status flush_due();
+  /// Starts writing every batch whose oldest record has waited max_latency at `now`,
+  /// and takes in the result of a write that has finished.
+  Status flush_due(Clock::time_point now);
+  Status flush_due() { return flush_due(clock_.now()); }
   /// Writes every batch and waits until all of it is committed.
   Status flush_all();
   /// Waits for the write in flight, if any, and takes in its result.
@@ -126,7 +127,8 @@ class Pipeline {
   // A failed write is sticky: every call above returns it until reset(), because rows
   // batched after the failed one must not be stored over the gap it leaves.
   /// How long the connector may block in poll before a batch becomes due.
-  std::optional<std::chrono::milliseconds> time_until_next_flush() const;
+  std::optional<std::chrono::milliseconds> time_until_next_flush(Clock::time_point now) const;
+  std::optional<std::chrono::milliseconds> time_until_next_flush() const { return time_until_next_flush(clock_.now()); }
 
   /// Next offsets made durable in PostgreSQL since the last call: what to commit to Kafka.
   std::vector<std::pair<TopicPartition, int64_t>> take_durable_offsets();
@@ -177,6 +179,7 @@ class Pipeline {
 
   const Config& config_;
   TableWriter& writer_;
+  const Clock& clock_;
   DedupIndex* dedup_;
   std::function<int64_t()> unix_seconds_;
   bool dedup_recording_failed_ = false;

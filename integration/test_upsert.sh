@@ -48,4 +48,14 @@ assert_eq "$(psql_q 'SELECT * FROM expected ORDER BY id')" "$(psql_q 'SELECT * F
 assert_eq $'0\t60\n1\t60' "$(stored_offsets devices)" "next offsets stored in PostgreSQL"
 assert_eq $'0\t60\n1\t60' "$(committed_offsets devices)" "offsets committed to Kafka"
 
+# The same final values once more, plus one real change: the no-op updates are skipped
+# (IS DISTINCT FROM), so only the changed row gets a new row version.
+psql_q "CREATE TABLE versions_before AS SELECT id, xmin::text AS version FROM public.devices"
+psql_q "SELECT id, json_build_object('id', id, 'name', name, 'seq', seq) FROM expected ORDER BY id" | produce devices 0
+printf '1\t{"id":1,"name":"changed","seq":99}\n' | produce devices 0
+run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || fail "the second run exited with status $? instead of 0"
+assert_eq "1" "$(psql_q "SELECT string_agg(d.id::text, ',') FROM public.devices d JOIN versions_before v USING (id)
+                         WHERE d.xmin::text <> v.version")" "rows rewritten by a re-delivered identical update"
+assert_eq "changed" "$(psql_q 'SELECT name FROM public.devices WHERE id = 1')" "the one real change"
+
 pass

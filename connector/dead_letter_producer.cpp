@@ -1,0 +1,329 @@
+#include "connector/dead_letter_producer.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+
+#include "connector/log.h"
+
+namespace kps {
+namespace {
+
+constexpr std::string_view kConnectorName = "kafka-pg-sink";
+
+// What makes an acknowledged letter durable and never duplicated by librdkafka's own
+// retries; set by the daemon, a user may not override them.
+constexpr std::array<std::string_view, 5> kOwnedProperties = {
+    "enable.idempotence", "acks", "request.required.acks", "transactional.id", "bootstrap.servers"};
+
+// librdkafka 2.0.2's consumer-only properties (CONFIGURATION.md, C/P = C). kafka.properties
+// configures the consumer first; handing these to a producer only makes librdkafka warn
+// that it ignores them.
+constexpr std::array<std::string_view, 31> kConsumerOnlyProperties = {
+    "auto.commit.enable", "auto.commit.interval.ms", "auto.offset.reset", "check.crcs",
+    "consume.callback.max.messages", "coordinator.query.interval.ms", "enable.auto.commit",
+    "enable.auto.offset.store", "enable.partition.eof", "fetch.error.backoff.ms", "fetch.max.bytes",
+    "fetch.message.max.bytes", "fetch.min.bytes", "fetch.wait.max.ms", "group.id", "group.instance.id",
+    "group.protocol.type", "heartbeat.interval.ms", "isolation.level", "max.partition.fetch.bytes",
+    "max.poll.interval.ms", "offset.store.method", "offset.store.path", "offset.store.sync.interval.ms",
+    "partition.assignment.strategy", "queued.max.messages.kbytes", "queued.min.messages", "session.timeout.ms",
+    "consume_cb", "rebalance_cb", "offset_commit_cb"};
+
+bool contains(std::span<const std::string_view> names, std::string_view name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::string owned_property_problem() {
+  return "set by kafka-pg-sink itself for the dead letter producer (idempotent, acks=all); remove it";
+}
+
+bool looks_secret(std::string_view name) {
+  return name.find("password") != std::string_view::npos || name.find("secret") != std::string_view::npos ||
+         name.find("key") != std::string_view::npos || name.find("token") != std::string_view::npos;
+}
+
+struct DestroyHandle {
+  void operator()(rd_kafka_t* handle) const { rd_kafka_destroy(handle); }
+};
+struct DestroyConf {
+  void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
+};
+struct DestroyHeaders {
+  void operator()(rd_kafka_headers_t* headers) const { rd_kafka_headers_destroy(headers); }
+};
+
+void log_from_librdkafka(const rd_kafka_t*, int level, const char* facility, const char* message) {
+  // syslog levels: 0-3 errors, 4 warnings, 5-6 notices/info, 7 debug.
+  const LogLevel mapped = level <= 3 ? LogLevel::Error : level == 4 ? LogLevel::Warn
+                          : level <= 6 ? LogLevel::Info : LogLevel::Debug;
+  log::emit(mapped, "librdkafka dead letter producer ", facility, ": ", message);
+}
+
+/// Decimal text of an integer, without allocating.
+class DecimalText {
+ public:
+  explicit DecimalText(int64_t number) {
+    size_ = static_cast<size_t>(std::to_chars(digits_.data(), digits_.data() + digits_.size(), number).ptr -
+                                digits_.data());
+  }
+  const char* data() const { return digits_.data(); }
+  ssize_t size() const { return static_cast<ssize_t>(size_); }
+
+ private:
+  std::array<char, 24> digits_{};
+  size_t size_ = 0;
+};
+
+void add_header(rd_kafka_headers_t* headers, std::string_view name, std::string_view value) {
+  rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                      static_cast<ssize_t>(value.size()));
+}
+
+}  // namespace
+
+const char* dead_letter_stage_name(DeadLetterStage stage) {
+  switch (stage) {
+    case DeadLetterStage::Decode: return "decode";
+    case DeadLetterStage::Database: return "database";
+  }
+  return "unknown";
+}
+
+DeadLetter make_dead_letter(const RecordView& record, DeadLetterStage stage, std::string column,
+                            std::string sqlstate, std::string reason) {
+  DeadLetter letter;
+  letter.topic = record.topic;
+  letter.partition = record.partition;
+  letter.offset = record.offset;
+  letter.timestamp_ms = record.timestamp_ms;
+  if (record.key) letter.key.emplace(*record.key);
+  if (record.value) letter.value.emplace(*record.value);
+  letter.headers.reserve(record.headers.size());
+  for (const RecordHeader& header : record.headers) {
+    std::optional<std::string> value;
+    if (header.value) value.emplace(*header.value);
+    letter.headers.emplace_back(std::string(header.name), std::move(value));
+  }
+  letter.stage = stage;
+  letter.column = std::move(column);
+  letter.sqlstate = std::move(sqlstate);
+  letter.reason = std::move(reason);
+  return letter;
+}
+
+std::vector<ConfigProblem> check_dead_letter_properties(const KafkaConfig& config) {
+  std::vector<ConfigProblem> problems;
+  for (const auto& [name, value] : config.properties) {
+    if (contains(kOwnedProperties, name)) problems.push_back({"kafka.properties." + name, owned_property_problem()});
+  }
+  return problems;
+}
+
+/// Lives on the heap so the pointer librdkafka holds as its opaque survives moves of
+/// the DeadLetterProducer.
+struct DeadLetterProducer::State {
+  std::unique_ptr<rd_kafka_t, DestroyHandle> producer;
+  // Each flush() closes a generation. A letter carries its generation as its message
+  // opaque, so a report arriving after its flush gave up is not counted in a later one.
+  uintptr_t generation = 1;
+  size_t enqueued = 0;
+  size_t acknowledged = 0;
+  size_t failed = 0;
+  std::string first_error;
+  std::string first_error_code;
+  Status fatal;
+
+  static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
+    auto* state = static_cast<State*>(opaque);
+    if (reinterpret_cast<uintptr_t>(message->_private) != state->generation) return;
+    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ++state->acknowledged;
+      return;
+    }
+    if (state->failed++ == 0) {
+      state->first_error = rd_kafka_err2str(message->err);
+      state->first_error_code = rd_kafka_err2name(message->err);
+    }
+  }
+
+  static void on_error(rd_kafka_t* handle, int code, const char* reason, void* opaque) {
+    auto* state = static_cast<State*>(opaque);
+    if (code == RD_KAFKA_RESP_ERR__FATAL) {
+      char detail[512];
+      const rd_kafka_resp_err_t cause = rd_kafka_fatal_error(handle, detail, sizeof detail);
+      state->fatal = Status::error(ErrorKind::Fatal, std::string("dead letter producer failed: ") + detail,
+                                   rd_kafka_err2name(cause));
+      return;
+    }
+    // Transport errors heal by themselves (librdkafka reconnects); flush() reports the
+    // letters they hold up.
+    log::warn("kafka dead letter producer: ", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(code)), ": ",
+              reason);
+  }
+
+  void start_next_generation() {
+    ++generation;
+    enqueued = acknowledged = failed = 0;
+    first_error.clear();
+    first_error_code.clear();
+  }
+};
+
+DeadLetterProducer::DeadLetterProducer(const KafkaConfig& kafka, std::string dead_letter_topic)
+    : topic_(std::move(dead_letter_topic)), state_(std::make_unique<State>()) {
+  if (topic_.empty()) throw std::runtime_error("errors.dead_letter_topic: must not be empty");
+  std::unique_ptr<rd_kafka_conf_t, DestroyConf> conf(rd_kafka_conf_new());
+  char error_text[512];
+  auto set = [&](std::string_view name, const std::string& value) {
+    const std::string name_text(name);
+    if (rd_kafka_conf_set(conf.get(), name_text.c_str(), value.c_str(), error_text, sizeof error_text) !=
+        RD_KAFKA_CONF_OK) {
+      const std::string detail = looks_secret(name) ? "invalid value" : std::string(error_text);
+      throw std::runtime_error("kafka.properties." + name_text + " (dead letter producer): " + detail);
+    }
+  };
+  set("client.id", "kafka-pg-sink-dead-letters");
+  for (const auto& [name, value] : kafka.properties) {
+    if (contains(kOwnedProperties, name)) {
+      throw std::runtime_error("kafka.properties." + name + ": " + owned_property_problem());
+    }
+    if (!contains(kConsumerOnlyProperties, name)) set(name, value);
+  }
+  set("bootstrap.servers", kafka.bootstrap_servers);
+  set("enable.idempotence", "true");
+  set("acks", "all");
+  rd_kafka_conf_set_opaque(conf.get(), state_.get());
+  rd_kafka_conf_set_dr_msg_cb(conf.get(), &State::on_delivery);
+  rd_kafka_conf_set_error_cb(conf.get(), &State::on_error);
+  rd_kafka_conf_set_log_cb(conf.get(), &log_from_librdkafka);
+
+  rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), error_text, sizeof error_text);
+  if (handle == nullptr) {
+    throw std::runtime_error(std::string("cannot create the dead letter producer: ") + error_text);
+  }
+  conf.release();  // rd_kafka_new took ownership
+  state_->producer.reset(handle);
+}
+
+DeadLetterProducer::~DeadLetterProducer() {
+  if (!state_ || !state_->producer) return;
+  // rd_kafka_destroy would otherwise wait for in-flight requests to a broker that may be away.
+  rd_kafka_purge(state_->producer.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_poll(state_->producer.get(), 0);
+}
+
+DeadLetterProducer::DeadLetterProducer(DeadLetterProducer&&) noexcept = default;
+DeadLetterProducer& DeadLetterProducer::operator=(DeadLetterProducer&&) noexcept = default;
+
+size_t DeadLetterProducer::pending() const { return state_->enqueued; }
+
+Status DeadLetterProducer::enqueue(const DeadLetter& letter) {
+  if (!state_->fatal.is_ok()) return state_->fatal;
+  rd_kafka_t* producer = state_->producer.get();
+
+  // One allocation per dead letter: librdkafka owns the header list once the produce
+  // call succeeds. Bad records are the exception, so this is off the hot path.
+  std::unique_ptr<rd_kafka_headers_t, DestroyHeaders> headers(rd_kafka_headers_new(letter.headers.size() + 9));
+  for (const auto& [name, value] : letter.headers) {
+    rd_kafka_header_add(headers.get(), name.data(), static_cast<ssize_t>(name.size()),
+                        value ? value->data() : nullptr, value ? static_cast<ssize_t>(value->size()) : 0);
+  }
+  namespace names = dead_letter_headers;
+  const DecimalText partition(letter.partition);
+  const DecimalText offset(letter.offset);
+  add_header(headers.get(), names::kTopic, letter.topic);
+  add_header(headers.get(), names::kPartition, {partition.data(), static_cast<size_t>(partition.size())});
+  add_header(headers.get(), names::kOffset, {offset.data(), static_cast<size_t>(offset.size())});
+  if (letter.timestamp_ms) {
+    const DecimalText timestamp(*letter.timestamp_ms);
+    add_header(headers.get(), names::kTimestamp, {timestamp.data(), static_cast<size_t>(timestamp.size())});
+  }
+  add_header(headers.get(), names::kConnectorName, kConnectorName);
+  add_header(headers.get(), names::kStage, dead_letter_stage_name(letter.stage));
+  if (!letter.column.empty()) add_header(headers.get(), names::kColumn, letter.column);
+  if (!letter.sqlstate.empty()) add_header(headers.get(), names::kSqlstate, letter.sqlstate);
+  add_header(headers.get(), names::kExceptionMessage, letter.reason);
+
+  // The letter's own timestamp stays "now" (unlike Kafka Connect, which reuses the
+  // original): a weeks-old timestamp would let time-based retention delete it at once.
+  const rd_kafka_resp_err_t error = rd_kafka_producev(
+      producer, RD_KAFKA_V_TOPIC(topic_.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_KEY(letter.key ? letter.key->data() : nullptr, letter.key ? letter.key->size() : 0),
+      RD_KAFKA_V_VALUE(letter.value ? const_cast<char*>(letter.value->data()) : nullptr,
+                       letter.value ? letter.value->size() : 0),
+      RD_KAFKA_V_HEADERS(headers.get()), RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(state_->generation)),
+      RD_KAFKA_V_END);
+  // Serve delivery reports as we go so a long run of enqueues does not let them pile up.
+  rd_kafka_poll(producer, 0);
+
+  auto where = [&] {
+    return "dead letter of topic=" + letter.topic + " partition=" + std::to_string(letter.partition) +
+           " offset=" + std::to_string(letter.offset);
+  };
+  switch (error) {
+    case RD_KAFKA_RESP_ERR_NO_ERROR:
+      headers.release();  // produced: librdkafka owns them now
+      ++state_->enqueued;
+      return Status::ok();
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+      return Status::error(ErrorKind::Transient,
+                           where() + ": the producer's local queue is full; flush, then enqueue again",
+                           rd_kafka_err2name(error));
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+      return Status::error(ErrorKind::Fatal,
+                           where() + " is larger than the producer's message.max.bytes; raise it in kafka.properties",
+                           rd_kafka_err2name(error));
+    case RD_KAFKA_RESP_ERR__FATAL: {
+      char detail[512];
+      rd_kafka_fatal_error(producer, detail, sizeof detail);
+      state_->fatal = Status::error(ErrorKind::Fatal, std::string("dead letter producer failed: ") + detail,
+                                    rd_kafka_err2name(error));
+      return state_->fatal;
+    }
+    default:
+      return Status::error(ErrorKind::Fatal, where() + " to topic " + topic_ + " rejected: " + rd_kafka_err2str(error),
+                           rd_kafka_err2name(error));
+  }
+}
+
+Status DeadLetterProducer::flush(std::chrono::milliseconds timeout) {
+  State& state = *state_;
+  rd_kafka_t* producer = state.producer.get();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (state.fatal.is_ok() && state.acknowledged + state.failed < state.enqueued) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    rd_kafka_poll(producer, static_cast<int>(std::min<int64_t>(left.count(), 100)));
+  }
+
+  Status result;
+  if (!state.fatal.is_ok()) {
+    result = state.fatal;
+  } else if (state.acknowledged < state.enqueued) {
+    const size_t unacknowledged = state.enqueued - state.acknowledged;
+    const size_t in_flight = unacknowledged - state.failed;
+    std::string message = std::to_string(unacknowledged) + " of " + std::to_string(state.enqueued) +
+                          " dead letters to topic " + topic_ + " not acknowledged:";
+    if (state.failed > 0) {
+      message += " " + std::to_string(state.failed) + " failed (first error: " + state.first_error + ")";
+    }
+    if (in_flight > 0) {
+      message += std::string(state.failed > 0 ? "," : "") + " " + std::to_string(in_flight) +
+                 " still unacknowledged after " + std::to_string(timeout.count()) + " ms";
+    }
+    result = Status::error(ErrorKind::Transient, std::move(message),
+                           state.failed > 0 ? state.first_error_code : rd_kafka_err2name(RD_KAFKA_RESP_ERR__TIMED_OUT));
+    // Unsent letters would otherwise be sent later beside the copies the retry enqueues.
+    rd_kafka_purge(producer, RD_KAFKA_PURGE_F_QUEUE);
+  }
+  state.start_next_generation();
+  rd_kafka_poll(producer, 0);  // reports of purged letters now belong to a closed generation
+  return result;
+}
+
+}  // namespace kps
