@@ -655,7 +655,11 @@ start_instance() {
   shift 2
   [[ -x "$KPS_BIN" ]] || fail "no daemon binary at $KPS_BIN (build the kafka-pg-sink target)"
   INSTANCE_LOGS[$name]=$TEST_DIR/$name.log
-  "$KPS_BIN" --config "$config" "$@" >>"${INSTANCE_LOGS[$name]}" 2>&1 &
+  # Each instance gets a process group of its own (in the same session): a process stopped
+  # with SIGSTOP inside an orphaned process group makes the kernel send SIGHUP to the whole
+  # group when a member exits, and under a CI runner that group would be every test running.
+  perl -e 'setpgrp(0, 0); exec @ARGV or die "exec: $!"' -- "$KPS_BIN" --config "$config" "$@" \
+    >>"${INSTANCE_LOGS[$name]}" 2>&1 &
   INSTANCE_PIDS[$name]=$!
   note "started instance $name (pid ${INSTANCE_PIDS[$name]})"
 }
