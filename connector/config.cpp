@@ -791,8 +791,10 @@ void Reader::read_kafka(const YAML::Node& node, KafkaConfig& kafka) {
     if (!properties) return;
     for (const auto& [name, property] : properties->entries) {
       const std::string property_path = join_path(properties_path, name);
+      // Compared through a plain reference: clang before 16 cannot capture a structured binding.
+      const std::string& property_name = name;
       const auto managed = std::find_if(kManagedKafkaProperties.begin(), kManagedKafkaProperties.end(),
-                                        [&name](const auto& entry) { return entry.first == name; });
+                                        [&property_name](const auto& entry) { return entry.first == property_name; });
       if (managed != kManagedKafkaProperties.end()) {
         problem(property_path, "cannot be set here: " + std::string(managed->second));
         continue;

@@ -19,6 +19,8 @@ constexpr std::chrono::milliseconds kMetadataTimeout{10000};
 constexpr std::chrono::milliseconds kWatermarkCheckTimeout{5000};
 constexpr int kMetadataAttempts = 6;
 constexpr std::chrono::milliseconds kCatchUpDatabaseCheckInterval{1000};
+// The rebuild runs inside the rebalance callback; librdkafka's heartbeats go on meanwhile.
+constexpr std::chrono::milliseconds kDedupRebuildTimeout{120000};
 
 double seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
@@ -192,7 +194,7 @@ Status Connector::open_dedup_state() {
 }
 
 Connector::PartitionStart Connector::plan_partition_start(const TopicPartition& tp, std::optional<int64_t> stored) {
-  PartitionStart start{stored, std::nullopt, std::nullopt};
+  PartitionStart start{stored, std::nullopt};
   const std::optional<size_t> sink_index = pipeline_->sink_for_topic(tp.topic);
   if (!dedup_store_ || !stored || !sink_index || !config_.sinks[*sink_index].dedup) return start;
   const std::optional<int64_t> complete = dedup_store_->complete_up_to(*sink_index, tp);
@@ -232,9 +234,18 @@ Connector::PartitionStart Connector::plan_partition_start(const TopicPartition& 
     return start;
   }
   if (*from < *stored) {
+    // Read before the partition is consumed at all: a record of another partition must
+    // never be checked against a state that is still missing identities.
     log::info("rebuilding the dedup state of topic=", tp.topic, " partition=", tp.partition, ": re-reading offsets ",
               *from, "..", *stored - 1);
-    start.first_offset_to_fetch = from;
+    const Status read = consumer_->read_range(
+        tp, *from, *stored, [this](const RecordView& record) { pipeline_->replay(record); }, kDedupRebuildTimeout);
+    if (read) {
+      pipeline_->finish_replay(tp, *stored);
+    } else {
+      log::warn("dedup rebuild of topic=", tp.topic, " partition=", tp.partition, " incomplete: ", read.message(),
+                "; duplicates of those records may be applied again");
+    }
   }
   return start;
 }
@@ -377,9 +388,9 @@ Status Connector::try_recover() {
       if (offset.topic_partition == tp) next_offset = offset.next_offset;
     }
     const PartitionStart start = plan_partition_start(tp, next_offset);
-    pipeline_->assign(tp, start.stored_next_offset, start.first_offset_to_fetch, start.dedup_untrusted_below);
-    if (start.fetch_from()) {
-      positions.emplace_back(tp, *start.fetch_from());
+    pipeline_->assign(tp, start.stored_next_offset, std::nullopt, start.dedup_untrusted_below);
+    if (start.stored_next_offset) {
+      positions.emplace_back(tp, *start.stored_next_offset);
     } else if (const auto first_fetched = pipeline_->first_offset_fetched(tp)) {
       positions.emplace_back(tp, *first_fetched);
     }
@@ -547,8 +558,8 @@ AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition>
       if (offset.topic_partition == tp) stored_offsets[index] = offset.next_offset;
     }
     const PartitionStart start = plan_partition_start(tp, stored_offsets[index]);
-    pipeline_->assign(tp, start.stored_next_offset, start.first_offset_to_fetch, start.dedup_untrusted_below);
-    plan.start_offsets[index] = start.fetch_from();
+    pipeline_->assign(tp, start.stored_next_offset, std::nullopt, start.dedup_untrusted_below);
+    plan.start_offsets[index] = start.stored_next_offset;
     if (stored_offsets[index]) {
       log::info("assigned topic=", tp.topic, " partition=", tp.partition, " resuming at offset=",
                 *stored_offsets[index], " (stored in PostgreSQL)");

@@ -47,15 +47,11 @@ class Connector final : public RebalanceListener {
  private:
   Status open_database();
   Status open_dedup_state();
-  /// Where a partition starts, given the offset PostgreSQL holds for it: there, or
-  /// earlier when the dedup state must first learn identities it missed.
+  /// How a partition starts, given the offset PostgreSQL holds for it. A dedup state
+  /// that missed identities is first rebuilt by re-reading the gap from Kafka.
   struct PartitionStart {
     std::optional<int64_t> stored_next_offset;
-    std::optional<int64_t> first_offset_to_fetch;
     std::optional<int64_t> dedup_untrusted_below;
-    std::optional<int64_t> fetch_from() const {
-      return first_offset_to_fetch ? first_offset_to_fetch : stored_next_offset;
-    }
   };
   PartitionStart plan_partition_start(const TopicPartition& tp, std::optional<int64_t> stored);
   Status start_catch_up();

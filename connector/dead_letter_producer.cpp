@@ -71,8 +71,7 @@ class DecimalText {
     size_ = static_cast<size_t>(std::to_chars(digits_.data(), digits_.data() + digits_.size(), number).ptr -
                                 digits_.data());
   }
-  const char* data() const { return digits_.data(); }
-  ssize_t size() const { return static_cast<ssize_t>(size_); }
+  std::string_view view() const { return {digits_.data(), size_}; }
 
  private:
   std::array<char, 24> digits_{};
@@ -237,11 +236,11 @@ Status DeadLetterProducer::enqueue(const DeadLetter& letter) {
   const DecimalText partition(letter.partition);
   const DecimalText offset(letter.offset);
   add_header(headers.get(), names::kTopic, letter.topic);
-  add_header(headers.get(), names::kPartition, {partition.data(), static_cast<size_t>(partition.size())});
-  add_header(headers.get(), names::kOffset, {offset.data(), static_cast<size_t>(offset.size())});
+  add_header(headers.get(), names::kPartition, partition.view());
+  add_header(headers.get(), names::kOffset, offset.view());
   if (letter.timestamp_ms) {
     const DecimalText timestamp(*letter.timestamp_ms);
-    add_header(headers.get(), names::kTimestamp, {timestamp.data(), static_cast<size_t>(timestamp.size())});
+    add_header(headers.get(), names::kTimestamp, timestamp.view());
   }
   add_header(headers.get(), names::kConnectorName, kConnectorName);
   add_header(headers.get(), names::kStage, dead_letter_stage_name(letter.stage));
@@ -251,11 +250,14 @@ Status DeadLetterProducer::enqueue(const DeadLetter& letter) {
 
   // The letter's own timestamp stays "now" (unlike Kafka Connect, which reuses the
   // original): a weeks-old timestamp would let time-based retention delete it at once.
+  // A null pointer is what makes the key null and the value a tombstone.
+  const void* key = letter.key ? letter.key->data() : nullptr;
+  const size_t key_size = letter.key ? letter.key->size() : 0;
+  void* value = letter.value ? const_cast<char*>(letter.value->data()) : nullptr;  // copied, never written
+  const size_t value_size = letter.value ? letter.value->size() : 0;
   const rd_kafka_resp_err_t error = rd_kafka_producev(
       producer, RD_KAFKA_V_TOPIC(topic_.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-      RD_KAFKA_V_KEY(letter.key ? letter.key->data() : nullptr, letter.key ? letter.key->size() : 0),
-      RD_KAFKA_V_VALUE(letter.value ? const_cast<char*>(letter.value->data()) : nullptr,
-                       letter.value ? letter.value->size() : 0),
+      RD_KAFKA_V_KEY(key, key_size), RD_KAFKA_V_VALUE(value, value_size),
       RD_KAFKA_V_HEADERS(headers.get()), RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(state_->generation)),
       RD_KAFKA_V_END);
   // Serve delivery reports as we go so a long run of enqueues does not let them pile up.
@@ -273,6 +275,16 @@ Status DeadLetterProducer::enqueue(const DeadLetter& letter) {
     case RD_KAFKA_RESP_ERR__QUEUE_FULL:
       return Status::error(ErrorKind::Transient,
                            where() + ": the producer's local queue is full; flush, then enqueue again",
+                           rd_kafka_err2name(error));
+    // librdkafka remembers a topic-level error from the last metadata or produce reply and
+    // fails new letters at once until the metadata changes: the topic is unavailable, the
+    // partition waits for it.
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+      return Status::error(ErrorKind::Transient,
+                           where() + ": dead letter topic " + topic_ + " unavailable: " + rd_kafka_err2str(error),
                            rd_kafka_err2name(error));
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
       return Status::error(ErrorKind::Fatal,
@@ -296,7 +308,7 @@ Status DeadLetterProducer::flush(std::chrono::milliseconds timeout) {
   rd_kafka_t* producer = state.producer.get();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (state.fatal.is_ok() && state.acknowledged + state.failed < state.enqueued) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     rd_kafka_poll(producer, static_cast<int>(std::min<int64_t>(left.count(), 100)));
   }

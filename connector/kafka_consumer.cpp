@@ -162,7 +162,7 @@ struct KafkaCallbacks {
 };
 
 KafkaConsumer::KafkaConsumer(const KafkaConfig& config, RebalanceListener& listener)
-    : listener_(listener), handles_(std::make_unique<Handles>()) {
+    : listener_(listener), config_(config), handles_(std::make_unique<Handles>()) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char error_text[512];
   auto set = [&](const std::string& name, const std::string& value) {
@@ -278,6 +278,81 @@ Result<PollResult> KafkaConsumer::poll(std::chrono::milliseconds timeout) {
   }
   record.headers = headers_;
   return result;
+}
+
+Status KafkaConsumer::read_range(const TopicPartition& tp, int64_t from, int64_t to,
+                                 const std::function<void(const RecordView&)>& on_record,
+                                 std::chrono::milliseconds timeout) {
+  if (from >= to) return Status::ok();
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char error_text[512];
+  bool configured = true;
+  const auto set = [&](const std::string& name, const std::string& value) {
+    configured = configured &&
+                 rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error_text, sizeof error_text) == RD_KAFKA_CONF_OK;
+  };
+  for (const auto& [name, value] : config_.properties) set(name, value);
+  set("bootstrap.servers", config_.bootstrap_servers);
+  // A group id of its own that never joins or commits: assign() needs no group.
+  set("group.id", config_.group_id + ".dedup-rebuild");
+  set("enable.auto.commit", "false");
+  set("enable.auto.offset.store", "false");
+  set("enable.partition.eof", "true");
+  rd_kafka_conf_set_log_cb(conf, &log_from_librdkafka);
+  if (!configured) {
+    rd_kafka_conf_destroy(conf);
+    return Status::error(ErrorKind::Fatal, "cannot configure the dedup rebuild consumer");
+  }
+  std::unique_ptr<rd_kafka_t, DestroyHandle> reader(rd_kafka_new(RD_KAFKA_CONSUMER, conf, error_text, sizeof error_text));
+  if (!reader) {
+    rd_kafka_conf_destroy(conf);
+    return Status::error(ErrorKind::Transient, std::string("cannot create the dedup rebuild consumer: ") + error_text);
+  }
+  rd_kafka_poll_set_consumer(reader.get());
+  const std::pair<TopicPartition, int64_t> start[] = {{tp, from}};
+  if (const rd_kafka_resp_err_t error = rd_kafka_assign(reader.get(), to_partition_list(start).get())) {
+    return Status::error(ErrorKind::Transient, std::string("dedup rebuild: assign failed: ") + rd_kafka_err2str(error));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<RecordHeader> headers;
+  Status status = Status::error(ErrorKind::Transient, "dedup rebuild of topic=" + tp.topic + " partition=" +
+                                std::to_string(tp.partition) + " did not reach offset " + std::to_string(to) +
+                                " in time");
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::unique_ptr<rd_kafka_message_t, DestroyMessage> message(rd_kafka_consumer_poll(reader.get(), 100));
+    if (!message) continue;
+    if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      status = Status::ok();  // the log ends before `to`: nothing more to learn
+      break;
+    }
+    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      status = Status::error(ErrorKind::Transient, std::string("dedup rebuild: ") + rd_kafka_message_errstr(message.get()));
+      break;
+    }
+    if (message->offset >= to) {
+      status = Status::ok();
+      break;
+    }
+    RecordView record;
+    record.topic = tp.topic;
+    record.partition = tp.partition;
+    record.offset = message->offset;
+    rd_kafka_timestamp_type_t timestamp_type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+    const int64_t timestamp = rd_kafka_message_timestamp(message.get(), &timestamp_type);
+    if (timestamp_type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && timestamp >= 0) record.timestamp_ms = timestamp;
+    if (message->key != nullptr) record.key = std::string_view(static_cast<const char*>(message->key), message->key_len);
+    if (message->payload != nullptr) {
+      record.value = std::string_view(static_cast<const char*>(message->payload), message->len);
+    }
+    record.headers = headers;
+    on_record(record);
+    if (message->offset + 1 >= to) {
+      status = Status::ok();
+      break;
+    }
+  }
+  rd_kafka_consumer_close(reader.get());
+  return status;
 }
 
 std::optional<int64_t> KafkaConsumer::acknowledged_commit(const TopicPartition& tp) const {

@@ -95,6 +95,13 @@ class KafkaConsumer {
   Result<std::optional<int64_t>> offset_for_time(const TopicPartition& tp, int64_t timestamp_ms,
                                                  std::chrono::milliseconds timeout);
 
+  /// Reads the records of `tp` in [from, to) with a short-lived consumer of its own (no
+  /// group, nothing committed) and hands each to `on_record`: how the dedup state learns
+  /// identities it missed, before the partition is consumed for real. Stops at `to`, at
+  /// the end of the log, or after `timeout` (then a Transient status).
+  Status read_range(const TopicPartition& tp, int64_t from, int64_t to,
+                    const std::function<void(const RecordView&)>& on_record, std::chrono::milliseconds timeout);
+
   /// Records not yet consumed per assigned partition, from cached watermarks (no request).
   std::vector<std::pair<TopicPartition, int64_t>> partition_lags() const;
   /// Their sum.
@@ -112,6 +119,7 @@ class KafkaConsumer {
   friend struct KafkaCallbacks;
 
   RebalanceListener& listener_;
+  const KafkaConfig config_;
   std::unique_ptr<Handles> handles_;
   std::vector<RecordHeader> headers_;  // of the current record; reused
   std::vector<TopicPartition> assignment_;

@@ -205,6 +205,48 @@ void Pipeline::forget_first_fetched(const TopicPartition& tp) {
   }
 }
 
+void Pipeline::learn_identity(TableState& table, const RecordView& record) {
+  const bool within_ttl =
+      !record.timestamp_ms ||
+      *record.timestamp_ms / 1000 >= unix_seconds_() - static_cast<int64_t>(table.sink.dedup->ttl.count());
+  if (record.value && within_ttl) {
+    CopyBuffer& scratch = table.batcher.tuple_buffer();
+    const size_t scratch_begin = scratch.size();
+    const bool decoded = !table.decoder.decode_value(record, scratch, &identity_);
+    scratch.truncate(scratch_begin);
+    if (decoded && !identity_.empty()) table.replay_identities.insert(identity_);
+  }
+  const TopicPartition tp{std::string(record.topic), record.partition};
+  auto progress = std::find_if(table.replay_progress.begin(), table.replay_progress.end(),
+                               [&](const auto& entry) { return entry.first == tp; });
+  if (progress == table.replay_progress.end()) {
+    table.replay_progress.emplace_back(tp, record.offset + 1);
+  } else {
+    progress->second = std::max(progress->second, record.offset + 1);
+  }
+  ++counters_.dedup_replayed;
+}
+
+void Pipeline::replay(const RecordView& record) {
+  const std::optional<size_t> sink_index = topic_state(record.topic).sink_index;
+  if (!sink_index || dedup_ == nullptr || !tables_[*sink_index]->sink.dedup) return;
+  learn_identity(*tables_[*sink_index], record);
+}
+
+void Pipeline::finish_replay(const TopicPartition& tp, int64_t complete_up_to) {
+  const std::optional<size_t> sink_index = topic_state(tp.topic).sink_index;
+  if (!sink_index || dedup_ == nullptr || !tables_[*sink_index]->sink.dedup) return;
+  TableState& table = *tables_[*sink_index];
+  auto progress = std::find_if(table.replay_progress.begin(), table.replay_progress.end(),
+                               [&](const auto& entry) { return entry.first == tp; });
+  if (progress == table.replay_progress.end()) {
+    table.replay_progress.emplace_back(tp, complete_up_to);
+  } else {
+    progress->second = std::max(progress->second, complete_up_to);
+  }
+  record_replayed_identities(table);
+}
+
 Status Pipeline::bad_record(const RecordView& record, std::string_view column, std::string_view reason) {
   std::string message = "bad record at topic=" + std::string(record.topic) +
                         " partition=" + std::to_string(record.partition) +
@@ -236,24 +278,8 @@ Status Pipeline::add(const RecordView& record) {
   if (state->stored_next_offset && record.offset < *state->stored_next_offset) {
     // Applied before, re-read on purpose so the dedup state learns its identity.
     state->next_offset_to_consume = record.offset + 1;
-    const bool within_ttl =
-        !record.timestamp_ms || table.sink.dedup == std::nullopt ||
-        *record.timestamp_ms / 1000 >= unix_seconds_() - static_cast<int64_t>(table.sink.dedup->ttl.count());
-    if (table.sink.dedup && dedup_ != nullptr && record.value && within_ttl) {
-      CopyBuffer& scratch = table.batcher.tuple_buffer();
-      const size_t scratch_begin = scratch.size();
-      const bool decoded = !table.decoder.decode_value(record, scratch, &identity_);
-      scratch.truncate(scratch_begin);
-      if (decoded && !identity_.empty()) table.replay_identities.insert(identity_);
-      const TopicPartition tp{std::string(record.topic), record.partition};
-      auto progress = std::find_if(table.replay_progress.begin(), table.replay_progress.end(),
-                                   [&](const auto& entry) { return entry.first == tp; });
-      if (progress == table.replay_progress.end()) {
-        table.replay_progress.emplace_back(tp, record.offset + 1);
-      } else {
-        progress->second = record.offset + 1;
-      }
-      ++counters_.dedup_replayed;
+    if (table.sink.dedup && dedup_ != nullptr) {
+      learn_identity(table, record);
     } else {
       ++counters_.records_redelivered;
     }

@@ -107,6 +107,13 @@ class Pipeline {
   /// The first offset fetched from `tp` since it was assigned, if any.
   std::optional<int64_t> first_offset_fetched(const TopicPartition& tp) const;
 
+  /// Learns the dedup identity of a record PostgreSQL already holds (re-read to rebuild
+  /// the dedup state); writes nothing.
+  void replay(const RecordView& record);
+  /// The re-reading of `tp` is complete below `complete_up_to`: records what was learnt,
+  /// with that marker, in the dedup state.
+  void finish_replay(const TopicPartition& tp, int64_t complete_up_to);
+
   /// Forgets every partition and drops every unwritten row: after a failed write, the
   /// connector re-reads PostgreSQL's offsets, assigns again and re-fetches from there.
   void reset();
@@ -171,6 +178,7 @@ class Pipeline {
   Status collect_write(bool block);
   void forget_first_fetched(const TopicPartition& tp);
   void record_replayed_identities(TableState& table);
+  void learn_identity(TableState& table, const RecordView& record);
   void record_dedup(const DedupUpdate& update);
   /// For a dedup sink: drops the tuple just appended when its identity was already
   /// applied. Returns true when the record was dropped.

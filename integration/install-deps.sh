@@ -8,6 +8,7 @@ readonly packages=(
   cmake g++ make pkg-config
   librdkafka-dev libpq-dev libsimdjson-dev librocksdb-dev catch2 libyaml-cpp-dev
   libcpp-httplib-dev postgresql-15 kcat curl time
+  clang libclang-rt-14-dev  # tests/fuzz: libFuzzer and the sanitizers
 )
 
 missing=()
