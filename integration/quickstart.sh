@@ -2,12 +2,12 @@
 # The README's first command: from a fresh Debian 12 machine to Kafka records in PostgreSQL.
 # Installs the missing packages, builds the daemon in build/, starts a throw-away PostgreSQL
 # and a mock Kafka cluster with topic `events` (4 partitions), produces QUICKSTART_EVENTS
-# sample events (default 50000; the mock keeps about 5 MB per partition, so stay below ~500000)
+# sample events (default 200000; the mock keeps about 5 MB per partition, so stay below ~500000)
 # and streams them into public.events with config/quickstart.yaml. Everything it started is
 # stopped when it ends, however it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-events=${QUICKSTART_EVENTS:-50000}
+events=${QUICKSTART_EVENTS:-200000}
 
 step() { printf '\n==> %s\n' "$*"; }
 
