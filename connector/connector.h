@@ -102,7 +102,6 @@ class Connector final : public RebalanceListener {
   SinkMetrics metrics_;
   Heartbeat heartbeat_;
   std::atomic<bool> ready_{false};
-  std::string not_ready_reason_;  // guarded by ready_: written before ready_ turns false
   std::unique_ptr<HttpServer> http_server_;
   std::map<std::string, Counter*, std::less<>> consumed_counters_;
   Clock::time_point next_gauge_refresh_at_;
