@@ -286,10 +286,11 @@ Status Connector::poll_once() {
   const PollResult& event = polled.value();
   if (event.kind == PollResult::Kind::Record) {
     consumed_counter(event.record.topic).inc();
-    pipeline_->note_fetched(event.record);
     // While recovering, fetched records are dropped: the partition is re-fetched from
     // PostgreSQL's offset once the database is back.
-    if (!recovering_) {
+    if (recovering_) {
+      pipeline_->note_fetched(event.record);
+    } else {
       if (Status status = absorb_write_result(pipeline_->add(event.record)); !status) {
         if (status.kind() == ErrorKind::Poison && status.code().empty()) {
           metrics_.bad_records(event.record.topic, BadRecordStage::Decode, "undecodable").inc();

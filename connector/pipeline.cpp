@@ -121,7 +121,10 @@ Pipeline::TopicState& Pipeline::topic_state(std::string_view topic) {
 }
 
 Pipeline::PartitionState* Pipeline::partition_state(std::string_view topic, int32_t partition) {
-  TopicState& topic_entry = topic_state(topic);
+  return partition_state(topic_state(topic), partition);
+}
+
+Pipeline::PartitionState* Pipeline::partition_state(TopicState& topic_entry, int32_t partition) {
   if (partition < 0) return nullptr;
   if (static_cast<size_t>(partition) >= topic_entry.partitions.size()) {
     topic_entry.partitions.resize(static_cast<size_t>(partition) + 1);
@@ -163,9 +166,10 @@ Status Pipeline::revoke(std::span<const TopicPartition> partitions) {
   return status;
 }
 
-void Pipeline::note_fetched(const RecordView& record) {
+void Pipeline::note_fetched(const RecordView& record) { note_fetched(topic_state(record.topic), record); }
+
+void Pipeline::note_fetched(TopicState& topic_entry, const RecordView& record) {
   if (record.partition < 0) return;
-  TopicState& topic_entry = topic_state(record.topic);
   const auto partition = static_cast<size_t>(record.partition);
   if (partition >= topic_entry.first_fetched.size()) topic_entry.first_fetched.resize(partition + 1);
   if (!topic_entry.first_fetched[partition]) topic_entry.first_fetched[partition] = record.offset;
@@ -258,13 +262,16 @@ Status Pipeline::bad_record(const RecordView& record, std::string_view column, s
 }
 
 Status Pipeline::add(const RecordView& record) {
+  // One lookup of the topic per record: this is the per-record path.
+  TopicState& topic_entry = topic_state(record.topic);
+  note_fetched(topic_entry, record);
   if (!failed_write_.is_ok()) return failed_write_;
-  PartitionState* state = partition_state(record.topic, record.partition);
+  PartitionState* state = partition_state(topic_entry, record.partition);
   if (state == nullptr || !state->assigned) {
     // A record fetched before a revoke completed: its partition has a new owner now.
     return Status::ok();
   }
-  const std::optional<size_t> sink_index = topic_state(record.topic).sink_index;
+  const std::optional<size_t> sink_index = topic_entry.sink_index;
   if (!sink_index) {
     return Status::error(ErrorKind::Fatal,
                          "no sink is configured for topic " + std::string(record.topic));

@@ -100,9 +100,9 @@ class Pipeline {
   /// partitions are forgotten all the same: what was not written is not stored.
   Status revoke(std::span<const TopicPartition> partitions);
 
-  /// Notes that `record` was fetched, whether or not it is added: the first offset
-  /// fetched since assignment is where a partition with no stored offset is re-fetched
-  /// from after a failure.
+  /// Notes that `record` was fetched without being added (add() notes its own): the
+  /// first offset fetched since assignment is where a partition with no stored offset
+  /// is re-fetched from after a failure.
   void note_fetched(const RecordView& record);
   /// The first offset fetched from `tp` since it was assigned, if any.
   std::optional<int64_t> first_offset_fetched(const TopicPartition& tp) const;
@@ -171,6 +171,8 @@ class Pipeline {
 
   TopicState& topic_state(std::string_view topic);
   PartitionState* partition_state(std::string_view topic, int32_t partition);
+  PartitionState* partition_state(TopicState& topic_entry, int32_t partition);
+  void note_fetched(TopicState& topic_entry, const RecordView& record);
   const PartitionState* find_partition_state(const TopicPartition& tp) const;
   /// Hands the table's batch to the writer thread (after the previous write finished).
   Status flush(TableState& table);
