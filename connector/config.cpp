@@ -386,7 +386,9 @@ constexpr std::array<std::string_view, 3> kKafkaKeys{"bootstrap_servers", "group
 constexpr std::array<std::string_view, 3> kPostgresKeys{"dsn", "pool_size", "offsets_table"};
 constexpr std::array<std::string_view, 1> kStateKeys{"dir"};
 constexpr std::array<std::string_view, 3> kBatchKeys{"max_rows", "max_bytes", "max_latency_ms"};
-constexpr std::array<std::string_view, 2> kErrorsKeys{"tolerance", "dead_letter_topic"};
+constexpr std::array<std::string_view, 4> kErrorsKeys{"tolerance", "dead_letter_topic", "max_record_bytes",
+                                                      "circuit_breaker"};
+constexpr std::array<std::string_view, 2> kCircuitBreakerKeys{"window_records", "max_bad_share"};
 constexpr std::array<std::string_view, 1> kHttpKeys{"listen"};
 constexpr std::array<std::string_view, 3> kLogKeys{"level", "format", "progress_interval_ms"};
 constexpr std::array<std::string_view, 3> kRetryKeys{"initial_backoff_ms", "max_backoff_ms", "give_up_after_ms"};
@@ -444,6 +446,8 @@ class Reader {
                                                    Secrecy secrecy = Secrecy::Plain);
   std::optional<int64_t> read_integer(const YAML::Node& node, const std::string& path, int64_t min, int64_t max);
   std::optional<bool> read_bool(const YAML::Node& node, const std::string& path);
+  /// A decimal number in (0, 1].
+  std::optional<double> read_share(const YAML::Node& node, const std::string& path);
   std::optional<uint64_t> read_size(const YAML::Node& node, const std::string& path);
   std::optional<std::chrono::milliseconds> read_duration(const YAML::Node& node, const std::string& path,
                                                          BareNumber bare, int64_t min_ms);
@@ -633,6 +637,18 @@ std::optional<bool> Reader::read_bool(const YAML::Node& node, const std::string&
   if (*text == "false") return false;
   problem(path, "expected true or false, found " + quote_value(*text));
   return std::nullopt;
+}
+
+std::optional<double> Reader::read_share(const YAML::Node& node, const std::string& path) {
+  const std::optional<std::string> text = read_string(node, path);
+  if (!text) return std::nullopt;
+  double value = 0;
+  const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (text->empty() || end != text->data() + text->size() || error != std::errc() || !(value > 0 && value <= 1)) {
+    problem(path, "expected a share greater than 0 and at most 1 (like 0.5), found " + quote_value(*text));
+    return std::nullopt;
+  }
+  return value;
 }
 
 std::optional<uint64_t> Reader::read_size(const YAML::Node& node, const std::string& path) {
@@ -871,6 +887,20 @@ void Reader::read_errors(const YAML::Node& node, ErrorsConfig& errors) {
   }
   if (tolerance_read && topic_read && errors.tolerance == ErrorTolerance::All && errors.dead_letter_topic.empty()) {
     problem("errors.dead_letter_topic", "is required when errors.tolerance is all (bad records are sent there)");
+  }
+  if (const YAML::Node* value = map->find("max_record_bytes")) {
+    assign(read_size(*value, "errors.max_record_bytes"), errors.max_record_bytes);
+  }
+  if (const YAML::Node* value = map->find("circuit_breaker")) {
+    const std::optional<MapEntries> breaker = open_map(*value, "errors.circuit_breaker", kCircuitBreakerKeys);
+    if (!breaker) return;
+    if (const YAML::Node* window = breaker->find("window_records")) {
+      const auto records = read_integer(*window, "errors.circuit_breaker.window_records", 1, 1000000);
+      if (records) errors.circuit_breaker.window_records = static_cast<uint32_t>(*records);
+    }
+    if (const YAML::Node* share = breaker->find("max_bad_share")) {
+      assign(read_share(*share, "errors.circuit_breaker.max_bad_share"), errors.circuit_breaker.max_bad_share);
+    }
   }
 }
 

@@ -100,9 +100,18 @@ struct BatchConfig {
   std::chrono::milliseconds max_latency{250};       // Default: 250ms
 };
 
+/// Stops `tolerance: all` from draining a whole topic into dead letters when the bad
+/// records are not poison pills but a schema change upstream.
+struct CircuitBreakerConfig {
+  uint32_t window_records = 1000;  // Default: 1000; the recent records the share is taken over
+  double max_bad_share = 0.5;      // Default: 0.5; stop when more of the window is bad; 1 never stops
+};
+
 struct ErrorsConfig {
   ErrorTolerance tolerance = ErrorTolerance::None;  // Default: none
   std::string dead_letter_topic;                    // required when tolerance is all
+  uint64_t max_record_bytes = 8 * 1024 * 1024;      // Default: 8MiB; a larger value is a bad record
+  CircuitBreakerConfig circuit_breaker;
 };
 
 struct HttpConfig {

@@ -5,6 +5,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "connector/dead_letter_router.h"
 #include "connector/dedup_store.h"
 #include "connector/failpoint.h"
 #include "connector/log.h"
@@ -21,6 +22,9 @@ constexpr int kMetadataAttempts = 6;
 constexpr std::chrono::milliseconds kCatchUpDatabaseCheckInterval{1000};
 // The rebuild runs inside the rebalance callback; librdkafka's heartbeats go on meanwhile.
 constexpr std::chrono::milliseconds kDedupRebuildTimeout{120000};
+// How long one batch waits for its dead letters' acknowledgements before the partitions
+// are rewound and tried again (the topic may be unavailable: then they wait, never skip).
+constexpr std::chrono::milliseconds kDeadLetterFlushTimeout{30000};
 
 double seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
@@ -54,6 +58,13 @@ Status Connector::run() {
   pipeline_ = std::make_unique<Pipeline>(config_, *writer_, clock_, dedup_store_.get());
   pipeline_->set_flush_listener([this](const FlushReport& report) { on_batch_flushed(report); });
   consumer_ = std::make_unique<KafkaConsumer>(config_.kafka, *this);
+  pipeline_->set_bad_record_listener([this](const BadRecord& bad) { on_bad_record(bad); });
+  if (config_.errors.tolerance == ErrorTolerance::All) {
+    dead_letters_ = std::make_unique<DeadLetterRouter>(config_.kafka, config_.errors.dead_letter_topic, *consumer_,
+                                                       kDeadLetterFlushTimeout);
+    pipeline_->set_dead_letter_sink(dead_letters_.get());
+    log::info("bad records go to the dead letter topic ", config_.errors.dead_letter_topic);
+  }
 
   if (options_.until_caught_up) {
     if (Status status = start_catch_up(); !status) return status;
@@ -78,6 +89,7 @@ Status Connector::run() {
         if (Status drained = drain(); !drained) log::error("could not flush before stopping: ", drained.message());
         return status;
       }
+      if (status.kind() == ErrorKind::Poison) return stop_at_refused_record(status);
       failure_ = status;
       consumer_->close();
       return status;
@@ -291,12 +303,7 @@ Status Connector::poll_once() {
     if (recovering_) {
       pipeline_->note_fetched(event.record);
     } else {
-      if (Status status = absorb_write_result(pipeline_->add(event.record)); !status) {
-        if (status.kind() == ErrorKind::Poison && status.code().empty()) {
-          metrics_.bad_records(event.record.topic, BadRecordStage::Decode, "undecodable").inc();
-        }
-        return status;
-      }
+      if (Status status = absorb_write_result(pipeline_->add(event.record)); !status) return status;
     }
   } else if (event.kind == PollResult::Kind::PartitionEnd && catch_up_) {
     catch_up_->note_partition_end(event.end_of_partition, event.end_offset);
@@ -334,7 +341,7 @@ Status Connector::poll_once() {
 
 Status Connector::absorb_write_result(Status status) {
   if (status.is_ok()) return status;
-  if (!status.code().empty() && status.code() != "fenced") metrics_.database_errors(status.code()).inc();
+  if (status.code().size() == 5) metrics_.database_errors(status.code()).inc();  // a SQLSTATE
   if (status.kind() == ErrorKind::Transient) {
     begin_recovery(status);
     return Status::ok();
@@ -347,13 +354,17 @@ void Connector::begin_recovery(const Status& cause) {
     recovering_ = true;
     recovering_since_ = clock_.now();
     backoff_.reset();
-    log::warn(cause.code() == "lost" ? "" : "PostgreSQL write failed: ", cause.message(), "; pausing ",
+    const char* what = cause.code() == "lost"          ? ""
+                       : cause.code() == "dead_letter" ? "dead letters not acknowledged: "
+                                                       : "PostgreSQL write failed: ";
+    log::warn(what, cause.message(), "; pausing ",
               consumer_->assignment().size(),
               " partition(s) to re-read the offsets stored in PostgreSQL and fetch again from there");
   }
   recovery_cause_ = cause;
   ready_.store(false);
-  metrics_.retries(cause.code() == "fenced" || cause.code() == "lost" ? cause.code() : "database").inc();
+  const std::string& code = cause.code();
+  metrics_.retries(code == "fenced" || code == "lost" || code == "dead_letter" ? code : "database").inc();
   // Nothing unwritten is kept: the partitions are re-fetched from PostgreSQL's offsets.
   pipeline_->reset();
   consumer_->pause(consumer_->assignment());
@@ -403,8 +414,9 @@ Status Connector::try_recover() {
   }
   consumer_->resume(consumer_->assignment());
   recovering_ = false;
-  log::info("PostgreSQL is back after ", static_cast<int64_t>(seconds_between(recovering_since_, now) * 1000),
-            " ms; resuming ", positions.size(), " partition(s) from the stored offsets");
+  log::info(recovery_cause_.code() == "dead_letter" ? "trying the dead letters again after " : "PostgreSQL is back after ",
+            static_cast<int64_t>(seconds_between(recovering_since_, now) * 1000), " ms; resuming ", positions.size(),
+            " partition(s) from the stored offsets");
   if (catch_up_) {
     for (const StoredOffset& offset : stored.value()) catch_up_->note_stored(offset.topic_partition, offset.next_offset);
   }
@@ -438,6 +450,25 @@ Status Connector::commit_lagging_offsets(bool synchronous) {
   return status;
 }
 
+void Connector::on_bad_record(const BadRecord& bad) {
+  metrics_.bad_records(bad.topic_partition.topic, bad.stage, bad.reason_code).inc();
+  if (!dead_letters_) return;  // stopping at it: the stop is logged once, by run()
+  metrics_.dead_letters(bad.topic_partition.topic, bad.stage, bad.reason_code).inc();
+  dead_letter_log_.warn(clock_.now(), "bad record (", bad_record_stage_name(bad.stage), ") sent to the dead letter topic ",
+                        config_.errors.dead_letter_topic, ": ", bad.describe());
+}
+
+Status Connector::stop_at_refused_record(const Status& status) {
+  log::error(status.message(), "; everything before it in its partition is applied and committed");
+  commit_durable_offsets();
+  if (Status committed = commit_lagging_offsets(true); !committed) {
+    log::warn("the Kafka commit failed; PostgreSQL holds the stopping offset: ", committed.message());
+  }
+  log_progress(true);
+  consumer_->close();
+  return status;
+}
+
 void Connector::refresh_catch_up_from_database() {
   // The writer's connection belongs to the write in flight; ask again next time.
   if (pipeline_ && pipeline_->write_in_flight()) return;
@@ -457,17 +488,17 @@ Status Connector::drain() {
   } else {
     status = pipeline_->flush_all();
   }
-  if (status) {
-    commit_durable_offsets();
-    Status committed = commit_lagging_offsets(true);
-    for (int attempt = 2; attempt <= 3 && !committed; ++attempt) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      committed = commit_lagging_offsets(true);
-    }
-    // --until-caught-up promises committed offsets; a stop on a signal only owes the
-    // database, which holds the truth.
-    if (!committed && catch_up_) status = committed;
+  // What PostgreSQL made durable goes to Kafka whatever happened since (even when the
+  // flush stopped at a refused row).
+  commit_durable_offsets();
+  Status committed = commit_lagging_offsets(true);
+  for (int attempt = 2; attempt <= 3 && !committed; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    committed = commit_lagging_offsets(true);
   }
+  // --until-caught-up promises committed offsets; a stop on a signal only owes the
+  // database, which holds the truth.
+  if (status && !committed && catch_up_) status = committed;
   log_progress(true);
   consumer_->close();
   if (status && !failure_.is_ok()) status = failure_;

@@ -17,13 +17,16 @@
 #include "connector/config.h"
 #include "connector/http_server.h"
 #include "connector/kafka_consumer.h"
+#include "connector/log.h"
 #include "connector/metrics.h"
 #include "connector/status.h"
 
 namespace kps {
 
+class DeadLetterRouter;
 class DedupStore;
 class Pipeline;
+struct BadRecord;
 class PgWriter;
 
 struct RunOptions {
@@ -76,6 +79,11 @@ class Connector final : public RebalanceListener {
   /// Lag, assignment, dedup state size and readiness: refreshed about once a second.
   void refresh_gauges();
   void on_batch_flushed(const struct FlushReport& report);
+  /// Counts every bad record, and logs the dead-lettered ones (rate-limited).
+  void on_bad_record(const BadRecord& bad);
+  /// A refused row stopped the stream (tolerance none): what came before it is
+  /// committed in PostgreSQL; commit it to Kafka too and leave the group.
+  Status stop_at_refused_record(const Status& status);
   Counter& consumed_counter(std::string_view topic);
 
   const Config& config_;
@@ -86,6 +94,8 @@ class Connector final : public RebalanceListener {
   std::unique_ptr<DedupStore> dedup_store_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<KafkaConsumer> consumer_;
+  std::unique_ptr<DeadLetterRouter> dead_letters_;  // with errors.tolerance: all
+  log::RateLimited dead_letter_log_{60};
   std::optional<CatchUpTracker> catch_up_;
   Status failure_;  // set inside rebalance callbacks, acted on by the loop
 

@@ -194,7 +194,7 @@ void CopyBuffer::append_timestamp(int64_t micros_since_postgres_epoch) { append_
 
 bool CopyBuffer::append_numeric(std::string_view decimal_text) {
   DecimalText decimal;
-  if (parse_decimal(decimal_text, decimal) != nullptr) return false;
+  if (parse_decimal(decimal_text, decimal)) return false;
 
   uint16_t sign = kNumericPositive;
   switch (decimal.kind) {

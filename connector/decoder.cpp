@@ -17,9 +17,32 @@ namespace {
 
 namespace od = simdjson::ondemand;
 
-/// Why a value could not be converted; nullopt on success. Strings are built only on
-/// the error path, so the happy path allocates nothing.
-using Failure = std::optional<std::string>;
+/// Why a value could not be converted: the reason and its metric label.
+struct ValueError {
+  DecodeFailure failure;
+  std::string reason;
+};
+
+/// nullopt on success. Reasons are built only on the error path, so the happy path
+/// allocates nothing.
+using Failure = std::optional<ValueError>;
+
+ValueError fail(DecodeFailure failure, std::string reason) { return ValueError{failure, std::move(reason)}; }
+
+/// Malformed text is an invalid value.
+DecodeFailure failure_of(TextProblem problem) {
+  switch (problem.kind) {
+    case TextProblem::Kind::Malformed: return DecodeFailure::InvalidValue;
+    case TextProblem::Kind::OutOfRange: return DecodeFailure::OutOfRange;
+  }
+  return DecodeFailure::InvalidValue;
+}
+
+/// `subject` followed by what is wrong with it: "invalid date \"2024-13-01\": month is
+/// out of range".
+ValueError fail(TextProblem problem, std::string subject) {
+  return ValueError{failure_of(problem), std::move(subject) + ": " + problem.what};
+}
 
 /// The parser's default depth limit; the validating walk enforces it itself because
 /// on-demand only meets a too-deep document while descending into it.
@@ -40,12 +63,16 @@ const char* json_type_name(od::json_type type) {
   return "unknown";
 }
 
-std::string invalid_json(simdjson::error_code error) {
-  return std::string("invalid JSON: ") + simdjson::error_message(error);
+ValueError invalid_json(simdjson::error_code error) {
+  return fail(DecodeFailure::InvalidJson, std::string("invalid JSON: ") + simdjson::error_message(error));
 }
 
-std::string expected(const char* what, od::json_type got) {
-  return std::string("expected ") + what + ", got " + json_type_name(got);
+ValueError invalid_json(const char* what) {
+  return fail(DecodeFailure::InvalidJson, std::string("invalid JSON: ") + what);
+}
+
+ValueError expected(const char* what, od::json_type got) {
+  return fail(DecodeFailure::WrongType, std::string("expected ") + what + ", got " + json_type_name(got));
 }
 
 /// A JSON number token for a message: numbers are ASCII, only their length needs a cap.
@@ -56,6 +83,16 @@ std::string number_excerpt(std::string_view token) {
 }
 
 bool contains_nul(std::string_view text) { return std::memchr(text.data(), '\0', text.size()) != nullptr; }
+
+/// A NUL byte is never valid JSON text (a string must write it \u0000), but simdjson
+/// reports it as whatever structure it happens to break ("document ended early"), so
+/// it is looked for first and named plainly: C producers that send the terminator do this.
+Failure find_nul_byte(std::string_view input) {
+  const void* nul = std::memchr(input.data(), '\0', input.size());
+  if (nul == nullptr) return std::nullopt;
+  const auto offset = static_cast<const char*>(nul) - input.data();
+  return fail(DecodeFailure::InvalidJson, "invalid JSON: NUL byte at offset " + std::to_string(offset));
+}
 
 /// One reference token of an RFC 6901 pointer, unescaped once at start-up.
 struct PointerToken {
@@ -135,6 +172,15 @@ class JsonReader {
   size_t capacity_ = 0;
 };
 
+// The same conversions apply to a member value and to a whole (scalar) document;
+// these overloads paper over the two classes' differences.
+std::string_view raw_token(od::value& value) { return value.raw_json_token(); }
+std::string_view raw_token(od::document& document) {
+  std::string_view token;
+  if (document.raw_json_token().get(token) != simdjson::SUCCESS) return {};  // cannot fail once parsed
+  return token;
+}
+
 // ---- Validation ---------------------------------------------------------------------
 // On-demand parsing checks only what it visits, so a record is walked once in full
 // before any column is read: afterwards "valid JSON" means what RFC 8259 says, and a
@@ -162,10 +208,17 @@ Failure validate_array(od::array& array, int depth) {
   return std::nullopt;
 }
 
-Failure validate_number_token(std::string_view raw_token) {
-  const std::string_view token = trim_json_whitespace(raw_token);
+/// true, false or null misspelt ("tru", "nul"): simdjson only says the element "does
+/// not have the requested type".
+ValueError malformed_literal(std::string_view token) {
+  const std::string shown = quoted_excerpt(trim_json_whitespace(token));
+  return fail(DecodeFailure::InvalidJson, "invalid JSON: malformed literal " + shown);
+}
+
+Failure validate_number_token(std::string_view written) {
+  const std::string_view token = trim_json_whitespace(written);
   if (is_json_number(token)) return std::nullopt;
-  return "invalid JSON: malformed number " + quoted_excerpt(token);
+  return fail(DecodeFailure::InvalidJson, "invalid JSON: malformed number " + quoted_excerpt(token));
 }
 
 Failure validate_value(od::value value, int depth) {
@@ -173,7 +226,7 @@ Failure validate_value(od::value value, int depth) {
   if (const auto error = value.type().get(type)) return invalid_json(error);
   const bool container = type == od::json_type::object || type == od::json_type::array;
   // Checked before descending: starting a container past the limit is what overflows.
-  if (container && depth > kMaxJsonDepth) return std::string("invalid JSON: nested deeper than 1024 levels");
+  if (container && depth > kMaxJsonDepth) return invalid_json("nested deeper than 1024 levels");
   switch (type) {
     case od::json_type::object: {
       od::object object;
@@ -194,13 +247,14 @@ Failure validate_value(od::value value, int depth) {
     }
     case od::json_type::boolean: {
       bool flag = false;
-      if (const auto error = value.get_bool().get(flag)) return invalid_json(error);
+      if (value.get_bool().get(flag) != simdjson::SUCCESS) return malformed_literal(value.raw_json_token());
       return std::nullopt;
     }
     case od::json_type::null: {
       bool is_null = false;
-      if (const auto error = value.is_null().get(is_null)) return invalid_json(error);
-      if (!is_null) return std::string("invalid JSON: malformed null");
+      if (value.is_null().get(is_null) != simdjson::SUCCESS || !is_null) {
+        return malformed_literal(value.raw_json_token());
+      }
       return std::nullopt;
     }
   }
@@ -233,7 +287,7 @@ Failure validate_document(od::document& document, std::string_view input) {
       // The token is not consumed; it is the whole document when nothing follows it.
       consumed = false;
       if (!failure && trim_json_whitespace(input).size() != trim_json_whitespace(token).size()) {
-        failure = "invalid JSON: unexpected content after the top-level value";
+        failure = invalid_json("unexpected content after the top-level value");
       }
       break;
     }
@@ -244,20 +298,21 @@ Failure validate_document(od::document& document, std::string_view input) {
     }
     case od::json_type::boolean: {
       bool flag = false;
-      if (const auto error = document.get_bool().get(flag)) return invalid_json(error);
+      if (document.get_bool().get(flag) != simdjson::SUCCESS) return malformed_literal(raw_token(document));
       break;
     }
     case od::json_type::null: {
       bool is_null = false;
-      if (const auto error = document.is_null().get(is_null)) return invalid_json(error);
-      if (!is_null) return std::string("invalid JSON: malformed null");
+      if (document.is_null().get(is_null) != simdjson::SUCCESS || !is_null) {
+        return malformed_literal(raw_token(document));
+      }
       break;
     }
   }
   if (failure) return failure;
   // Past the end of the top-level value, only the end of the input may follow.
   if (consumed && document.current_location().error() != simdjson::OUT_OF_BOUNDS) {
-    return std::string("invalid JSON: unexpected content after the top-level value");
+    return invalid_json("unexpected content after the top-level value");
   }
   document.rewind();
   return std::nullopt;
@@ -300,15 +355,6 @@ simdjson::error_code find_pointer(od::document& document, const std::vector<Poin
   return simdjson::SUCCESS;
 }
 
-// The same conversions apply to a member value and to a whole (scalar) document;
-// these overloads paper over the two classes' differences.
-std::string_view raw_token(od::value& value) { return value.raw_json_token(); }
-std::string_view raw_token(od::document& document) {
-  std::string_view token;
-  if (document.raw_json_token().get(token) != simdjson::SUCCESS) return {};  // cannot fail once parsed
-  return token;
-}
-
 simdjson::simdjson_result<std::string_view> raw_container_json(od::value& value, od::json_type type) {
   if (type == od::json_type::object) {
     od::object object;
@@ -331,7 +377,8 @@ Failure append_absent(const ColumnConfig& column, Absence absence, CopyBuffer& o
     out.append_null();
     return std::nullopt;
   }
-  return std::string(absence == Absence::Missing ? "missing non-nullable value" : "null in non-nullable column");
+  return fail(DecodeFailure::MissingValue,
+              absence == Absence::Missing ? "missing non-nullable value" : "null in non-nullable column");
 }
 
 /// Turns JSON values and text forms into binary COPY values. Owns the scratch space
@@ -349,9 +396,11 @@ class ValueConverter {
         const std::string_view token = trim_json_whitespace(raw_token(json));
         int64_t value = 0;
         switch (parse_int64(token, value)) {
-          case IntegerParse::Ok: return append_integer(type, value, token, out);
-          case IntegerParse::NotAnInteger: return number_excerpt(token) + " is not an integer";
-          case IntegerParse::OutOfRange: return number_excerpt(token) + " is out of range for " + type_name(type);
+          case IntegerParse::Ok: return append_integer(type, value, token, Written::JsonNumber, out);
+          case IntegerParse::NotAnInteger:
+            return fail(DecodeFailure::InvalidValue, number_excerpt(token) + " is not an integer");
+          case IntegerParse::OutOfRange:
+            return fail(DecodeFailure::OutOfRange, number_excerpt(token) + " is out of range for " + type_name(type));
         }
         return std::nullopt;
       }
@@ -359,15 +408,14 @@ class ValueConverter {
       case ColumnType::Double: {
         if (json_type != od::json_type::number) return expected("a JSON number", json_type);
         const std::string_view token = trim_json_whitespace(raw_token(json));
-        if (!append_float(type, token, out)) return number_excerpt(token) + " is out of range for " + type_name(type);
-        return std::nullopt;
+        return append_float(type, token, Written::JsonNumber, out);
       }
       case ColumnType::Numeric: {
         if (json_type == od::json_type::number) {
           const std::string_view token = trim_json_whitespace(raw_token(json));
           if (out.append_numeric(token)) return std::nullopt;
           DecimalText decimal;
-          return number_excerpt(token) + ": " + parse_decimal(token, decimal);
+          return fail(parse_decimal(token, decimal), number_excerpt(token));
         }
         if (json_type != od::json_type::string) {
           return expected("a JSON number or a string holding a decimal number", json_type);
@@ -391,9 +439,11 @@ class ValueConverter {
           switch (parse_int64(token, epoch_millis)) {
             case IntegerParse::Ok: return append_epoch_millis(epoch_millis, out);
             case IntegerParse::NotAnInteger:
-              return number_excerpt(token) + " is not an integer number of epoch milliseconds";
+              return fail(DecodeFailure::InvalidValue,
+                          number_excerpt(token) + " is not an integer number of epoch milliseconds");
             case IntegerParse::OutOfRange:
-              return number_excerpt(token) + " epoch milliseconds is out of PostgreSQL's timestamp range";
+              return fail(DecodeFailure::OutOfRange,
+                          number_excerpt(token) + " epoch milliseconds is out of PostgreSQL's timestamp range");
           }
           return std::nullopt;
         }
@@ -424,13 +474,13 @@ class ValueConverter {
         switch (type) {
           case ColumnType::Text:
             // simdjson has checked the UTF-8; \u0000 unescapes to a NUL byte.
-            if (contains_nul(text)) return std::string("text must not contain NUL (\\u0000)");
+            if (contains_nul(text)) return fail(DecodeFailure::InvalidValue, "text must not contain NUL (\\u0000)");
             out.append_bytes(text);
             return std::nullopt;
           case ColumnType::Bytea: {
             scratch_.clear();
             if (const TextProblem problem = decode_base64(text, scratch_)) {
-              return "invalid base64 " + quoted_excerpt(text) + ": " + problem;
+              return fail(problem, "invalid base64 " + quoted_excerpt(text));
             }
             out.append_bytes(scratch_);
             return std::nullopt;
@@ -453,30 +503,33 @@ class ValueConverter {
       case ColumnType::BigInt: {
         int64_t value = 0;
         switch (parse_int64(text, value)) {
-          case IntegerParse::Ok: return append_integer(type, value, text, out);
-          case IntegerParse::NotAnInteger: return "invalid " + type_name(type) + " " + quoted_excerpt(text);
-          case IntegerParse::OutOfRange: return quoted_excerpt(text) + " is out of range for " + type_name(type);
+          case IntegerParse::Ok: return append_integer(type, value, text, Written::TextForm, out);
+          case IntegerParse::NotAnInteger:
+            return fail(DecodeFailure::InvalidValue, "invalid " + type_name(type) + " " + quoted_excerpt(text));
+          case IntegerParse::OutOfRange:
+            return fail(DecodeFailure::OutOfRange, quoted_excerpt(text) + " is out of range for " + type_name(type));
         }
         return std::nullopt;
       }
       case ColumnType::Real:
       case ColumnType::Double: {
-        if (!append_float(type, text, out)) return "invalid " + type_name(type) + " " + quoted_excerpt(text);
-        return std::nullopt;
+        return append_float(type, text, Written::TextForm, out);
       }
       case ColumnType::Numeric:
         return numeric_from_text(text, out);
       case ColumnType::Boolean: {
         bool value = false;
-        if (!parse_bool_text(text, value)) return "invalid boolean " + quoted_excerpt(text);
+        if (!parse_bool_text(text, value)) {
+          return fail(DecodeFailure::InvalidValue, "invalid boolean " + quoted_excerpt(text));
+        }
         out.append_bool(value);
         return std::nullopt;
       }
       case ColumnType::Text:
         if (!simdjson::validate_utf8(text.data(), text.size())) {
-          return "text is not valid UTF-8: " + quoted_excerpt(text);
+          return fail(DecodeFailure::InvalidValue, "text is not valid UTF-8: " + quoted_excerpt(text));
         }
-        if (contains_nul(text)) return std::string("text must not contain NUL");
+        if (contains_nul(text)) return fail(DecodeFailure::InvalidValue, "text must not contain NUL");
         out.append_bytes(text);
         return std::nullopt;
       case ColumnType::Timestamp:
@@ -487,6 +540,7 @@ class ValueConverter {
       }
       case ColumnType::Json:
       case ColumnType::Jsonb: {
+        if (Failure failure = find_nul_byte(text)) return failure;
         od::document document;
         if (const auto error = metadata_reader_.read(text).get(document)) return invalid_json(error);
         if (Failure failure = validate_document(document, text)) return failure;
@@ -511,7 +565,7 @@ class ValueConverter {
       case ColumnType::SmallInt:
       case ColumnType::Integer:
       case ColumnType::BigInt:
-        return append_integer(type, value, text, out);
+        return append_integer(type, value, text, Written::JsonNumber, out);
       case ColumnType::Real:
         out.append_float32(static_cast<float>(value));
         return std::nullopt;
@@ -525,21 +579,25 @@ class ValueConverter {
         out.append_bytes(text);
         return std::nullopt;
       default:
-        return "an integer cannot be stored as " + type_name(type);
+        return fail(DecodeFailure::WrongType, "an integer cannot be stored as " + type_name(type));
     }
   }
 
   Failure append_epoch_millis(int64_t epoch_millis, CopyBuffer& out) {
     int64_t micros = 0;
     if (const TextProblem problem = epoch_millis_to_postgres_micros(epoch_millis, micros)) {
-      return std::to_string(epoch_millis) + " epoch milliseconds " + problem;
+      return fail(failure_of(problem), std::to_string(epoch_millis) + " epoch milliseconds " + problem.what);
     }
     out.append_timestamp(micros);
     return std::nullopt;
   }
 
  private:
-  static Failure append_integer(ColumnType type, int64_t value, std::string_view written, CopyBuffer& out) {
+  /// Where a number's text came from, which decides how an error quotes it.
+  enum class Written { JsonNumber, TextForm };
+
+  static Failure append_integer(ColumnType type, int64_t value, std::string_view text, Written written,
+                                CopyBuffer& out) {
     switch (type) {
       case ColumnType::SmallInt:
         if (value < INT16_MIN || value > INT16_MAX) break;
@@ -553,42 +611,48 @@ class ValueConverter {
         out.append_int64(value);
         return std::nullopt;
     }
-    return number_excerpt(written) + " is out of range for " + type_name(type);
+    const std::string shown = written == Written::JsonNumber ? number_excerpt(text) : quoted_excerpt(text);
+    return fail(DecodeFailure::OutOfRange, shown + " is out of range for " + type_name(type));
   }
 
-  /// False when `text` is not a number or is beyond the type's range (overflow and
-  /// underflow alike, as PostgreSQL's float input refuses both).
-  static bool append_float(ColumnType type, std::string_view text, CopyBuffer& out) {
-    const char* last = text.data() + text.size();
+  /// Refuses values beyond the type's range, overflow and underflow alike, as
+  /// PostgreSQL's float input does.
+  static Failure append_float(ColumnType type, std::string_view text, Written written, CopyBuffer& out) {
+    FloatParse parse = FloatParse::NotANumber;
     if (type == ColumnType::Real) {
       float value = 0;
-      const auto [end, error] = std::from_chars(text.data(), last, value);
-      if (error != std::errc() || end != last) return false;
-      out.append_float32(value);
+      parse = parse_float(text, value);
+      if (parse == FloatParse::Ok) out.append_float32(value);
     } else {
       double value = 0;
-      const auto [end, error] = std::from_chars(text.data(), last, value);
-      if (error != std::errc() || end != last) return false;
-      out.append_float64(value);
+      parse = parse_double(text, value);
+      if (parse == FloatParse::Ok) out.append_float64(value);
     }
-    return true;
+    if (parse == FloatParse::Ok) return std::nullopt;
+    const std::string shown = written == Written::JsonNumber ? number_excerpt(text) : quoted_excerpt(text);
+    if (parse == FloatParse::OutOfRange) {
+      return fail(DecodeFailure::OutOfRange, shown + " is out of range for " + type_name(type));
+    }
+    return fail(DecodeFailure::InvalidValue,
+                "invalid " + type_name(type) + " " + shown + ": not a finite decimal number");
   }
 
   static Failure numeric_from_text(std::string_view text, CopyBuffer& out) {
     if (out.append_numeric(text)) return std::nullopt;
     DecimalText decimal;
-    return "invalid numeric " + quoted_excerpt(text) + ": " + parse_decimal(text, decimal);
+    return fail(parse_decimal(text, decimal), "invalid numeric " + quoted_excerpt(text));
   }
 
   static Failure timestamp_from_iso_text(ColumnType type, std::string_view text, CopyBuffer& out) {
     TimestampText timestamp;
     if (const TextProblem problem = parse_timestamp(text, timestamp)) {
-      return "invalid " + type_name(type) + " " + quoted_excerpt(text) + ": " + problem;
+      return fail(problem, "invalid " + type_name(type) + " " + quoted_excerpt(text));
     }
     int64_t micros = timestamp.local_micros;
     if (timestamp.offset_seconds) {
       if (type == ColumnType::Timestamp) {
-        return "timestamp without time zone must not carry an offset: " + quoted_excerpt(text);
+        return fail(DecodeFailure::InvalidValue,
+                    "timestamp without time zone must not carry an offset: " + quoted_excerpt(text));
       }
       micros -= int64_t{*timestamp.offset_seconds} * 1000000;
     }
@@ -600,13 +664,13 @@ class ValueConverter {
   static Failure from_string_form(ColumnType type, std::string_view text, CopyBuffer& out) {
     if (type == ColumnType::Uuid) {
       std::array<uint8_t, 16> uuid{};
-      if (!parse_uuid(text, uuid)) return "invalid uuid " + quoted_excerpt(text);
+      if (!parse_uuid(text, uuid)) return fail(DecodeFailure::InvalidValue, "invalid uuid " + quoted_excerpt(text));
       out.append_uuid(uuid);
       return std::nullopt;
     }
     int32_t days = 0;
     if (const TextProblem problem = parse_date(text, days)) {
-      return "invalid date " + quoted_excerpt(text) + ": " + problem;
+      return fail(problem, "invalid date " + quoted_excerpt(text));
     }
     out.append_date(days);
     return std::nullopt;
@@ -618,7 +682,7 @@ class ValueConverter {
       out.append_bytes(text);
       return std::nullopt;
     }
-    if (const TextProblem problem = check_jsonb_text(text)) return std::string(problem);
+    if (const TextProblem problem = check_jsonb_text(text)) return fail(failure_of(problem), problem.what);
     out.append_jsonb(text);
     return std::nullopt;
   }
@@ -659,18 +723,22 @@ struct Decoder::State {
   }
 
   std::optional<DecodeError> decode_value(const RecordView& record, CopyBuffer& out, std::string* identity) {
-    if (!record.value) return DecodeError{"", "the record has no value (it is a tombstone)"};
+    if (!record.value) {
+      return DecodeError{"", "the record has no value (it is a tombstone)", DecodeFailure::Tombstone};
+    }
     const std::string_view input = *record.value;
+    if (Failure failure = find_nul_byte(input)) return record_error(std::move(*failure));
     od::document document;
-    if (const auto error = document_reader_.read(input).get(document)) {
-      return DecodeError{"", invalid_json(error)};
-    }
+    if (const auto error = document_reader_.read(input).get(document)) return record_error(invalid_json(error));
+    // Validated before its type is judged: "[1, 2" or "nul" is broken JSON, not an array
+    // or a null.
+    if (Failure failure = validate_document(document, input)) return record_error(std::move(*failure));
     od::json_type type;
-    if (const auto error = document.type().get(type)) return DecodeError{"", invalid_json(error)};
+    if (const auto error = document.type().get(type)) return record_error(invalid_json(error));
     if (type != od::json_type::object) {
-      return DecodeError{"", std::string("value is not a JSON object (it is a JSON ") + json_type_name(type) + ")"};
+      return DecodeError{"", std::string("value is not a JSON object (it is a JSON ") + json_type_name(type) + ")",
+                         DecodeFailure::NotAnObject};
     }
-    if (Failure failure = validate_document(document, input)) return DecodeError{"", std::move(*failure)};
 
     const size_t tuple_start = out.size();
     out.begin_tuple(static_cast<int16_t>(sink_.columns.size()));
@@ -681,7 +749,7 @@ struct Decoder::State {
                             : encode_from_metadata(column, record, out);
       if (failure) {
         out.truncate(tuple_start);
-        return DecodeError{column.name, std::move(*failure)};
+        return DecodeError{column.name, std::move(failure->reason), failure->failure};
       }
     }
     if (identity != nullptr) read_identity(document, *identity);
@@ -718,7 +786,7 @@ struct Decoder::State {
   }
 
   std::optional<DecodeError> decode_tombstone_key(const RecordView& record, CopyBuffer& out) {
-    if (!record.key) return DecodeError{"", "tombstone without a key"};
+    if (!record.key) return DecodeError{"", "tombstone without a key", DecodeFailure::InvalidKey};
     const std::string_view key = *record.key;
 
     enum class KeyShape { Object, JsonScalar, Other };
@@ -751,14 +819,15 @@ struct Decoder::State {
       } else if (shape == KeyShape::Object) {
         failure = encode_from_key_object(column, index, document, out);
       } else if (sink_.primary_key_columns.size() != 1) {
-        failure = "the tombstone's key is not a JSON object, so it cannot name the " +
-                  std::to_string(sink_.primary_key_columns.size()) + " columns of the primary key";
+        failure = fail(DecodeFailure::InvalidKey, "the tombstone's key is not a JSON object, so it cannot name the " +
+                                                      std::to_string(sink_.primary_key_columns.size()) +
+                                                      " columns of the primary key");
       } else {
         failure = encode_bare_key(column, key, shape == KeyShape::JsonScalar ? &document : nullptr, out);
       }
       if (failure) {
         out.truncate(tuple_start);
-        return DecodeError{column.name, std::move(*failure)};
+        return DecodeError{column.name, std::move(failure->reason), DecodeFailure::InvalidKey};
       }
     }
     return std::nullopt;
@@ -808,7 +877,7 @@ struct Decoder::State {
       case ColumnSource::Kind::JsonPointer:
         break;
     }
-    return std::string("internal error: not a metadata source");
+    return fail(DecodeFailure::InvalidValue, "internal error: not a metadata source");
   }
 
   /// The column named in the key object by its own name, or else by its value pointer.
@@ -822,7 +891,9 @@ struct Decoder::State {
     if (!present && !pointers_[index].empty()) {
       if (const auto error = find_pointer(document, pointers_[index], value, present)) return invalid_json(error);
     }
-    if (!present) return std::string("the tombstone's key has no value for this primary-key column");
+    if (!present) {
+      return fail(DecodeFailure::InvalidKey, "the tombstone's key has no value for this primary-key column");
+    }
     od::json_type type;
     if (const auto error = value.type().get(type)) return invalid_json(error);
     if (type == od::json_type::null) return append_absent(column, Absence::Null, out);
@@ -857,13 +928,17 @@ struct Decoder::State {
     return with_source("tombstone key", converter_.from_text_form(column.type, text_form, out));
   }
 
+  static DecodeError record_error(ValueError error) {
+    return DecodeError{"", std::move(error.reason), error.failure};
+  }
+
   static Failure with_source(const char* source, Failure failure) {
-    if (failure) failure->insert(0, std::string(source) + ": ");
+    if (failure) failure->reason.insert(0, std::string(source) + ": ");
     return failure;
   }
 
   static Failure with_source_header(const std::string& name, Failure failure) {
-    if (failure) failure->insert(0, "@header:" + name + ": ");
+    if (failure) failure->reason.insert(0, "@header:" + name + ": ");
     return failure;
   }
 
@@ -893,5 +968,20 @@ std::optional<DecodeError> Decoder::decode_tombstone_key(const RecordView& recor
 #define KPS_STRINGIFY(macro) KPS_STRINGIFY_TOKENS(macro)
 
 const char* simdjson_version() { return KPS_STRINGIFY(SIMDJSON_VERSION); }
+
+const char* decode_failure_name(DecodeFailure failure) {
+  switch (failure) {
+    case DecodeFailure::InvalidJson: return "invalid_json";
+    case DecodeFailure::NotAnObject: return "not_an_object";
+    case DecodeFailure::MissingValue: return "missing_value";
+    case DecodeFailure::WrongType: return "wrong_type";
+    case DecodeFailure::OutOfRange: return "out_of_range";
+    case DecodeFailure::InvalidValue: return "invalid_value";
+    case DecodeFailure::Tombstone: return "unexpected_tombstone";
+    case DecodeFailure::InvalidKey: return "invalid_key";
+    case DecodeFailure::TooLarge: return "too_large";
+  }
+  return "invalid_value";
+}
 
 }  // namespace kps

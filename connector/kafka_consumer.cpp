@@ -301,21 +301,21 @@ Status KafkaConsumer::read_range(const TopicPartition& tp, int64_t from, int64_t
   rd_kafka_conf_set_log_cb(conf, &log_from_librdkafka);
   if (!configured) {
     rd_kafka_conf_destroy(conf);
-    return Status::error(ErrorKind::Fatal, "cannot configure the dedup rebuild consumer");
+    return Status::error(ErrorKind::Fatal, "cannot configure the consumer that re-reads records");
   }
   std::unique_ptr<rd_kafka_t, DestroyHandle> reader(rd_kafka_new(RD_KAFKA_CONSUMER, conf, error_text, sizeof error_text));
   if (!reader) {
     rd_kafka_conf_destroy(conf);
-    return Status::error(ErrorKind::Transient, std::string("cannot create the dedup rebuild consumer: ") + error_text);
+    return Status::error(ErrorKind::Transient, std::string("cannot create the consumer that re-reads records: ") + error_text);
   }
   rd_kafka_poll_set_consumer(reader.get());
   const std::pair<TopicPartition, int64_t> start[] = {{tp, from}};
   if (const rd_kafka_resp_err_t error = rd_kafka_assign(reader.get(), to_partition_list(start).get())) {
-    return Status::error(ErrorKind::Transient, std::string("dedup rebuild: assign failed: ") + rd_kafka_err2str(error));
+    return Status::error(ErrorKind::Transient, std::string("re-reading records: assign failed: ") + rd_kafka_err2str(error));
   }
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<RecordHeader> headers;
-  Status status = Status::error(ErrorKind::Transient, "dedup rebuild of topic=" + tp.topic + " partition=" +
+  Status status = Status::error(ErrorKind::Transient, "re-reading topic=" + tp.topic + " partition=" +
                                 std::to_string(tp.partition) + " did not reach offset " + std::to_string(to) +
                                 " in time");
   while (std::chrono::steady_clock::now() < deadline) {
@@ -326,7 +326,7 @@ Status KafkaConsumer::read_range(const TopicPartition& tp, int64_t from, int64_t
       break;
     }
     if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      status = Status::error(ErrorKind::Transient, std::string("dedup rebuild: ") + rd_kafka_message_errstr(message.get()));
+      status = Status::error(ErrorKind::Transient, std::string("re-reading records: ") + rd_kafka_message_errstr(message.get()));
       break;
     }
     if (message->offset >= to) {

@@ -44,12 +44,13 @@ bool KeyReducer::incoming_wins(uint32_t incoming_row, uint32_t current_row) cons
   return compare_binary_values(type, *incoming, *current) >= 0;
 }
 
-const std::vector<ReducedRow>& KeyReducer::reduce(const TableBatch& batch) {
+const std::vector<ReducedRow>& KeyReducer::reduce(const TableBatch& batch, const std::vector<bool>* excluded) {
   batch_ = &batch;
   slot_by_key_.clear();
   states_.clear();
   reduced_.clear();
   for (uint32_t row_index = 0; row_index < batch.rows.size(); ++row_index) {
+    if (excluded != nullptr && (*excluded)[row_index]) continue;
     const auto [entry, inserted] =
         slot_by_key_.try_emplace(row_index, static_cast<uint32_t>(states_.size()));
     if (inserted) states_.emplace_back();

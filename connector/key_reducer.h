@@ -35,8 +35,9 @@ class KeyReducer {
   explicit KeyReducer(const SinkConfig& sink);
 
   /// One entry per distinct key of `batch`, in order of first appearance. The result
-  /// is valid until the next call.
-  const std::vector<ReducedRow>& reduce(const TableBatch& batch);
+  /// is valid until the next call. Rows marked in `excluded` (by row index; PostgreSQL
+  /// refused them) take no part: another record of their key may win instead.
+  const std::vector<ReducedRow>& reduce(const TableBatch& batch, const std::vector<bool>* excluded = nullptr);
 
  private:
   struct KeyHash {

@@ -3,6 +3,8 @@
 // per record: per-record facts go to counters. Callers redact secrets before logging;
 // redact_dsn() in config.h is the tool for the DSN.
 
+#include <chrono>
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -24,6 +26,39 @@ void emit(LogLevel level, const Parts&... parts) {
   (line << ... << parts);
   write(level, line.str());
 }
+
+/// For lines that could come once per record (a dead-lettered record): at most
+/// `lines_per_minute` of them a minute; the first line after a held-back stretch says how
+/// many were held back. Polling thread only.
+class RateLimited {
+ public:
+  explicit RateLimited(uint32_t lines_per_minute) : lines_per_minute_(lines_per_minute) {}
+
+  template <typename... Parts>
+  void warn(std::chrono::steady_clock::time_point now, const Parts&... parts) {
+    if (now - window_start_ >= std::chrono::minutes(1)) {
+      window_start_ = now;
+      written_in_window_ = 0;
+    }
+    if (written_in_window_ >= lines_per_minute_) {
+      ++held_back_;
+      return;
+    }
+    ++written_in_window_;
+    if (held_back_ == 0) {
+      emit(LogLevel::Warn, parts...);
+    } else {
+      emit(LogLevel::Warn, parts..., " (", held_back_, " similar line(s) held back)");
+      held_back_ = 0;
+    }
+  }
+
+ private:
+  uint32_t lines_per_minute_;
+  std::chrono::steady_clock::time_point window_start_{};
+  uint32_t written_in_window_ = 0;
+  uint64_t held_back_ = 0;
+};
 
 template <typename... Parts> void debug(const Parts&... p) { emit(LogLevel::Debug, p...); }
 template <typename... Parts> void info(const Parts&... p) { emit(LogLevel::Info, p...); }

@@ -14,8 +14,10 @@
 
 #include "connector/config.h"
 #include "connector/connector.h"
+#include "connector/dead_letter_producer.h"
 #include "connector/kafka_consumer.h"
 #include "connector/log.h"
+#include "connector/pg_connection.h"
 #include "connector/version.h"
 
 namespace {
@@ -117,9 +119,18 @@ int main(int argc, char** argv) {
   kps::Config config;
   try {
     config = kps::load_config_file(options.config_path, kps::process_environment());
-    if (auto problems = kps::check_kafka_properties(config.kafka); !problems.empty()) {
-      throw kps::ConfigError(std::move(problems));
+    auto problems = kps::check_kafka_properties(config.kafka);
+    if (config.errors.tolerance == kps::ErrorTolerance::All) {
+      // The same properties configure the dead letter producer.
+      for (kps::ConfigProblem& problem : kps::check_dead_letter_properties(config.kafka)) {
+        problems.push_back(std::move(problem));
+      }
     }
+    if (!kps::dsn_parses(config.postgres.dsn)) {
+      problems.push_back({"postgres.dsn", "libpq cannot parse it (a value holding spaces or quotes must be written "
+                                          "in single quotes, with \\' and \\\\ escaped; or use a postgresql:// URI)"});
+    }
+    if (!problems.empty()) throw kps::ConfigError(std::move(problems));
   } catch (const kps::ConfigError& error) {
     std::ostream& report = options.check_config ? std::cout : std::cerr;
     report << "invalid configuration " << options.config_path << ":\n";

@@ -342,14 +342,6 @@ std::string MetricsRegistry::render() const {
 
 // ---------------------------------------------------------------------------------------
 
-const char* bad_record_stage_name(BadRecordStage stage) {
-  switch (stage) {
-    case BadRecordStage::Decode: return "decode";
-    case BadRecordStage::Database: return "database";
-  }
-  return "unknown";
-}
-
 const char* rebalance_kind_name(RebalanceKind kind) {
   switch (kind) {
     case RebalanceKind::Assign: return "assign";
@@ -374,7 +366,8 @@ SinkMetrics::SinkMetrics(MetricsRegistry& registry, std::string_view version)
           "Records that cannot be applied, by where they were found (decode or database) and why.",
           {"topic", "stage", "reason"})),
       dead_letters_(registry.counter_family("kafka_pg_sink_dead_letters_total",
-                                            "Bad records produced to the dead letter topic.", {"topic"})),
+                                            "Bad records queued for the dead letter topic, by stage and reason.",
+                                            {"topic", "stage", "reason"})),
       dedup_dropped_(registry.counter_family(
           "kafka_pg_sink_dedup_dropped_total",
           "Records dropped because their dedup identity was already applied within the TTL.", {"table"})),

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "connector/bad_record.h"
 #include "connector/record.h"
 
 namespace kps {
@@ -199,12 +200,8 @@ inline constexpr double kEndToEndLatencyBuckets[] = {0.01, 0.025, 0.05, 0.1, 0.2
 /// Bucket bounds, in rows, for the rows one batch wrote (the default max_rows is 10000).
 inline constexpr double kBatchRowsBuckets[] = {1, 10, 100, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000};
 
-/// Where a bad record was found: `decode` (the value does not fit the table's columns) or
-/// `database` (PostgreSQL refused it, SQLSTATE class 22 or 23).
-enum class BadRecordStage { Decode, Database };
 enum class RebalanceKind { Assign, Revoke, Lost };
 
-const char* bad_record_stage_name(BadRecordStage stage);
 const char* rebalance_kind_name(RebalanceKind kind);
 
 /// Records consumed from one topic whose effect one batch applied.
@@ -242,7 +239,9 @@ class SinkMetrics {
   Counter& bad_records(std::string_view topic, BadRecordStage stage, std::string_view reason) {
     return bad_records_.with({topic, bad_record_stage_name(stage), reason});
   }
-  Counter& dead_letters(std::string_view topic) { return dead_letters_.with({topic}); }
+  Counter& dead_letters(std::string_view topic, BadRecordStage stage, std::string_view reason) {
+    return dead_letters_.with({topic, bad_record_stage_name(stage), reason});
+  }
   Counter& dedup_dropped(std::string_view table) { return dedup_dropped_.with({table}); }
 
   // Per batch; on_batch_written() updates all of these.

@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <array>
+#include <charconv>
 #include <cstdlib>
 #include <vector>
 
@@ -92,8 +93,40 @@ Status PgConnection::error_from_result(const pg_result* result, std::string_view
   if (sqlstate == nullptr) return connection_error(what);
   std::string message = std::string(what) + ": " + trimmed(PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY));
   if (const char* detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL)) message += " (" + trimmed(detail) + ")";
-  if (const char* context = PQresultErrorField(result, PG_DIAG_CONTEXT)) message += " [" + trimmed(context) + "]";
+  const char* context = PQresultErrorField(result, PG_DIAG_CONTEXT);
+  if (context != nullptr) message += " [" + trimmed(context) + "]";
+  const char* column = PQresultErrorField(result, PG_DIAG_COLUMN_NAME);
+  last_error_position_.column = column != nullptr ? column : context != nullptr ? copy_column_from_context(context) : "";
+  last_error_position_.copy_line = context != nullptr ? copy_line_from_context(context) : std::nullopt;
   return Status::error(classify_sqlstate(sqlstate), std::move(message), sqlstate);
+}
+
+bool dsn_parses(const std::string& dsn) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+  if (options != nullptr) PQconninfoFree(options);
+  if (error != nullptr) PQfreemem(error);
+  return options != nullptr;
+}
+
+std::optional<uint64_t> copy_line_from_context(std::string_view context) {
+  if (!context.starts_with("COPY ")) return std::nullopt;
+  const size_t at = context.find(", line ");
+  if (at == std::string_view::npos) return std::nullopt;
+  uint64_t line = 0;
+  const char* begin = context.data() + at + 7;
+  const auto [end, error] = std::from_chars(begin, context.data() + context.size(), line);
+  if (error != std::errc() || end == begin) return std::nullopt;
+  return line;
+}
+
+std::string copy_column_from_context(std::string_view context) {
+  if (!context.starts_with("COPY ")) return {};
+  const size_t at = context.find(", column ");
+  if (at == std::string_view::npos) return {};
+  std::string_view column = context.substr(at + 9);
+  column = column.substr(0, column.find_first_of(":\n"));
+  return std::string(column);
 }
 
 Result<PgResult> PgConnection::checked(pg_result* raw, std::string_view what) const {

@@ -33,6 +33,12 @@ class PgResult {
   std::unique_ptr<pg_result, Clear> result_;
 };
 
+/// What a failed statement's error says beyond its message: where a bad row is.
+struct PgErrorPosition {
+  std::string column;                  // the column PostgreSQL names, if any
+  std::optional<uint64_t> copy_line;   // "COPY t, line N": the N-th row sent (from 1)
+};
+
 /// A text parameter of a parameterised statement; nullopt is SQL NULL.
 using PgParam = std::optional<std::string_view>;
 
@@ -57,6 +63,9 @@ class PgConnection {
   Status copy_send(std::string_view data);
   Status copy_end();
 
+  /// Of the last statement that failed with a SQLSTATE.
+  const PgErrorPosition& last_error_position() const { return last_error_position_; }
+
   /// The server is gone or the session unusable: reconnect before the next call.
   bool is_broken() const;
   int server_version() const;
@@ -71,7 +80,17 @@ class PgConnection {
   Result<PgResult> checked(pg_result* result, std::string_view what) const;
 
   std::unique_ptr<pg_conn, Finish> connection_;
+  mutable PgErrorPosition last_error_position_;
 };
+
+/// The row number in a COPY error's context ("COPY events, line 17, column ts: ...").
+std::optional<uint64_t> copy_line_from_context(std::string_view context);
+/// The column named by a COPY error's context, if any.
+std::string copy_column_from_context(std::string_view context);
+
+/// Whether libpq can parse `dsn` (keyword/value or URI). libpq's own message is not
+/// given out: for a password with an unquoted space it quotes the password's second half.
+bool dsn_parses(const std::string& dsn);
 
 /// libpq's version, for --version ("15.18").
 std::string libpq_version();

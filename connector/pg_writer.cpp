@@ -77,6 +77,12 @@ std::string create_table_sql(const SinkConfig& sink) {
   return sql + ")";
 }
 
+/// PostgreSQL refused a row for its data (class 22 or 23), not for anything the
+/// connection, the schema or the privileges did.
+bool is_data_error(const Status& status) {
+  return status.kind() == ErrorKind::Poison && status.code().size() == 5;
+}
+
 std::string offsets_key_condition() { return "group_id = $1 AND topic = $2 AND \"partition\" = $3"; }
 
 }  // namespace
@@ -263,7 +269,25 @@ Status PgWriter::write(const WriteRequest& request) {
   const SinkStatements& statements = statements_[request.sink_index];
   failpoint("before_begin");
   if (Status status = connection_->execute("BEGIN"); !status) return status;
-  Status status = write_rows(request, statements);
+  Status status = write_rows(request.batch, request.rows, statements);
+  if (!status && is_data_error(status) && request.rejected != nullptr) {
+    // Start over in savepoints, so that the rows PostgreSQL accepts stay written
+    // while the refused ones are narrowed down.
+    const Status data_error = status;
+    roll_back();
+    request.rejected->clear();
+    status = connection_->execute("BEGIN");
+    if (status) status = isolate_rejected_rows(request.batch, request.rows, statements, data_error, *request.rejected);
+    if (status && !request.rejected->empty()) {
+      // The caller routes them and writes the rest again: the offsets must not move
+      // past a refused row before its dead letter is acknowledged.
+      roll_back();
+      const RejectedRow& first = request.rejected->front();
+      return Status::error(ErrorKind::Poison,
+                           std::to_string(request.rejected->size()) + " row(s) refused by PostgreSQL; first: " +
+                               first.reason, first.sqlstate);
+    }
+  }
   if (status) status = advance_offsets(request.offsets);
   // A reply lost after COMMIT left is ambiguous; the caller re-reads the offsets rows
   // after reconnecting, and the compare-and-set keeps a retry from applying twice.
@@ -276,18 +300,79 @@ Status PgWriter::write(const WriteRequest& request) {
   return status;
 }
 
-Status PgWriter::write_rows(const WriteRequest& request, const SinkStatements& statements) {
-  if (request.rows.empty()) return Status::ok();
+Status PgWriter::try_rows(const TableBatch& batch, std::span<const ReducedRow> rows,
+                          const SinkStatements& statements) {
+  if (Status status = connection_->execute("SAVEPOINT kps_rows"); !status) return status;
+  Status status = write_rows(batch, rows, statements);
+  if (status && !statements.staging_table.empty()) {
+    // The next attempt applies only its own rows.
+    status = connection_->execute("DELETE FROM " + statements.staging_table);
+  }
+  if (status) return connection_->execute("RELEASE SAVEPOINT kps_rows");
+  if (Status undone = connection_->execute("ROLLBACK TO SAVEPOINT kps_rows; RELEASE SAVEPOINT kps_rows"); !undone) {
+    return undone;
+  }
+  return status;
+}
+
+Status PgWriter::isolate_rejected_rows(const TableBatch& batch, std::span<const ReducedRow> rows,
+                                       const SinkStatements& statements, Status failure,
+                                       std::vector<RejectedRow>& rejected) {
+  // `failure` is what writing all of `rows` at once gave (ok: not tried yet).
+  while (!rows.empty()) {
+    Status status = failure.is_ok() ? try_rows(batch, rows, statements) : failure;
+    failure = Status::ok();
+    if (status) return status;
+    if (!is_data_error(status)) return status;
+    const PgErrorPosition position = connection_->last_error_position();
+    if (rows.size() == 1) {
+      rejected.push_back({rows[0].row_index, status.code(), position.column, status.message()});
+      return Status::ok();
+    }
+    // COPY names the row it stopped at: the rows before it are good, the rest is unknown.
+    if (position.copy_line && *position.copy_line >= 1 && *position.copy_line <= rows.size()) {
+      const size_t bad = *position.copy_line - 1;
+      if (bad > 0) {
+        if (Status good = isolate_rejected_rows(batch, rows.first(bad), statements, Status::ok(), rejected); !good) {
+          return good;
+        }
+      }
+      rejected.push_back({rows[bad].row_index, status.code(), position.column, status.message()});
+      rows = rows.subspan(bad + 1);
+      continue;
+    }
+    const size_t half = rows.size() / 2;
+    if (Status first = isolate_rejected_rows(batch, rows.first(half), statements, Status::ok(), rejected); !first) {
+      return first;
+    }
+    rows = rows.subspan(half);
+  }
+  return Status::ok();
+}
+
+Status PgWriter::write_rows(const TableBatch& batch, std::span<const ReducedRow> rows,
+                            const SinkStatements& statements) {
+  if (rows.empty()) return Status::ok();
   if (Status status = connection_->copy_begin(statements.copy_sql); !status) return status;
   Status status = connection_->copy_send(copy_stream_header());
-  const TableBatch& batch = request.batch;
   bool any_delete = false;
-  if (statements.staging_table.empty()) {
+  if (statements.staging_table.empty() && rows.size() == batch.rows.size()) {
     // Insert mode sends every row in batch order: the tuple buffer is the COPY body.
     if (status) status = connection_->copy_send(batch.tuples.view());
+  } else if (statements.staging_table.empty()) {
+    // Some rows were refused before: send the others, one tuple at a time.
+    copy_chunk_.clear();
+    for (const ReducedRow& reduced : rows) {
+      copy_chunk_.append(batch.tuple(batch.rows[reduced.row_index]));
+      if (copy_chunk_.size() >= kCopyChunkBytes) {
+        if (status) status = connection_->copy_send(copy_chunk_);
+        copy_chunk_.clear();
+      }
+    }
+    if (status && !copy_chunk_.empty()) status = connection_->copy_send(copy_chunk_);
   } else {
     copy_chunk_.clear();
-    for (const ReducedRow& reduced : request.rows) {
+    for (const ReducedRow& reduced : rows) {
       const std::string_view tuple = batch.tuple(batch.rows[reduced.row_index]);
       // Re-frame the tuple with one more field, the op column: new field count,
       // the original fields, then an int16.

@@ -46,7 +46,13 @@ class PgWriter final : public TableWriter {
   struct SinkStatements;
   Status ensure_offsets_table();
   Status prepare_sink(size_t sink_index);
-  Status write_rows(const WriteRequest& request, const SinkStatements& statements);
+  Status write_rows(const TableBatch& batch, std::span<const ReducedRow> rows, const SinkStatements& statements);
+  /// After a data error: writes `rows` in savepoints, narrowing down (by the COPY
+  /// error's line, else by halves) to the rows PostgreSQL refuses, which go to `rejected`.
+  Status isolate_rejected_rows(const TableBatch& batch, std::span<const ReducedRow> rows,
+                               const SinkStatements& statements, Status failure, std::vector<RejectedRow>& rejected);
+  /// One attempt inside a savepoint: on failure only the attempt is undone.
+  Status try_rows(const TableBatch& batch, std::span<const ReducedRow> rows, const SinkStatements& statements);
   Status advance_offsets(std::span<const OffsetAdvance> offsets);
   void roll_back();
 

@@ -23,6 +23,8 @@ class Pipeline::IdentitySet {
     return true;
   }
   bool contains(std::string_view identity) const { return set_.find(identity) != set_.end(); }
+  /// The set's own copy of `identity`, which must be in the set.
+  std::string_view stored(std::string_view identity) const { return *set_.find(identity); }
   std::vector<std::string_view> views() const { return {set_.begin(), set_.end()}; }
   size_t size() const { return set_.size(); }
   void clear() {
@@ -66,6 +68,7 @@ struct Pipeline::TableState {
   KeyReducer reducer;
   uint64_t dedup_dropped_in_batch = 0;
   IdentitySet batch_identities;   // applied by the batch once it commits
+  std::vector<std::string_view> row_identities;  // by batch row, for a dedup sink; empty: none
   IdentitySet replay_identities;  // already applied: re-read to rebuild the dedup state
   std::vector<std::pair<TopicPartition, int64_t>> replay_progress;
 };
@@ -76,9 +79,15 @@ struct Pipeline::InFlightWrite {
   TableState* table = nullptr;  // null: nothing in flight
   TableBatch batch;
   IdentitySet identities;
+  std::vector<std::string_view> row_identities;
   uint64_t dedup_dropped = 0;
   std::vector<ReducedRow> rows;
   std::vector<OffsetAdvance> advances;
+  std::vector<RejectedRow> rejected;  // filled by the writer when PostgreSQL refuses rows
+  std::vector<bool> excluded;         // by batch row: refused, or after a partition's cut
+  std::vector<std::optional<int64_t>> cut_at;  // by partition slot: stop before this offset
+  std::optional<BadRecord> stop_at;   // tolerance none: the refused record to stop at
+  uint32_t stop_slot = 0;             // its partition slot
   std::chrono::steady_clock::time_point started_at;
   std::future<Status> result;
 };
@@ -90,7 +99,8 @@ Pipeline::Pipeline(const Config& config, TableWriter& writer, const Clock& clock
       clock_(clock),
       dedup_(dedup),
       unix_seconds_(unix_seconds ? std::move(unix_seconds) : [] { return static_cast<int64_t>(std::time(nullptr)); }),
-      in_flight_(std::make_unique<InFlightWrite>()) {
+      in_flight_(std::make_unique<InFlightWrite>()),
+      breaker_(config.errors.circuit_breaker) {
   tables_.reserve(config.sinks.size());
   for (size_t index = 0; index < config.sinks.size(); ++index) {
     tables_.push_back(std::make_unique<TableState>(index, config.sinks[index], config.batch, clock));
@@ -190,12 +200,18 @@ void Pipeline::reset() {
     in_flight_->table = nullptr;
     in_flight_->batch.tuples.clear();
     in_flight_->batch = TableBatch{};
+    // Never applied: its identities must not travel into the next batch's set.
+    in_flight_->identities.clear();
+    in_flight_->row_identities.clear();
   }
   failed_write_ = Status::ok();
+  // The records it saw are fetched and judged again.
+  breaker_.reset();
   for (auto& table : tables_) {
     table->batcher.clear();
     table->dedup_dropped_in_batch = 0;
     table->batch_identities.clear();
+    table->row_identities.clear();
     table->replay_identities.clear();
     table->replay_progress.clear();
   }
@@ -251,14 +267,34 @@ void Pipeline::finish_replay(const TopicPartition& tp, int64_t complete_up_to) {
   record_replayed_identities(table);
 }
 
-Status Pipeline::bad_record(const RecordView& record, std::string_view column, std::string_view reason) {
-  std::string message = "bad record at topic=" + std::string(record.topic) +
-                        " partition=" + std::to_string(record.partition) +
-                        " offset=" + std::to_string(record.offset);
-  if (!column.empty()) message += " column=" + std::string(column);
-  message += ": ";
-  message += reason;
-  return Status::error(ErrorKind::Poison, std::move(message));
+Status Pipeline::note_bad_record(const BadRecord& bad) {
+  ++counters_.bad_records;
+  if (bad_record_listener_) bad_record_listener_(bad);
+  if (!tolerates_bad_records() || !breaker_.note(true)) return Status::ok();
+  const CircuitBreakerConfig& limits = config_.errors.circuit_breaker;
+  return Status::error(ErrorKind::Fatal,
+      std::to_string(breaker_.bad_in_window()) + " of the last " + std::to_string(breaker_.window()) +
+      " records were bad, more than errors.circuit_breaker.max_bad_share=" + std::to_string(limits.max_bad_share) +
+      "; stopping instead of sending them all to the dead letter topic (a schema change upstream?). Last: " +
+      bad.describe());
+}
+
+Status Pipeline::handle_undecodable(TableState& table, PartitionState& state, const RecordView& record,
+                                    DecodeError error) {
+  BadRecord bad{TopicPartition{std::string(record.topic), record.partition}, record.offset, BadRecordStage::Decode,
+                std::move(error.column), decode_failure_name(error.failure), "", std::move(error.reason)};
+  if (!tolerates_bad_records()) {
+    if (Status stopped = note_bad_record(bad); !stopped) return stopped;
+    // Empty code: the connector tells this stop from a database refusal by it.
+    return Status::error(ErrorKind::Poison, "bad record at " + bad.describe());
+  }
+  if (Status queued = dead_letters_->enqueue(record, bad); !queued) return queued;
+  // No row, but the offset is stored with the batch: after the letter is acknowledged.
+  table.batcher.add_without_row(record);
+  state.next_offset_to_consume = record.offset + 1;
+  if (Status stopped = note_bad_record(bad); !stopped) return stopped;
+  if (table.batcher.full()) return flush(table);
+  return Status::ok();
 }
 
 Status Pipeline::add(const RecordView& record) {
@@ -296,7 +332,12 @@ Status Pipeline::add(const RecordView& record) {
   const size_t tuple_begin = tuples.size();
   const bool is_tombstone = !record.value.has_value();
   std::optional<DecodeError> error;
-  if (!is_tombstone) {
+  if (!is_tombstone && record.value->size() > config_.errors.max_record_bytes) {
+    error = DecodeError{"", "the value is " + std::to_string(record.value->size()) +
+                                " bytes, more than errors.max_record_bytes (" +
+                                std::to_string(config_.errors.max_record_bytes) + ")",
+                        DecodeFailure::TooLarge};
+  } else if (!is_tombstone) {
     const bool deduplicating = table.sink.dedup && dedup_ != nullptr;
     error = table.decoder.decode_value(record, tuples, deduplicating ? &identity_ : nullptr);
     const bool trust_store = !state->dedup_untrusted_below || record.offset >= *state->dedup_untrusted_below;
@@ -309,13 +350,20 @@ Status Pipeline::add(const RecordView& record) {
     error = table.decoder.decode_tombstone_key(record, tuples);
   } else {
     error = DecodeError{"", "tombstone (null value) but delete_on_tombstone is false for table " +
-                                quote_qualified_name(table.sink.table)};
+                                quote_qualified_name(table.sink.table), DecodeFailure::Tombstone};
   }
-  if (error) return bad_record(record, error->column, error->reason);
+  if (error) return handle_undecodable(table, *state, record, std::move(*error));
 
   table.batcher.add_row(record, tuple_begin, is_tombstone);
+  if (!is_tombstone && table.sink.dedup && dedup_ != nullptr) {
+    // Which identity each row carries, so that a row PostgreSQL refuses is not recorded as applied.
+    table.row_identities.push_back(identity_.empty() ? std::string_view() : table.batch_identities.stored(identity_));
+  } else if (table.sink.dedup && dedup_ != nullptr) {
+    table.row_identities.emplace_back();
+  }
   state->next_offset_to_consume = record.offset + 1;
   ++counters_.records_consumed;
+  if (tolerates_bad_records()) breaker_.note(false);
   if (table.batcher.full()) return flush(table);
   return Status::ok();
 }
@@ -366,39 +414,138 @@ Status Pipeline::flush(TableState& table) {
   record_replayed_identities(table);
   if (table.batcher.batch().empty()) return Status::ok();
   if (Status previous = collect_write(/*block=*/true); !previous.is_ok()) return previous;
+  if (dead_letters_ != nullptr && dead_letters_->has_unflushed()) {
+    // The batch stores offsets past its bad records: their letters must be on the broker first.
+    if (Status flushed = dead_letters_->flush(); !flushed) {
+      failed_write_ = flushed;
+      return flushed;
+    }
+  }
 
   InFlightWrite& write = *in_flight_;
   table.batcher.swap_batch(write.batch);
   std::swap(write.identities, table.batch_identities);
+  std::swap(write.row_identities, table.row_identities);
+  table.row_identities.clear();
   write.dedup_dropped = std::exchange(table.dedup_dropped_in_batch, 0);
-  const TableBatch& batch = write.batch;
-  if (table.sink.mode == WriteMode::Insert) {
-    write.rows.resize(batch.rows.size());
-    for (uint32_t index = 0; index < batch.rows.size(); ++index) write.rows[index] = {index, RowOp::Upsert};
-  } else {
-    const std::vector<ReducedRow>& reduced = table.reducer.reduce(batch);
-    write.rows.assign(reduced.begin(), reduced.end());
-  }
+  write.table = &table;
+  write.excluded.clear();
+  write.cut_at.clear();
+  write.stop_at.reset();
+  choose_rows_to_write();
   write.advances.clear();
-  for (const PartitionSpan& span : batch.partitions) {
+  for (const PartitionSpan& span : write.batch.partitions) {
     // The previous write has been taken in, so the stored offset is current.
     const PartitionState* state = find_partition_state(span.topic_partition);
     write.advances.push_back({span.topic_partition, state ? state->stored_next_offset : std::nullopt,
                               span.next_offset});
   }
-  write.table = &table;
   write.started_at = std::chrono::steady_clock::now();
-  write.result = std::async(std::launch::async, [this, &write] {
-    return writer_.write(WriteRequest{write.table->sink_index, write.batch, write.rows, write.advances});
-  });
+  launch_write();
   return Status::ok();
+}
+
+void Pipeline::choose_rows_to_write() {
+  InFlightWrite& write = *in_flight_;
+  const TableBatch& batch = write.batch;
+  const std::vector<bool>* excluded = write.excluded.empty() ? nullptr : &write.excluded;
+  if (write.table->sink.mode == WriteMode::Insert) {
+    write.rows.clear();
+    write.rows.reserve(batch.rows.size());
+    for (uint32_t index = 0; index < batch.rows.size(); ++index) {
+      if (excluded == nullptr || !(*excluded)[index]) write.rows.push_back({index, RowOp::Upsert});
+    }
+  } else {
+    const std::vector<ReducedRow>& reduced = write.table->reducer.reduce(batch, excluded);
+    write.rows.assign(reduced.begin(), reduced.end());
+  }
+}
+
+void Pipeline::launch_write() {
+  InFlightWrite& write = *in_flight_;
+  write.rejected.clear();
+  write.result = std::async(std::launch::async, [this, &write] {
+    return writer_.write(
+        WriteRequest{write.table->sink_index, write.batch, write.rows, write.advances, &write.rejected});
+  });
 }
 
 Status Pipeline::collect_write(bool block) {
   InFlightWrite& write = *in_flight_;
-  if (write.table == nullptr) return failed_write_;
-  if (!block && write.result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return Status::ok();
-  const Status status = write.result.get();
+  while (write.table != nullptr) {
+    if (!block && write.result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return Status::ok();
+    Status status = write.result.get();
+    if (!status.is_ok() && status.kind() == ErrorKind::Poison && !write.rejected.empty()) {
+      status = set_rejected_rows_aside();
+      if (status.is_ok()) {
+        launch_write();  // the batch without the refused rows; waited for above when blocking
+        continue;
+      }
+    }
+    return finish_write(std::move(status));
+  }
+  return failed_write_;
+}
+
+Status Pipeline::set_rejected_rows_aside() {
+  InFlightWrite& write = *in_flight_;
+  const TableBatch& batch = write.batch;
+  if (write.excluded.empty()) write.excluded.assign(batch.rows.size(), false);
+  if (write.cut_at.empty()) write.cut_at.assign(batch.partitions.size(), std::nullopt);
+  std::vector<BadRecord> refused;
+  for (const RejectedRow& rejected : write.rejected) {
+    const BatchRow& row = batch.rows[rejected.row_index];
+    refused.push_back(BadRecord{batch.partitions[row.partition_slot].topic_partition, row.offset,
+                                BadRecordStage::Database, rejected.column, rejected.sqlstate, rejected.sqlstate,
+                                rejected.reason});
+  }
+  if (tolerates_bad_records()) {
+    for (const RejectedRow& rejected : write.rejected) write.excluded[rejected.row_index] = true;
+    if (Status queued = dead_letters_->enqueue_released(refused); !queued) return queued;
+    // The rewrite stores offsets past these records: their letters go first.
+    if (Status flushed = dead_letters_->flush(); !flushed) return flushed;
+    for (const BadRecord& bad : refused) {
+      if (Status stopped = note_bad_record(bad); !stopped) return stopped;
+    }
+  } else {
+    // Stop at the first refused record of each partition: everything before it is
+    // written, nothing from it on. Offsets are per partition, so that is exact.
+    for (size_t index = 0; index < refused.size(); ++index) {
+      const uint32_t slot = batch.rows[write.rejected[index].row_index].partition_slot;
+      std::optional<int64_t>& cut = write.cut_at[slot];
+      if (cut && *cut <= refused[index].offset) continue;
+      cut = refused[index].offset;
+      write.advances[slot].next_offset = *cut;
+      // Reported: the record at the cut of the partition that comes first in the batch.
+      if (!write.stop_at || slot <= write.stop_slot) {
+        write.stop_at = refused[index];
+        write.stop_slot = slot;
+      }
+    }
+    for (uint32_t index = 0; index < batch.rows.size(); ++index) {
+      const std::optional<int64_t>& cut = write.cut_at[batch.rows[index].partition_slot];
+      if (cut && batch.rows[index].offset >= *cut) write.excluded[index] = true;
+    }
+  }
+  if (!write.row_identities.empty()) {
+    // Only the identities of rows that get written are recorded as applied.
+    IdentitySet kept;
+    for (uint32_t index = 0; index < write.row_identities.size(); ++index) {
+      if (!write.excluded[index] && !write.row_identities[index].empty()) kept.insert(write.row_identities[index]);
+    }
+    std::swap(write.identities, kept);
+    for (uint32_t index = 0; index < write.row_identities.size(); ++index) {
+      write.row_identities[index] = write.excluded[index] || write.row_identities[index].empty()
+                                        ? std::string_view()
+                                        : write.identities.stored(write.row_identities[index]);
+    }
+  }
+  choose_rows_to_write();
+  return Status::ok();
+}
+
+Status Pipeline::finish_write(Status status) {
+  InFlightWrite& write = *in_flight_;
   TableState& table = *write.table;
   write.table = nullptr;
   if (!status.is_ok()) {
@@ -431,12 +578,20 @@ Status Pipeline::collect_write(bool block) {
     record_dedup(update);
   }
   write.identities.clear();
+  write.row_identities.clear();
   write.batch.tuples.clear();
   write.batch.rows.clear();
   write.batch.partitions.clear();
   write.batch.message_bytes = 0;
   write.batch.oldest_record_at.reset();
   write.batch.oldest_record_timestamp_ms.reset();
+  if (write.stop_at) {
+    // Everything before the refused record is committed; nothing after it may follow.
+    const BadRecord bad = *std::exchange(write.stop_at, std::nullopt);
+    if (Status counted = note_bad_record(bad); !counted) return counted;
+    failed_write_ = Status::error(ErrorKind::Poison, "bad record at " + bad.describe(), bad.sqlstate);
+    return failed_write_;
+  }
   return Status::ok();
 }
 

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "connector/bad_record.h"
 #include "connector/batcher.h"
 #include "connector/clock.h"
 #include "connector/config.h"
@@ -25,6 +26,7 @@
 namespace kps {
 
 class Decoder;
+struct DecodeError;
 
 /// The stored offset of one partition moves from `expected_stored` to `next_offset`
 /// in the same transaction as the batch's rows. nullopt: no row is stored yet.
@@ -34,11 +36,23 @@ struct OffsetAdvance {
   int64_t next_offset = 0;
 };
 
+/// A row PostgreSQL refused for its data (SQLSTATE class 22 or 23).
+struct RejectedRow {
+  uint32_t row_index = 0;  // into TableBatch::rows
+  std::string sqlstate;
+  std::string column;      // when PostgreSQL named one
+  std::string reason;      // PostgreSQL's message
+};
+
 struct WriteRequest {
   size_t sink_index = 0;  // into Config::sinks
   const TableBatch& batch;
   std::span<const ReducedRow> rows;  // what to write; every row of the batch in insert mode
   std::span<const OffsetAdvance> offsets;
+  /// Given: when PostgreSQL refuses rows for their data, find every refused row, list
+  /// them here, change nothing and fail with ErrorKind::Poison; the caller sets them
+  /// aside and writes the rest again.
+  std::vector<RejectedRow>* rejected = nullptr;
 };
 
 /// Where batches go. The PostgreSQL implementation is PgWriter.
@@ -59,6 +73,7 @@ struct PipelineCounters {
   uint64_t dedup_replayed = 0;       // already applied, re-read only to rebuild the dedup state
   uint64_t rows_written = 0;         // after key reduction
   uint64_t batches_written = 0;
+  uint64_t bad_records = 0;          // dead-lettered (tolerance all), or the one stopped at
 };
 
 /// What one committed batch did, for metrics.
@@ -119,8 +134,14 @@ class Pipeline {
   void reset();
 
   /// Decodes the record into its table's batch and starts writing the batch when full.
-  /// A record that cannot be decoded returns a Poison status naming topic,
-  /// partition, offset, column and reason; nothing of it was batched.
+  /// A record that cannot be decoded, with `errors.tolerance: none`, returns a Poison
+  /// status naming topic, partition, offset, column and reason; nothing of it was
+  /// batched. With `tolerance: all` it goes to the dead letter sink instead, and its
+  /// offset is stored with the batch once the sink acknowledged it.
+  /// A row PostgreSQL refuses for its data is set aside the same way when its batch is
+  /// written; with `tolerance: none` the partition's offset stops at it, what comes
+  /// before it is committed, and the write returns a Poison status whose code is the
+  /// SQLSTATE (sticky, like any failed write).
   Status add(const RecordView& record);
   /// Starts writing every batch whose oldest record has waited max_latency at `now`,
   /// and takes in the result of a write that has finished.
@@ -147,6 +168,13 @@ class Pipeline {
   const PipelineCounters& counters() const { return counters_; }
   /// Called after every committed batch, before it is cleared.
   void set_flush_listener(std::function<void(const FlushReport&)> listener) { flush_listener_ = std::move(listener); }
+  /// Where bad records go with `errors.tolerance: all`; must outlive the pipeline.
+  /// Without one, every bad record stops the pipeline as with `tolerance: none`.
+  void set_dead_letter_sink(DeadLetterSink* sink) { dead_letters_ = sink; }
+  /// Called once for every bad record found, dead-lettered or stopped at.
+  void set_bad_record_listener(std::function<void(const BadRecord&)> listener) {
+    bad_record_listener_ = std::move(listener);
+  }
 
  private:
   struct PartitionState {
@@ -176,8 +204,22 @@ class Pipeline {
   const PartitionState* find_partition_state(const TopicPartition& tp) const;
   /// Hands the table's batch to the writer thread (after the previous write finished).
   Status flush(TableState& table);
+  /// Starts the writer thread on what `in_flight_` holds.
+  void launch_write();
   /// Takes in the result of the write in flight; with `block` false only if it is done.
   Status collect_write(bool block);
+  /// Bookkeeping once the write in flight is done, with `status`.
+  Status finish_write(Status status);
+  /// The write failed on rows PostgreSQL refused: dead-letters them (tolerance all) or
+  /// cuts their partitions before them (tolerance none), and prepares the rewrite.
+  Status set_rejected_rows_aside();
+  /// The rows of the in-flight batch to write, leaving out the excluded ones.
+  void choose_rows_to_write();
+  bool tolerates_bad_records() const { return dead_letters_ != nullptr && config_.errors.tolerance == ErrorTolerance::All; }
+  /// A bad record found while decoding: stops (tolerance none) or dead-letters it.
+  Status handle_undecodable(TableState& table, PartitionState& state, const RecordView& record, DecodeError error);
+  /// Counts a bad record in the circuit breaker; the error to stop with when it trips.
+  Status note_bad_record(const BadRecord& bad);
   void forget_first_fetched(const TopicPartition& tp);
   void record_replayed_identities(TableState& table);
   void learn_identity(TableState& table, const RecordView& record);
@@ -185,7 +227,6 @@ class Pipeline {
   /// For a dedup sink: drops the tuple just appended when its identity was already
   /// applied. Returns true when the record was dropped.
   bool drop_duplicate(TableState& table, const RecordView& record, size_t tuple_begin, bool trust_store);
-  static Status bad_record(const RecordView& record, std::string_view column, std::string_view reason);
 
   const Config& config_;
   TableWriter& writer_;
@@ -200,6 +241,9 @@ class Pipeline {
   Status failed_write_;  // sticky until reset()
   PipelineCounters counters_;
   std::function<void(const FlushReport&)> flush_listener_;
+  DeadLetterSink* dead_letters_ = nullptr;
+  std::function<void(const BadRecord&)> bad_record_listener_;
+  CircuitBreaker breaker_;
 };
 
 }  // namespace kps

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 
 #include "connector/copy_encoder.h"
 
@@ -49,7 +50,7 @@ int64_t days_from_civil(int64_t year, int month, int day) {
   return era * 146097 + day_of_era - 719468;
 }
 
-constexpr const char* kDateForm = "not of the form YYYY-MM-DD";
+constexpr TextProblem kDateForm = TextProblem::malformed("not of the form YYYY-MM-DD");
 
 /// The YYYY-MM-DD at the start of `text`, as days since 2000-01-01.
 TextProblem parse_date_prefix(std::string_view text, int32_t& days) {
@@ -60,11 +61,11 @@ TextProblem parse_date_prefix(std::string_view text, int32_t& days) {
       !read_fixed_digits(text, 5, 2, month) || text[7] != '-' || !read_fixed_digits(text, 8, 2, day)) {
     return kDateForm;
   }
-  if (year == 0) return "year 0000 does not exist";
-  if (month < 1 || month > 12) return "month is out of range";
-  if (day < 1 || day > days_in_month(year, month)) return "day is out of range for the month";
+  if (year == 0) return TextProblem::malformed("year 0000 does not exist");
+  if (month < 1 || month > 12) return TextProblem::malformed("month is out of range");
+  if (day < 1 || day > days_in_month(year, month)) return TextProblem::malformed("day is out of range for the month");
   days = static_cast<int32_t>(days_from_civil(year, month, day) - kPostgresEpochDays);
-  return nullptr;
+  return TextProblem::none();
 }
 
 constexpr int8_t kNotBase64 = -1;
@@ -198,7 +199,7 @@ int DecimalText::digit_at_power(int64_t power) const {
 }
 
 TextProblem parse_decimal(std::string_view text, DecimalText& out) {
-  constexpr const char* kNotDecimal = "not a decimal number";
+  constexpr TextProblem kNotDecimal = TextProblem::malformed("not a decimal number");
   out = DecimalText{};
   size_t pos = 0;
   bool has_sign = false;
@@ -212,11 +213,11 @@ TextProblem parse_decimal(std::string_view text, DecimalText& out) {
   if (equals_ignoring_case(unsigned_part, "nan")) {
     if (has_sign) return kNotDecimal;
     out.kind = DecimalText::Kind::NaN;
-    return nullptr;
+    return TextProblem::none();
   }
   if (equals_ignoring_case(unsigned_part, "infinity") || equals_ignoring_case(unsigned_part, "inf")) {
     out.kind = minus ? DecimalText::Kind::NegativeInfinity : DecimalText::Kind::PositiveInfinity;
-    return nullptr;
+    return TextProblem::none();
   }
 
   const size_t integer_start = pos;
@@ -241,7 +242,7 @@ TextProblem parse_decimal(std::string_view text, DecimalText& out) {
     while (pos < text.size() && is_digit(text[pos])) {
       exponent = exponent * 10 + (text[pos] - '0');
       // Checked per digit, so a thousand-digit exponent cannot overflow.
-      if (exponent > kNumericMaxExponent) return "exponent is out of range";
+      if (exponent > kNumericMaxExponent) return TextProblem::out_of_range("exponent is out of range");
       ++pos;
     }
     if (exponent_negative) exponent = -exponent;
@@ -253,7 +254,7 @@ TextProblem parse_decimal(std::string_view text, DecimalText& out) {
   const auto fraction_count = static_cast<int64_t>(out.fraction_digits.size());
   const int64_t display_scale = std::max<int64_t>(0, fraction_count - exponent);
   if (display_scale > kNumericMaxDisplayScale) {
-    return "too many digits after the decimal point for numeric (at most 16383)";
+    return TextProblem::out_of_range("too many digits after the decimal point for numeric (at most 16383)");
   }
   out.display_scale = static_cast<int32_t>(display_scale);
   out.leading_power = integer_count + exponent - 1;
@@ -268,16 +269,16 @@ TextProblem parse_decimal(std::string_view text, DecimalText& out) {
       last_nonzero = i;
     }
   }
-  if (first_nonzero < 0) return nullptr;  // zero: PostgreSQL has no negative zero numeric
+  if (first_nonzero < 0) return TextProblem::none();  // zero: PostgreSQL has no negative zero numeric
 
   out.is_zero = false;
   out.negative = minus;
   out.first_power = out.leading_power - first_nonzero;
   out.last_power = out.leading_power - last_nonzero;
   if (out.first_power >= kNumericMaxIntegerDigits) {
-    return "too many digits before the decimal point for numeric (at most 131072)";
+    return TextProblem::out_of_range("too many digits before the decimal point for numeric (at most 131072)");
   }
-  return nullptr;
+  return TextProblem::none();
 }
 
 bool parse_uuid(std::string_view text, std::array<uint8_t, 16>& out) {
@@ -308,12 +309,13 @@ TextProblem parse_date(std::string_view text, int32_t& days_since_postgres_epoch
 }
 
 TextProblem parse_timestamp(std::string_view text, TimestampText& out) {
-  constexpr const char* kTimestampForm = "not of the form YYYY-MM-DDTHH:MM[:SS[.ffffff]][Z|+HH:MM]";
+  constexpr TextProblem kTimestampForm =
+      TextProblem::malformed("not of the form YYYY-MM-DDTHH:MM[:SS[.ffffff]][Z|+HH:MM]");
   out = TimestampText{};
   int32_t days = 0;
   if (text.size() < 16) return kTimestampForm;
   if (const TextProblem problem = parse_date_prefix(text, days)) {
-    return problem == kDateForm ? kTimestampForm : problem;
+    return problem.what == kDateForm.what ? kTimestampForm : problem;
   }
   if (text[10] != 'T' && text[10] != 't' && text[10] != ' ') return kTimestampForm;
   int hour = 0;
@@ -332,15 +334,15 @@ TextProblem parse_timestamp(std::string_view text, TimestampText& out) {
       while (pos < text.size() && is_digit(text[pos])) ++pos;
       const size_t fraction_count = pos - fraction_start;
       if (fraction_count == 0) return kTimestampForm;
-      if (fraction_count > 6) return "more than 6 digits of fractional seconds";
+      if (fraction_count > 6) return TextProblem::malformed("more than 6 digits of fractional seconds");
       for (size_t i = fraction_start; i < fraction_start + 6; ++i) {
         fraction_micros = fraction_micros * 10 + (i < pos ? text[i] - '0' : 0);
       }
     }
   }
-  if (hour > 23) return "hour is out of range";
-  if (minute > 59) return "minute is out of range";
-  if (second > 59) return "second is out of range";
+  if (hour > 23) return TextProblem::malformed("hour is out of range");
+  if (minute > 59) return TextProblem::malformed("minute is out of range");
+  if (second > 59) return TextProblem::malformed("second is out of range");
 
   if (pos < text.size()) {
     const char zone = text[pos];
@@ -356,7 +358,7 @@ TextProblem parse_timestamp(std::string_view text, TimestampText& out) {
         if (!read_fixed_digits(text, pos, 2, offset_minutes) || pos + 2 != text.size()) return kTimestampForm;
       }
       // PostgreSQL's own limit for a written UTC offset.
-      if (offset_hours > 15 || offset_minutes > 59) return "UTC offset is out of range";
+      if (offset_hours > 15 || offset_minutes > 59) return TextProblem::malformed("UTC offset is out of range");
       const int32_t magnitude = offset_hours * 3600 + offset_minutes * 60;
       out.offset_seconds = zone == '-' ? -magnitude : magnitude;
     } else {
@@ -367,22 +369,42 @@ TextProblem parse_timestamp(std::string_view text, TimestampText& out) {
   constexpr int64_t kMicrosPerSecond = 1000000;
   out.local_micros = ((static_cast<int64_t>(days) * 24 + hour) * 60 + minute) * 60 * kMicrosPerSecond +
                      static_cast<int64_t>(second) * kMicrosPerSecond + fraction_micros;
-  return nullptr;
+  return TextProblem::none();
 }
 
 TextProblem epoch_millis_to_postgres_micros(int64_t epoch_millis, int64_t& micros) {
-  constexpr const char* kOutOfRange = "is out of PostgreSQL's timestamp range";
+  constexpr TextProblem kOutOfRange = TextProblem::out_of_range("is out of PostgreSQL's timestamp range");
   int64_t epoch_micros = 0;
   if (__builtin_mul_overflow(epoch_millis, int64_t{1000}, &epoch_micros) ||
       __builtin_sub_overflow(epoch_micros, kPostgresEpochMicros, &micros)) {
     return kOutOfRange;
   }
   if (micros < kMinPostgresTimestampMicros || micros >= kEndPostgresTimestampMicros) return kOutOfRange;
-  return nullptr;
+  return TextProblem::none();
 }
 
+namespace {
+
+template <typename Float>
+FloatParse parse_floating(std::string_view text, Float& value) {
+  // from_chars refuses the leading '+' PostgreSQL takes, and takes the "nan" and
+  // "inf" that JSON cannot write.
+  if (text.size() > 1 && text[0] == '+' && (is_digit(text[1]) || text[1] == '.')) text.remove_prefix(1);
+  const char* last = text.data() + text.size();
+  const auto [end, error] = std::from_chars(text.data(), last, value);
+  if (error == std::errc::result_out_of_range) return FloatParse::OutOfRange;
+  if (error != std::errc() || end != last || !std::isfinite(value)) return FloatParse::NotANumber;
+  return FloatParse::Ok;
+}
+
+}  // namespace
+
+FloatParse parse_float(std::string_view text, float& value) { return parse_floating(text, value); }
+
+FloatParse parse_double(std::string_view text, double& value) { return parse_floating(text, value); }
+
 TextProblem decode_base64(std::string_view text, std::string& out) {
-  if (text.size() % 4 != 0) return "length is not a multiple of 4";
+  if (text.size() % 4 != 0) return TextProblem::malformed("length is not a multiple of 4");
   for (size_t pos = 0; pos < text.size(); pos += 4) {
     const bool last_quad = pos + 4 == text.size();
     size_t padding = 0;
@@ -392,14 +414,16 @@ TextProblem decode_base64(std::string_view text, std::string& out) {
     uint32_t bits = 0;
     for (size_t i = 0; i < 4 - padding; ++i) {
       const int8_t value = kBase64Values[static_cast<unsigned char>(text[pos + i])];
-      if (value == kNotBase64) return text[pos + i] == '=' ? "misplaced '=' padding" : "invalid character";
+      if (value == kNotBase64) {
+        return TextProblem::malformed(text[pos + i] == '=' ? "misplaced '=' padding" : "invalid character");
+      }
       bits |= static_cast<uint32_t>(value) << (18 - 6 * i);
     }
     out.push_back(static_cast<char>(bits >> 16));
     if (padding < 2) out.push_back(static_cast<char>((bits >> 8) & 0xFF));
     if (padding < 1) out.push_back(static_cast<char>(bits & 0xFF));
   }
-  return nullptr;
+  return TextProblem::none();
 }
 
 TextProblem check_jsonb_text(std::string_view json) {
@@ -413,7 +437,9 @@ TextProblem check_jsonb_text(std::string_view json) {
     if (c == '"') {
       for (++pos; pos < size && json[pos] != '"'; ++pos) {
         if (json[pos] != '\\') continue;
-        if (json.substr(pos + 1, 5) == "u0000") return "jsonb cannot store \\u0000 in a string";
+        if (json.substr(pos + 1, 5) == "u0000") {
+          return TextProblem::malformed("jsonb cannot store \\u0000 in a string");
+        }
         ++pos;  // the escaped character, which may be a quote or a backslash
       }
       ++pos;
@@ -427,14 +453,14 @@ TextProblem check_jsonb_text(std::string_view json) {
       }
       DecimalText decimal;
       if ((has_exponent || pos - start > kAlwaysFitsLength) &&
-          parse_decimal(json.substr(start, pos - start), decimal) != nullptr) {
-        return "holds a number beyond the range of numeric, which jsonb stores numbers as";
+          parse_decimal(json.substr(start, pos - start), decimal)) {
+        return TextProblem::out_of_range("holds a number beyond the range of numeric, which jsonb stores numbers as");
       }
     } else {
       ++pos;
     }
   }
-  return nullptr;
+  return TextProblem::none();
 }
 
 std::string quoted_excerpt(std::string_view text) {

@@ -3,9 +3,10 @@
 // record keys and headers) and the numeric encoder. No vendor headers and no heap
 // allocation: each parser reads a string_view and writes plain values.
 //
-// A parser that can fail for several reasons returns a TextProblem: nullptr on
-// success, otherwise a static string saying what is wrong, ready to follow a quoted
-// excerpt of the text in an error message.
+// A parser that can fail for several reasons returns a TextProblem: empty on success,
+// otherwise a static string saying what is wrong, ready to follow a quoted excerpt of
+// the text in an error message, and whether the text is malformed or holds a value
+// out of the type's range (the two become different bad-record reasons).
 
 #include <array>
 #include <cstdint>
@@ -15,7 +16,19 @@
 
 namespace kps {
 
-using TextProblem = const char*;
+struct TextProblem {
+  enum class Kind {
+    Malformed,   // not the type's syntax, or a field outside its calendar range ("2024-13-01")
+    OutOfRange,  // well-formed, but beyond what the PostgreSQL type can hold
+  };
+  const char* what = nullptr;  // nullptr: no problem
+  Kind kind = Kind::Malformed;
+
+  static constexpr TextProblem none() { return {}; }
+  static constexpr TextProblem malformed(const char* what) { return {what, Kind::Malformed}; }
+  static constexpr TextProblem out_of_range(const char* what) { return {what, Kind::OutOfRange}; }
+  constexpr explicit operator bool() const { return what != nullptr; }
+};
 
 /// PostgreSQL's timestamp range in microseconds since 2000-01-01 (4714-11-24 BC up to,
 /// not including, 294277-01-01): timestamp_recv rejects anything outside it.
@@ -87,6 +100,14 @@ TextProblem parse_timestamp(std::string_view text, TimestampText& out);
 /// Unix epoch milliseconds to microseconds since 2000-01-01, refusing values outside
 /// PostgreSQL's timestamp range.
 TextProblem epoch_millis_to_postgres_micros(int64_t epoch_millis, int64_t& micros);
+
+enum class FloatParse { Ok, NotANumber, OutOfRange };
+/// A finite decimal floating-point number with an optional sign ("-1.5e3", "+.5"),
+/// rounded to the nearest float; a magnitude that rounds to infinity or to zero from
+/// a non-zero value is OutOfRange, as PostgreSQL's float input refuses both. NaN and
+/// infinities are NotANumber: JSON cannot write them, so neither may a key or header.
+FloatParse parse_float(std::string_view text, float& value);
+FloatParse parse_double(std::string_view text, double& value);
 
 /// Standard base64 (RFC 4648 alphabet, padded to a multiple of 4), appended to `out`.
 /// On failure `out` keeps whatever was appended: callers reuse a scratch string.

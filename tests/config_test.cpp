@@ -595,6 +595,27 @@ TEST_CASE("errors.dead_letter_topic is required when tolerance is all") {
   CHECK(parse(with_sections("errors: {dead_letter_topic: dlq}")).errors.dead_letter_topic == "dlq");
 }
 
+TEST_CASE("errors.max_record_bytes and the circuit breaker have defaults and are checked") {
+  const Config defaults = parse(with_sections(""));
+  CHECK(defaults.errors.max_record_bytes == 8 * 1024 * 1024);
+  CHECK(defaults.errors.circuit_breaker.window_records == 1000);
+  CHECK(defaults.errors.circuit_breaker.max_bad_share == 0.5);
+  const Config set = parse(with_sections(
+      "errors: {max_record_bytes: 1MiB, circuit_breaker: {window_records: 200, max_bad_share: 0.25}}"));
+  CHECK(set.errors.max_record_bytes == 1024 * 1024);
+  CHECK(set.errors.circuit_breaker.window_records == 200);
+  CHECK(set.errors.circuit_breaker.max_bad_share == 0.25);
+  CHECK(parse(with_sections("errors: {circuit_breaker: {max_bad_share: 1}}")).errors.circuit_breaker.max_bad_share == 1.0);
+  CHECK_PROBLEM(with_sections("errors: {max_record_bytes: lots}"), "errors.max_record_bytes", "expected a number of bytes");
+  CHECK_PROBLEM(with_sections("errors: {circuit_breaker: {max_bad_share: 0}}"), "errors.circuit_breaker.max_bad_share",
+                "greater than 0 and at most 1");
+  CHECK_PROBLEM(with_sections("errors: {circuit_breaker: {max_bad_share: 1.5}}"), "errors.circuit_breaker.max_bad_share",
+                "greater than 0 and at most 1");
+  CHECK_PROBLEM(with_sections("errors: {circuit_breaker: {window_records: 0}}"),
+                "errors.circuit_breaker.window_records", "out of range");
+  CHECK_PROBLEM(with_sections("errors: {circuit_breaker: {window: 10}}"), "errors.circuit_breaker.window", "unknown key");
+}
+
 TEST_CASE("http.listen takes host:port, or an empty string to disable the server") {
   CHECK(parse(with_sections("http: {listen: \"\"}")).http.listen.empty());
   CHECK(parse(with_sections("http: {listen: \"[::1]:9100\"}")).http.listen == "[::1]:9100");

@@ -230,7 +230,7 @@ TEST_CASE("SinkMetrics labels per-record counters by topic, stage and reason") {
   consumed.inc();
   metrics.bad_records("events", BadRecordStage::Decode, "not_an_object").inc();
   metrics.bad_records("events", BadRecordStage::Database, "check_violation").inc();
-  metrics.dead_letters("events").inc(2);
+  metrics.dead_letters("events", BadRecordStage::Decode, "not_an_object").inc(2);
   metrics.dedup_dropped("public.events").inc(4);
   metrics.retries("database_unavailable").inc();
   metrics.rebalances(RebalanceKind::Assign).inc();
@@ -246,7 +246,7 @@ TEST_CASE("SinkMetrics labels per-record counters by topic, stage and reason") {
                       "kafka_pg_sink_bad_records_total{topic=\"events\",stage=\"decode\",reason=\"not_an_object\"} 1"));
   CHECK(contains_line(
       text, "kafka_pg_sink_bad_records_total{topic=\"events\",stage=\"database\",reason=\"check_violation\"} 1"));
-  CHECK(contains_line(text, "kafka_pg_sink_dead_letters_total{topic=\"events\"} 2"));
+  CHECK(contains_line(text, "kafka_pg_sink_dead_letters_total{topic=\"events\",stage=\"decode\",reason=\"not_an_object\"} 2"));
   CHECK(contains_line(text, "kafka_pg_sink_dedup_dropped_total{table=\"public.events\"} 4"));
   CHECK(contains_line(text, "kafka_pg_sink_retries_total{reason=\"database_unavailable\"} 1"));
   CHECK(contains_line(text, "kafka_pg_sink_rebalances_total{kind=\"assign\"} 1"));

@@ -30,6 +30,20 @@ class ScriptedWriter final : public TableWriter {
       fail_next_ = false;
       return Status::error(ErrorKind::Transient, "connection lost", "08006");
     }
+    if (request.rejected != nullptr) {
+      // Refuse the rows of the offsets in `refuse`, as PostgreSQL would a check violation.
+      request.rejected->clear();
+      for (const ReducedRow& row : request.rows) {
+        const int64_t offset = request.batch.rows[row.row_index].offset;
+        if (refuse.count(offset) > 0) {
+          request.rejected->push_back({row.row_index, "23514", "v", "violates check constraint \"v_positive\""});
+        }
+      }
+      if (!request.rejected->empty()) {
+        ++refusals;
+        return Status::error(ErrorKind::Poison, "refused", "23514");
+      }
+    }
     WriteCall call;
     for (const ReducedRow& row : request.rows) {
       call.offsets_written.push_back(request.batch.rows[row.row_index].offset);
@@ -42,6 +56,8 @@ class ScriptedWriter final : public TableWriter {
   void fail_next() { fail_next_ = true; }
 
   std::vector<WriteCall> calls;
+  std::set<int64_t> refuse;  // offsets whose rows are refused for their data
+  int refusals = 0;
 
  private:
   bool fail_next_ = false;
@@ -433,4 +449,242 @@ TEST_CASE("pipeline decodes the next batch while one is written, and dedups agai
   REQUIRE(pipeline.flush_all().is_ok());
   CHECK(writer.rows_written == std::vector<size_t>{2, 1});
   CHECK(pipeline.stored_next_offset(kPartition0) == 4);
+}
+
+namespace {
+
+/// Dead letters kept in memory; flush() fails on cue.
+class FakeDeadLetters final : public DeadLetterSink {
+ public:
+  Status enqueue(const RecordView& record, const BadRecord& bad) override {
+    queued.push_back({bad, record.value ? std::string(*record.value) : std::string()});
+    return Status::ok();
+  }
+  Status enqueue_released(std::span<const BadRecord> bad) override {
+    for (const BadRecord& record : bad) queued.push_back({record, "(read again)"});
+    return Status::ok();
+  }
+  Status flush() override {
+    if (fail_flush) return Status::error(ErrorKind::Transient, "dead letter topic unavailable", "dead_letter");
+    acknowledged.insert(acknowledged.end(), queued.begin(), queued.end());
+    queued.clear();
+    ++flushes;
+    return Status::ok();
+  }
+  bool has_unflushed() const override { return !queued.empty(); }
+
+  std::vector<std::pair<BadRecord, std::string>> queued;
+  std::vector<std::pair<BadRecord, std::string>> acknowledged;
+  bool fail_flush = false;
+  int flushes = 0;
+};
+
+Config tolerant_config(SinkConfig sink, size_t max_rows = 100) {
+  Config config = config_with(std::move(sink), max_rows);
+  config.errors.tolerance = ErrorTolerance::All;
+  config.errors.dead_letter_topic = "events.dlq";
+  return config;
+}
+
+std::vector<int64_t> offsets_of(const std::vector<std::pair<BadRecord, std::string>>& letters) {
+  std::vector<int64_t> offsets;
+  for (const auto& [bad, value] : letters) offsets.push_back(bad.offset);
+  return offsets;
+}
+
+}  // namespace
+
+TEST_CASE("with tolerance all an undecodable record is dead-lettered and its offset stored once the letter is acknowledged") {
+  const Config config = tolerant_config(kps::testing::id_value_sink(WriteMode::Insert));
+  ScriptedWriter writer;
+  ManualClock clock;
+  FakeDeadLetters letters;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.set_dead_letter_sink(&letters);
+  std::vector<BadRecord> seen;
+  pipeline.set_bad_record_listener([&](const BadRecord& bad) { seen.push_back(bad); });
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 1, R"({"id":"one"})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 2, R"({"id":3})")).is_ok());
+  CHECK(letters.queued.size() == 1);
+  REQUIRE(pipeline.flush_all().is_ok());
+
+  CHECK(letters.queued.empty());
+  REQUIRE(letters.acknowledged.size() == 1);
+  CHECK(letters.acknowledged[0].second == R"({"id":"one"})");
+  CHECK(letters.acknowledged[0].first.stage == BadRecordStage::Decode);
+  CHECK(letters.acknowledged[0].first.column == "id");
+  REQUIRE(writer.calls.size() == 1);
+  CHECK(writer.calls[0].offsets_written == std::vector<int64_t>{0, 2});
+  CHECK(writer.calls[0].advances[0].next_offset == 3);
+  CHECK(pipeline.counters().bad_records == 1);
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].offset == 1);
+  CHECK(seen[0].reason_code == "wrong_type");
+}
+
+TEST_CASE("with tolerance all a batch is not written while its dead letters are unacknowledged") {
+  const Config config = tolerant_config(kps::testing::id_value_sink(WriteMode::Insert));
+  ScriptedWriter writer;
+  ManualClock clock;
+  FakeDeadLetters letters;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.set_dead_letter_sink(&letters);
+  pipeline.assign(kPartition0, 5);
+  REQUIRE(pipeline.add(record("events", 0, 5, "not json")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 6, R"({"id":7})")).is_ok());
+  letters.fail_flush = true;
+  const Status failed = pipeline.flush_all();
+  CHECK(failed.kind() == ErrorKind::Transient);
+  CHECK(failed.code() == "dead_letter");
+  CHECK(writer.calls.empty());
+  CHECK(pipeline.stored_next_offset(kPartition0) == 5);  // the partition waits; it never skips
+}
+
+TEST_CASE("with tolerance all rows PostgreSQL refuses are dead-lettered and every other row of the batch is written") {
+  const Config config = tolerant_config(kps::testing::id_value_sink(WriteMode::Insert));
+  ScriptedWriter writer;
+  writer.refuse = {0, 2, 4};  // first, middle and last row of the batch
+  ManualClock clock;
+  FakeDeadLetters letters;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.set_dead_letter_sink(&letters);
+  pipeline.assign(kPartition0, std::nullopt);
+  for (int64_t offset = 0; offset < 5; ++offset) {
+    REQUIRE(pipeline.add(record("events", 0, offset, R"({"id":1,"v":1})")).is_ok());
+  }
+  REQUIRE(pipeline.flush_all().is_ok());
+
+  REQUIRE(writer.calls.size() == 1);
+  CHECK(writer.calls[0].offsets_written == std::vector<int64_t>{1, 3});
+  CHECK(writer.calls[0].advances[0].next_offset == 5);
+  CHECK(offsets_of(letters.acknowledged) == std::vector<int64_t>{0, 2, 4});
+  CHECK(letters.acknowledged[0].first.stage == BadRecordStage::Database);
+  CHECK(letters.acknowledged[0].first.sqlstate == "23514");
+  CHECK(pipeline.counters().bad_records == 3);
+  CHECK(pipeline.stored_next_offset(kPartition0) == 5);
+}
+
+TEST_CASE("with tolerance none a refused row stops its partition right before it while other partitions complete") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
+  ScriptedWriter writer;
+  writer.refuse = {12};
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, 10);
+  pipeline.assign(kPartition1, std::nullopt);
+  for (int64_t offset = 10; offset < 15; ++offset) {
+    REQUIRE(pipeline.add(record("events", 0, offset, R"({"id":1})")).is_ok());
+    REQUIRE(pipeline.add(record("events", 1, offset + 100, R"({"id":2})")).is_ok());
+  }
+  const Status stopped = pipeline.flush_all();
+  CHECK(stopped.kind() == ErrorKind::Poison);
+  CHECK(stopped.code() == "23514");
+  CHECK_THAT(stopped.message(), Catch::Contains("topic=events partition=0 offset=12 column=v"));
+
+  REQUIRE(writer.calls.size() == 1);
+  CHECK(writer.calls[0].offsets_written == std::vector<int64_t>{10, 110, 11, 111, 112, 113, 114});
+  CHECK(writer.calls[0].advances[0].next_offset == 12);   // stops at the refused record
+  CHECK(writer.calls[0].advances[1].next_offset == 115);  // the other partition is complete
+  CHECK(pipeline.stored_next_offset(kPartition0) == 12);
+  // Nothing after the refused record may be stored: the stop is sticky.
+  CHECK(pipeline.add(record("events", 1, 115, R"({"id":2})")).kind() == ErrorKind::Poison);
+}
+
+TEST_CASE("an upsert key whose winning record is refused is written from its previous record") {
+  const Config config = tolerant_config(kps::testing::id_value_sink(WriteMode::Upsert));
+  ScriptedWriter writer;
+  writer.refuse = {2};
+  ManualClock clock;
+  FakeDeadLetters letters;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.set_dead_letter_sink(&letters);
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1,"v":1})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 1, R"({"id":2,"v":1})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 2, R"({"id":1,"v":-1})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+
+  REQUIRE(writer.calls.size() == 1);
+  CHECK(writer.calls[0].offsets_written == std::vector<int64_t>{0, 1});
+  CHECK(offsets_of(letters.acknowledged) == std::vector<int64_t>{2});
+}
+
+TEST_CASE("a refused row's dedup identity is not recorded as applied") {
+  Config config = tolerant_config(dedup_sink());
+  ScriptedWriter writer;
+  writer.refuse = {1};
+  ManualClock clock;
+  FakeDedup dedup;
+  FakeDeadLetters letters;
+  Pipeline pipeline(config, writer, clock, &dedup, [] { return int64_t{1000}; });
+  pipeline.set_dead_letter_sink(&letters);
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1,"event":"a"})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 1, R"({"id":2,"event":"b"})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  CHECK(dedup.known.size() == 1);
+  // The corrected record, sent again with the same identity, is applied.
+  writer.refuse.clear();
+  REQUIRE(pipeline.add(record("events", 0, 2, R"({"id":2,"event":"b","v":1})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  REQUIRE(writer.calls.size() == 2);
+  CHECK(writer.calls[1].offsets_written == std::vector<int64_t>{2});
+}
+
+TEST_CASE("identities of a write abandoned by reset never drop a later record") {
+  const Config config = config_with(dedup_sink(), 1);
+  ScriptedWriter writer;
+  ManualClock clock;
+  FakeDedup dedup;
+  Pipeline pipeline(config, writer, clock, &dedup, [] { return int64_t{1000}; });
+  pipeline.assign(kPartition0, std::nullopt);
+  writer.fail_next();
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1,"event":"a"})")).is_ok());  // full: written at once
+  pipeline.reset();  // e.g. the partitions were lost meanwhile: the write's outcome no longer matters
+  pipeline.assign(kPartition1, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 1, 0, R"({"id":2,"event":"x"})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  // "a" was never applied: a record carrying it must be written.
+  REQUIRE(pipeline.add(record("events", 1, 1, R"({"id":3,"event":"a"})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  REQUIRE(writer.calls.size() == 2);
+  CHECK(writer.calls[1].offsets_written == std::vector<int64_t>{1});
+  CHECK(pipeline.counters().dedup_dropped == 0);
+}
+
+TEST_CASE("the circuit breaker stops tolerance all when more than the allowed share of recent records is bad") {
+  Config config = tolerant_config(kps::testing::id_value_sink(WriteMode::Insert));
+  config.errors.circuit_breaker = {10, 0.5};
+  ScriptedWriter writer;
+  ManualClock clock;
+  FakeDeadLetters letters;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.set_dead_letter_sink(&letters);
+  pipeline.assign(kPartition0, std::nullopt);
+  int64_t offset = 0;
+  // Half bad is tolerated...
+  for (; offset < 10; ++offset) {
+    REQUIRE(pipeline.add(record("events", 0, offset, offset % 2 == 0 ? R"({"id":1})" : "[]")).is_ok());
+  }
+  // ...more than half is not.
+  Status status;
+  for (; offset < 20 && status.is_ok(); ++offset) status = pipeline.add(record("events", 0, offset, "[]"));
+  CHECK(status.kind() == ErrorKind::Fatal);
+  CHECK_THAT(status.message(), Catch::Contains("errors.circuit_breaker.max_bad_share"));
+  CHECK(offset == 11);  // the first record that tipped the share over
+}
+
+TEST_CASE("a record larger than errors.max_record_bytes is a bad record") {
+  Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
+  config.errors.max_record_bytes = 16;
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1})")).is_ok());
+  const Status status = pipeline.add(record("events", 0, 1, R"({"id":1,"v":123456789})"));
+  CHECK(status.kind() == ErrorKind::Poison);
+  CHECK_THAT(status.message(), Catch::Contains("offset=1") && Catch::Contains("errors.max_record_bytes (16)"));
 }
