@@ -61,4 +61,10 @@ int64_t CatchUpTracker::remaining_records() const {
   return remaining;
 }
 
+bool CatchUpTracker::all_fetched() const {
+  return std::all_of(entries_.begin(), entries_.end(), [](const Entry& entry) {
+    return entry.done || (entry.end_offset_seen && *entry.end_offset_seen >= entry.target.high_watermark);
+  });
+}
+
 }  // namespace kps

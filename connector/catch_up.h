@@ -33,6 +33,9 @@ class CatchUpTracker {
   void settle(const std::function<bool(const TopicPartition&)>& has_unwritten_records);
 
   bool done() const { return remaining_ == 0; }
+  /// Every unfinished partition was fetched to its mark: nothing more is coming, so
+  /// what is batched need not wait for max_latency_ms.
+  bool all_fetched() const;
   size_t remaining_partitions() const { return remaining_; }
   /// Records between each unfinished partition's known progress and its mark.
   int64_t remaining_records() const;

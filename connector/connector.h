@@ -115,7 +115,11 @@ class Connector final : public RebalanceListener {
   std::unique_ptr<HttpServer> http_server_;
   std::map<std::string, Counter*, std::less<>> consumed_counters_;
   Clock::time_point next_gauge_refresh_at_;
-  Clock::time_point last_poll_at_;
+  bool last_poll_was_idle_ = true;
+  std::chrono::milliseconds poll_wait_{100};  // until the next batch is due, at most kMaxPollWait
+  uint32_t records_since_housekeeping_ = 0;
+  std::string last_consumed_topic_;
+  Counter* last_consumed_counter_ = nullptr;
   Clock::time_point next_commit_check_at_;
   std::map<TopicPartition, int64_t> durable_offsets_;  // latest stored offset per owned partition
 

@@ -85,6 +85,7 @@ struct KafkaCallbacks {
         partitions->elems[index].offset = position < plan.start_offsets.size()
                                               ? plan.start_offsets[position].value_or(RD_KAFKA_OFFSET_INVALID)
                                               : RD_KAFKA_OFFSET_INVALID;
+        if (partitions->elems[index].offset >= 0) self->start_positions_[changed[position]] = partitions->elems[index].offset;
       }
       std::string assign_error;
       if (cooperative) {
@@ -181,6 +182,10 @@ KafkaConsumer::KafkaConsumer(const KafkaConfig& config, RebalanceListener& liste
   set("queued.min.messages", "1000000");
   set("queued.max.messages.kbytes", "32768");
   set("max.partition.fetch.bytes", "4194304");
+  // A full queue also backs the fetcher off for fetch.error.backoff.ms (default 500 ms)
+  // before it looks again: a backfill stalled for that long several times a million
+  // records. 20 ms cut the benchmark's time after the group join by about 10%.
+  set("fetch.error.backoff.ms", "20");
   for (const auto& [name, value] : config.properties) {
     if (std::find(kOwnedProperties.begin(), kOwnedProperties.end(), name) != kOwnedProperties.end()) {
       rd_kafka_conf_destroy(conf);
@@ -438,6 +443,7 @@ Status KafkaConsumer::seek(std::span<const std::pair<TopicPartition, int64_t>> p
     }
   }
   if (!problems.empty()) return Status::error(ErrorKind::Transient, "seek failed: " + problems);
+  for (const auto& [tp, offset] : positions) start_positions_[tp] = offset;
   return Status::ok();
 }
 
@@ -470,7 +476,13 @@ std::vector<std::pair<TopicPartition, int64_t>> KafkaConsumer::partition_lags() 
             RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) {
       continue;
     }
-    const int64_t position = element.offset >= 0 ? element.offset : low;
+    // Nothing consumed yet: count from where the partition starts, not from the log's
+    // start, or a restart over fully applied partitions reports all of them as lag.
+    int64_t position = element.offset;
+    if (position < 0) {
+      const auto start = start_positions_.find(TopicPartition{element.topic, element.partition});
+      position = start != start_positions_.end() ? start->second : low;
+    }
     lags.emplace_back(TopicPartition{element.topic, element.partition}, std::max<int64_t>(0, high - position));
   }
   return lags;

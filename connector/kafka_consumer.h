@@ -124,6 +124,7 @@ class KafkaConsumer {
   std::vector<RecordHeader> headers_;  // of the current record; reused
   std::vector<TopicPartition> assignment_;
   std::map<TopicPartition, int64_t> acknowledged_commits_;
+  std::map<TopicPartition, int64_t> start_positions_;  // where each partition was assigned or sought to
   Status fatal_;
   bool closed_ = false;
 };
