@@ -19,6 +19,8 @@ constexpr std::chrono::milliseconds kMaxPollWait{100};
 // At most this many records between two rounds of the loop's bookkeeping (flushing due
 // batches, committing, progress): a few milliseconds at the slowest useful rates.
 constexpr uint32_t kRecordsPerHousekeeping = 64;
+// While paused for backpressure, how often the loop looks whether the write is done.
+constexpr std::chrono::milliseconds kBackpressurePollWait{10};
 constexpr std::chrono::milliseconds kMetadataTimeout{10000};
 constexpr std::chrono::milliseconds kWatermarkCheckTimeout{5000};
 constexpr int kMetadataAttempts = 6;
@@ -349,9 +351,23 @@ Status Connector::poll_once() {
     log_progress(false);
     next_progress_at_ = now + config_.log.progress_interval;
   }
-  poll_wait_ = kMaxPollWait;
+  follow_backpressure(now);
+  poll_wait_ = paused_for_backpressure_ ? kBackpressurePollWait : kMaxPollWait;
   if (const auto until_flush = pipeline_->time_until_next_flush(now)) poll_wait_ = std::min(poll_wait_, *until_flush);
   return Status::ok();
+}
+
+void Connector::follow_backpressure(Clock::time_point now) {
+  const bool backpressured = pipeline_->backpressured() && !recovering_;
+  if (backpressured == paused_for_backpressure_) return;
+  paused_for_backpressure_ = backpressured;
+  if (backpressured) {
+    consumer_->pause(consumer_->assignment());
+    backpressure_log_.info(now, "PostgreSQL is slower than Kafka: ", consumer_->assignment().size(),
+                           " partition(s) paused until the batch in flight is written (polling goes on)");
+  } else {
+    consumer_->resume(consumer_->assignment());
+  }
 }
 
 Status Connector::absorb_write_result(Status status) {
@@ -382,6 +398,7 @@ void Connector::begin_recovery(const Status& cause) {
   metrics_.retries(code == "fenced" || code == "lost" || code == "dead_letter" ? code : "database").inc();
   // Nothing unwritten is kept: the partitions are re-fetched from PostgreSQL's offsets.
   pipeline_->reset();
+  paused_for_backpressure_ = false;  // the recovery pauses and resumes on its own
   consumer_->pause(consumer_->assignment());
   next_attempt_at_ = clock_.now() + backoff_.next_delay();
 }
@@ -619,6 +636,8 @@ AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition>
     failure_ = status;
     plan.paused = true;
   }
+  // Resumed with the others once the batch waiting behind the slow write is handed over.
+  if (paused_for_backpressure_) plan.paused = true;
   return plan;
 }
 

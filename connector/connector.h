@@ -74,6 +74,8 @@ class Connector final : public RebalanceListener {
   Status commit_lagging_offsets(bool synchronous);
   void refresh_catch_up_from_database();
   void log_progress(bool final_line);
+  /// Pauses or resumes every partition as the pipeline's backpressure comes and goes.
+  void follow_backpressure(Clock::time_point now);
   Status drain();
   Status start_http_server();
   /// Lag, assignment, dedup state size and readiness: refreshed about once a second.
@@ -96,6 +98,10 @@ class Connector final : public RebalanceListener {
   std::unique_ptr<KafkaConsumer> consumer_;
   std::unique_ptr<DeadLetterRouter> dead_letters_;  // with errors.tolerance: all
   log::RateLimited dead_letter_log_{60};
+  // Backpressure: a full batch waits behind a slow write, so the partitions are paused
+  // (polling goes on, so the group keeps us) until the pipeline has handed it over.
+  bool paused_for_backpressure_ = false;
+  log::RateLimited backpressure_log_{6};
   std::optional<CatchUpTracker> catch_up_;
   Status failure_;  // set inside rebalance callbacks, acted on by the loop
 

@@ -36,6 +36,16 @@ class RateLimited {
 
   template <typename... Parts>
   void warn(std::chrono::steady_clock::time_point now, const Parts&... parts) {
+    write(LogLevel::Warn, now, parts...);
+  }
+  template <typename... Parts>
+  void info(std::chrono::steady_clock::time_point now, const Parts&... parts) {
+    write(LogLevel::Info, now, parts...);
+  }
+
+ private:
+  template <typename... Parts>
+  void write(LogLevel level, std::chrono::steady_clock::time_point now, const Parts&... parts) {
     if (now - window_start_ >= std::chrono::minutes(1)) {
       window_start_ = now;
       written_in_window_ = 0;
@@ -46,14 +56,13 @@ class RateLimited {
     }
     ++written_in_window_;
     if (held_back_ == 0) {
-      emit(LogLevel::Warn, parts...);
+      emit(level, parts...);
     } else {
-      emit(LogLevel::Warn, parts..., " (", held_back_, " similar line(s) held back)");
+      emit(level, parts..., " (", held_back_, " similar line(s) held back)");
       held_back_ = 0;
     }
   }
 
- private:
   uint32_t lines_per_minute_;
   std::chrono::steady_clock::time_point window_start_{};
   uint32_t written_in_window_ = 0;

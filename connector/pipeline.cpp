@@ -205,6 +205,7 @@ void Pipeline::reset() {
     in_flight_->row_identities.clear();
   }
   failed_write_ = Status::ok();
+  deferring_ = false;
   // The records it saw are fetched and judged again.
   breaker_.reset();
   for (auto& table : tables_) {
@@ -293,7 +294,7 @@ Status Pipeline::handle_undecodable(TableState& table, PartitionState& state, co
   table.batcher.add_without_row(record);
   state.next_offset_to_consume = record.offset + 1;
   if (Status stopped = note_bad_record(bad); !stopped) return stopped;
-  if (table.batcher.full()) return flush(table);
+  if (table.batcher.full()) return flush(table, /*may_defer=*/true);
   return Status::ok();
 }
 
@@ -343,7 +344,7 @@ Status Pipeline::add(const RecordView& record) {
     const bool trust_store = !state->dedup_untrusted_below || record.offset >= *state->dedup_untrusted_below;
     if (!error && deduplicating && drop_duplicate(table, record, tuple_begin, trust_store)) {
       state->next_offset_to_consume = record.offset + 1;
-      if (table.batcher.full()) return flush(table);
+      if (table.batcher.full()) return flush(table, /*may_defer=*/true);
       return Status::ok();
     }
   } else if (table.sink.delete_on_tombstone) {
@@ -364,7 +365,7 @@ Status Pipeline::add(const RecordView& record) {
   state->next_offset_to_consume = record.offset + 1;
   ++counters_.records_consumed;
   if (tolerates_bad_records()) breaker_.note(false);
-  if (table.batcher.full()) return flush(table);
+  if (table.batcher.full()) return flush(table, /*may_defer=*/true);
   return Status::ok();
 }
 
@@ -409,10 +410,21 @@ void Pipeline::record_replayed_identities(TableState& table) {
   table.replay_progress.clear();
 }
 
-Status Pipeline::flush(TableState& table) {
+Status Pipeline::flush(TableState& table, bool may_defer) {
   if (!failed_write_.is_ok()) return failed_write_;
   record_replayed_identities(table);
   if (table.batcher.batch().empty()) return Status::ok();
+  if (may_defer && in_flight_->table != nullptr) {
+    // PostgreSQL is slower than Kafka. Past a short wait the batch stays here, full, and
+    // the connector pauses the partitions and keeps polling: the group keeps us, memory
+    // stays bounded, and flush_due() hands the batch over once the write is done.
+    const auto wait = deferring_ ? std::chrono::milliseconds(0) : backpressure_wait_;
+    if (in_flight_->result.wait_for(wait) != std::future_status::ready) {
+      deferring_ = true;
+      return Status::ok();
+    }
+  }
+  deferring_ = false;
   if (Status previous = collect_write(/*block=*/true); !previous.is_ok()) return previous;
   if (dead_letters_ != nullptr && dead_letters_->has_unflushed()) {
     // The batch stores offsets past its bad records: their letters must be on the broker first.
@@ -602,8 +614,9 @@ bool Pipeline::write_in_flight() const { return in_flight_->table != nullptr; }
 Status Pipeline::flush_due(Clock::time_point now) {
   if (Status finished = collect_write(/*block=*/false); !finished.is_ok()) return finished;
   for (auto& table : tables_) {
-    if (table->batcher.due(now)) {
-      Status status = flush(*table);
+    // A full batch is here when its flush was deferred behind a slow write.
+    if (table->batcher.due(now) || table->batcher.full()) {
+      Status status = flush(*table, /*may_defer=*/true);
       if (!status.is_ok()) return status;
     }
   }

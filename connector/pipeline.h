@@ -152,6 +152,13 @@ class Pipeline {
   /// Waits for the write in flight, if any, and takes in its result.
   Status wait_for_writes();
   bool write_in_flight() const;
+  /// A full batch waits for the write in flight, which has taken longer than the
+  /// backpressure wait: stop feeding records (pause the partitions, keep polling) until
+  /// flush_due() has handed it over.
+  bool backpressured() const { return deferring_; }
+  /// How long adding to a full batch may block on the write in flight before the
+  /// pipeline reports backpressure instead. Default 500 ms.
+  void set_backpressure_wait(std::chrono::milliseconds wait) { backpressure_wait_ = wait; }
   // A failed write is sticky: every call above returns it until reset(), because rows
   // batched after the failed one must not be stored over the gap it leaves.
   /// How long the connector may block in poll before a batch becomes due.
@@ -203,7 +210,9 @@ class Pipeline {
   void note_fetched(TopicState& topic_entry, const RecordView& record);
   const PartitionState* find_partition_state(const TopicPartition& tp) const;
   /// Hands the table's batch to the writer thread (after the previous write finished).
-  Status flush(TableState& table);
+  /// With `may_defer`, a batch that would wait behind a write in flight for longer
+  /// than the backpressure wait stays where it is (see backpressured()).
+  Status flush(TableState& table, bool may_defer = false);
   /// Starts the writer thread on what `in_flight_` holds.
   void launch_write();
   /// Takes in the result of the write in flight; with `block` false only if it is done.
@@ -244,6 +253,8 @@ class Pipeline {
   DeadLetterSink* dead_letters_ = nullptr;
   std::function<void(const BadRecord&)> bad_record_listener_;
   CircuitBreaker breaker_;
+  bool deferring_ = false;
+  std::chrono::milliseconds backpressure_wait_{500};
 };
 
 }  // namespace kps

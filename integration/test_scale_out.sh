@@ -2,9 +2,9 @@
 # Scale-out is the consumer group: three instances share a 12-partition topic while records keep
 # arriving; one is killed with SIGKILL mid-stream and its partitions move to the survivors; a
 # fourth joins mid-stream and takes partitions over from them. At the end (everything produced,
-# the instances stopped with SIGTERM) every record is in the table exactly once (insert mode, no
-# unique key: a duplicate would be a second row), each partition's stored offset is its high
-# watermark, and the offsets committed to Kafka are the stored ones.
+# the instances stopped one by one with SIGTERM) every record is in the table exactly once
+# (insert mode, no unique key: a duplicate would be a second row), each partition's stored
+# offset is its high watermark, and the offsets committed to Kafka are the stored ones.
 source "$(dirname "$0")/lib.sh"
 
 readonly records=36000 partitions=12
@@ -67,11 +67,19 @@ each_owns_partitions i1 i3 i4 || fail "after the join some instance owns nothing
 wait_producer 60
 assert_log_holds scale "$records"
 wait_until_applied scale 60
-for name in i1 i3 i4; do
-  status=0
-  stop_instance "$name" TERM 15 || status=$?
-  assert_eq 0 "$status" "exit status of instance $name after SIGTERM"
-done
+# Scale down one replica at a time, each stop once the group has settled after the previous one
+# (as a rolling scale-down does); test_sigterm_all_instances.sh stops them all at once.
+status=0
+stop_instance i1 TERM 15 || status=$?
+assert_eq 0 "$status" "exit status of instance i1 after SIGTERM"
+wait_for "i3 and i4 to own all $partitions partitions" 30 own_every_partition i3 i4
+status=0
+stop_instance i3 TERM 15 || status=$?
+assert_eq 0 "$status" "exit status of instance i3 after SIGTERM"
+wait_for "i4 to own all $partitions partitions" 30 own_every_partition i4
+status=0
+stop_instance i4 TERM 15 || status=$?
+assert_eq 0 "$status" "exit status of instance i4 after SIGTERM"
 
 assert_exactly_once public.scale expected
 assert_eq "$(log_end_offsets scale)" "$(stored_offsets scale)" "stored offsets vs the high watermarks"

@@ -688,3 +688,30 @@ TEST_CASE("a record larger than errors.max_record_bytes is a bad record") {
   CHECK(status.kind() == ErrorKind::Poison);
   CHECK_THAT(status.message(), Catch::Contains("offset=1") && Catch::Contains("errors.max_record_bytes (16)"));
 }
+
+TEST_CASE("a full batch behind a slow write reports backpressure instead of blocking, and goes once the write is done") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert), 2);
+  GatedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.set_backpressure_wait(std::chrono::milliseconds(20));
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 1, R"({"id":2})")).is_ok());  // full: in flight, the writer waits
+  REQUIRE(pipeline.add(record("events", 0, 2, R"({"id":3})")).is_ok());
+  CHECK_FALSE(pipeline.backpressured());
+  const auto started = std::chrono::steady_clock::now();
+  REQUIRE(pipeline.add(record("events", 0, 3, R"({"id":4})")).is_ok());  // full again, behind the slow write
+  CHECK(pipeline.backpressured());
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
+  REQUIRE(pipeline.flush_due().is_ok());  // still in flight: nothing changes
+  CHECK(pipeline.backpressured());
+
+  writer.open();
+  REQUIRE(pipeline.wait_for_writes().is_ok());
+  REQUIRE(pipeline.flush_due().is_ok());  // hands the waiting batch over
+  CHECK_FALSE(pipeline.backpressured());
+  REQUIRE(pipeline.wait_for_writes().is_ok());
+  CHECK(writer.rows_written == std::vector<size_t>{2, 2});
+  CHECK(pipeline.stored_next_offset(kPartition0) == 4);
+}
