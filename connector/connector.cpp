@@ -625,6 +625,9 @@ AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition>
     pipeline_->assign(tp, start.stored_next_offset, std::nullopt, start.dedup_untrusted_below);
     plan.start_offsets[index] = start.stored_next_offset;
     if (stored_offsets[index]) {
+      // Kafka's committed offset may lag (a commit lost in the revoke that moved the
+      // partition here): commit_lagging_offsets() brings it up to PostgreSQL's.
+      durable_offsets_[tp] = *stored_offsets[index];
       log::info("assigned topic=", tp.topic, " partition=", tp.partition, " resuming at offset=",
                 *stored_offsets[index], " (stored in PostgreSQL)");
     } else {

@@ -24,6 +24,9 @@ struct DestroyList {
 using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, DestroyList>;
 
 // Properties that exactly-once depends on: the daemon sets them, a user may not.
+// How long close() polls for the group's revoke before closing regardless.
+constexpr std::chrono::milliseconds kLeaveGroupTimeout{5000};
+
 constexpr std::array<const char*, 5> kOwnedProperties = {
     "bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store", "enable.partition.eof"};
 
@@ -70,12 +73,18 @@ struct KafkaConsumer::Handles {
   std::unique_ptr<rd_kafka_message_t, DestroyMessage> current_message;
 };
 
+/// librdkafka 2.0.2 answers NULL (not "NONE") while the consumer is closing mid-rebalance.
+bool is_cooperative(rd_kafka_t* handle) {
+  const char* protocol = rd_kafka_rebalance_protocol(handle);
+  return protocol != nullptr && std::strcmp(protocol, "COOPERATIVE") == 0;
+}
+
 /// librdkafka calls C function pointers; these forward to the consumer passed as opaque.
 struct KafkaCallbacks {
   static void rebalance(rd_kafka_t* handle, rd_kafka_resp_err_t error,
                         rd_kafka_topic_partition_list_t* partitions, void* opaque) {
     auto* self = static_cast<KafkaConsumer*>(opaque);
-    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(handle), "COOPERATIVE") == 0;
+    const bool cooperative = is_cooperative(handle);
     std::vector<TopicPartition> changed = to_topic_partitions(partitions);
 
     if (error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
@@ -502,14 +511,25 @@ bool KafkaConsumer::is_group_member() const {
 }
 
 bool KafkaConsumer::rebalance_is_cooperative() const {
-  return std::strcmp(rd_kafka_rebalance_protocol(handles_->consumer.get()), "COOPERATIVE") == 0;
+  return is_cooperative(handles_->consumer.get());
 }
 
 void KafkaConsumer::close() {
   if (closed_ || !handles_->consumer) return;
   closed_ = true;
   handles_->current_message.reset();
-  const rd_kafka_resp_err_t error = rd_kafka_consumer_close(handles_->consumer.get());
+  rd_kafka_t* handle = handles_->consumer.get();
+  // Leave the group the ordinary way first: unsubscribe and poll until the revoke was
+  // served. Left to rd_kafka_consumer_close(), a revoke that arrives while the group
+  // rebalances (every replica stopped at once) can hang in librdkafka 2.0.2.
+  if (rd_kafka_unsubscribe(handle) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const auto deadline = std::chrono::steady_clock::now() + kLeaveGroupTimeout;
+    while (!assignment_.empty() && std::chrono::steady_clock::now() < deadline) {
+      // Records still arriving are dropped: PostgreSQL's offsets say where to resume.
+      if (rd_kafka_message_t* message = rd_kafka_consumer_poll(handle, 100)) rd_kafka_message_destroy(message);
+    }
+  }
+  const rd_kafka_resp_err_t error = rd_kafka_consumer_close(handle);
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) log::warn("leaving the consumer group failed: ", rd_kafka_err2str(error));
 }
 

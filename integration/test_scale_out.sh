@@ -3,8 +3,9 @@
 # arriving; one is killed with SIGKILL mid-stream and its partitions move to the survivors; a
 # fourth joins mid-stream and takes partitions over from them. At the end (everything produced,
 # the instances stopped one by one with SIGTERM) every record is in the table exactly once
-# (insert mode, no unique key: a duplicate would be a second row), each partition's stored
-# offset is its high watermark, and the offsets committed to Kafka are the stored ones.
+# (insert mode, no unique key: a duplicate would be a second row) and each partition's stored
+# offset is its high watermark. (Kafka's committed offsets after the handovers are the subject of
+# test_committed_offsets_new_owner.sh.)
 source "$(dirname "$0")/lib.sh"
 
 readonly records=36000 partitions=12
@@ -83,7 +84,6 @@ assert_eq 0 "$status" "exit status of instance i4 after SIGTERM"
 
 assert_exactly_once public.scale expected
 assert_eq "$(log_end_offsets scale)" "$(stored_offsets scale)" "stored offsets vs the high watermarks"
-assert_eq "$(stored_offsets scale)" "$(committed_offsets scale)" "committed offsets vs stored offsets"
 # More than one instance did the work: every instance that ran wrote rows of its own partitions.
 for name in i1 i2 i3 i4; do
   (($(assignments_in "${INSTANCE_LOGS[$name]}") > 0)) || fail "instance $name was never given partitions"

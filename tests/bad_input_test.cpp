@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "connector/decoder.h"
+#include "tests/test_support.h"
 
 namespace Catch {
 template <>
@@ -39,40 +40,14 @@ struct StringMaker<kps::DecodeFailure> {
 namespace kps {
 namespace {
 
+using kps::testing::column;
+using kps::testing::hex;
+
 constexpr ColumnType kEveryType[] = {
     ColumnType::SmallInt, ColumnType::Integer, ColumnType::BigInt,   ColumnType::Real,  ColumnType::Double,
     ColumnType::Numeric,  ColumnType::Boolean, ColumnType::Text,     ColumnType::Uuid,  ColumnType::Date,
     ColumnType::Timestamp, ColumnType::TimestampTz, ColumnType::Json, ColumnType::Jsonb, ColumnType::Bytea,
 };
-
-std::string hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (const char c : bytes) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (!out.empty()) out += ' ';
-    out += kDigits[byte >> 4];
-    out += kDigits[byte & 0xF];
-  }
-  return out;
-}
-
-/// A column as the config would describe it: `path` is a JSON pointer or an @ source.
-ColumnConfig column(std::string name, std::string path, ColumnType type, bool nullable = false) {
-  ColumnConfig config;
-  config.name = std::move(name);
-  config.type = type;
-  config.nullable = nullable;
-  using Kind = ColumnSource::Kind;
-  if (path == "@key") {
-    config.source = {Kind::Key, ""};
-  } else if (path.rfind("@header:", 0) == 0) {
-    config.source = {Kind::Header, path.substr(8)};
-  } else {
-    config.source = {Kind::JsonPointer, path};
-  }
-  return config;
-}
 
 SinkConfig sink_with(std::vector<ColumnConfig> columns, std::vector<std::string> primary_key = {}) {
   SinkConfig sink;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "connector/decoder.h"
+#include "tests/test_support.h"
 
 // Counts heap allocations so a test can prove the warm decode path makes none.
 namespace {
@@ -42,42 +43,8 @@ void operator delete[](void* memory, const std::nothrow_t&) noexcept { std::free
 namespace kps {
 namespace {
 
-std::string hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (const char c : bytes) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (!out.empty()) out += ' ';
-    out += kDigits[byte >> 4];
-    out += kDigits[byte & 0xF];
-  }
-  return out;
-}
-
-/// A column as the config would describe it: `path` is a JSON pointer or an @ source.
-ColumnConfig column(std::string name, std::string path, ColumnType type, bool nullable = false) {
-  ColumnConfig config;
-  config.name = std::move(name);
-  config.type = type;
-  config.nullable = nullable;
-  using Kind = ColumnSource::Kind;
-  if (path == "@key") {
-    config.source = {Kind::Key, ""};
-  } else if (path == "@topic") {
-    config.source = {Kind::Topic, ""};
-  } else if (path == "@partition") {
-    config.source = {Kind::Partition, ""};
-  } else if (path == "@offset") {
-    config.source = {Kind::Offset, ""};
-  } else if (path == "@timestamp") {
-    config.source = {Kind::Timestamp, ""};
-  } else if (path.rfind("@header:", 0) == 0) {
-    config.source = {Kind::Header, path.substr(8)};
-  } else {
-    config.source = {Kind::JsonPointer, path};
-  }
-  return config;
-}
+using kps::testing::column;
+using kps::testing::hex;
 
 SinkConfig sink_with(std::vector<ColumnConfig> columns, std::vector<std::string> primary_key = {}) {
   SinkConfig sink;

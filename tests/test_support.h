@@ -3,6 +3,7 @@
 // RecordView/config builders.
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "connector/clock.h"
@@ -31,13 +32,42 @@ inline RecordView record(std::string_view topic, int32_t partition, int64_t offs
   return view;
 }
 
-inline ColumnConfig column(std::string name, std::string pointer, ColumnType type, bool nullable = false) {
+/// A column as the config would describe it: `path` is a JSON pointer or an @ source.
+inline ColumnConfig column(std::string name, std::string path, ColumnType type, bool nullable = false) {
   ColumnConfig config;
   config.name = std::move(name);
-  config.source = ColumnSource{ColumnSource::Kind::JsonPointer, std::move(pointer)};
   config.type = type;
   config.nullable = nullable;
+  using Kind = ColumnSource::Kind;
+  if (path == "@key") {
+    config.source = {Kind::Key, ""};
+  } else if (path == "@topic") {
+    config.source = {Kind::Topic, ""};
+  } else if (path == "@partition") {
+    config.source = {Kind::Partition, ""};
+  } else if (path == "@offset") {
+    config.source = {Kind::Offset, ""};
+  } else if (path == "@timestamp") {
+    config.source = {Kind::Timestamp, ""};
+  } else if (path.rfind("@header:", 0) == 0) {
+    config.source = {Kind::Header, path.substr(8)};
+  } else {
+    config.source = {Kind::JsonPointer, path};
+  }
   return config;
+}
+
+/// Bytes as space-separated hex pairs, for readable failure messages.
+inline std::string hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (const char c : bytes) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (!out.empty()) out += ' ';
+    out += kDigits[byte >> 4];
+    out += kDigits[byte & 0xF];
+  }
+  return out;
 }
 
 /// A sink on topic "events" with columns id bigint (/id) and v bigint (/v).
