@@ -193,6 +193,13 @@ config:
     listen: "0.0.0.0:9102"
   log:
     format: json
+  errors:
+    tolerance: all
+    dead_letter_topic: events.dlq
+    max_record_bytes: 2MiB
+    circuit_breaker:
+      window_records: 500
+      max_bad_share: 0.2
   shutdown_timeout_ms: 60000
 EOF
 
@@ -217,6 +224,7 @@ daemon_accepts custom PGPASSWORD=placeholder KAFKA_PASSWORD=placeholder
 expect "${work}/custom.yaml" "extra env appended" '^ +value: verify-full$'
 expect "${work}/custom.yaml" "ServiceMonitor carries the Prometheus selector label" '^ +release: prometheus$'
 expect "${work}/custom.yaml" "\${VAR} reaches the daemon unexpanded" '^ +sasl.password: .?\$\{KAFKA_PASSWORD\}.?$'
+expect "${work}/custom.yaml" "the errors section reaches the daemon" '^ +dead_letter_topic: events.dlq$'
 
 echo "check-helm: values the chart must refuse"
 expect_render_failure "shutdown_timeout_ms not below the grace period" \
@@ -225,6 +233,8 @@ expect_render_failure "replicaCount 0 fails the schema" 'replicaCount' --set rep
 expect_render_failure "a misspelt top-level key fails the schema" 'replicas' --set replicas=2
 expect_render_failure "a relative state.dir fails the schema" 'state.dir' --set config.state.dir=state
 expect_render_failure "an empty http.listen (no probes) is refused" 'http.listen' --set config.http.listen=
+expect_render_failure "a circuit breaker share above 1 fails the schema" 'max_bad_share' \
+  --set config.errors.circuit_breaker.max_bad_share=2
 
 if [[ ${failures} -ne 0 ]]; then
   echo "check-helm: ${failures} check(s) failed" >&2
