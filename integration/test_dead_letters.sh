@@ -9,6 +9,8 @@
 #     and a duplicate primary key;
 #   - database stage, upsert mode (staging table + INSERT … ON CONFLICT, located by halving):
 #     a foreign key violation, and a key whose last record is refused keeps its previous record.
+# /metrics counts each bad record once in bad_records_total and dead_letters_total, by topic,
+# stage and reason.
 source "$(dirname "$0")/lib.sh"
 
 start_postgres
@@ -84,7 +86,26 @@ bad_orders[0/20]=decode
   printf '1\t{"id":1,"region":"eu","balance":-5}\n'
 } | produce accounts 0
 
-run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || fail "the daemon exited with status $? (expected 0)"
+port=$(free_port)
+sed -i "s|^  listen: \"\"$|  listen: \"127.0.0.1:$port\"|" "$TEST_DIR/sink.yaml"
+grep -q "127.0.0.1:$port" "$TEST_DIR/sink.yaml" || fail "could not enable HTTP in the test config"
+start_daemon "$TEST_DIR/sink.yaml"
+all_applied() { [[ "$(stored_offsets orders)" == $'0\t21\n1\t20\n2\t20' && "$(stored_offsets accounts)" == $'0\t6' ]]; }
+wait_for "every offset to be stored" 60 all_applied
+curl -sf "http://127.0.0.1:$port/metrics" >"$TEST_DIR/metrics.txt" || fail "cannot read /metrics"
+stop_daemon TERM 20 || fail "the daemon exited with status $? after SIGTERM"
+
+# /metrics counts every bad record once, by topic, stage and reason, and each as a dead letter.
+metric() { awk -v series="$1" '$1 == series { print $2 }' "$TEST_DIR/metrics.txt"; }
+for family in bad_records_total dead_letters_total; do
+  for expected in 'orders database 23514 9' 'orders database 22001 1' 'orders database 23505 1' \
+                  'orders decode wrong_type 2' 'orders decode invalid_json 1' 'orders decode not_an_object 1' \
+                  'orders decode too_large 1' 'accounts database 23503 1' 'accounts database 23514 1'; do
+    read -r topic stage reason count <<<"$expected"
+    series="kafka_pg_sink_${family}{topic=\"$topic\",stage=\"$stage\",reason=\"$reason\"}"
+    assert_eq "$count" "$(metric "$series")" "$series"
+  done
+done
 
 # The table holds exactly the good orders.
 expected_ids=$(for p in 0 1 2; do for ((n = 0; n < 20; n++)); do
