@@ -208,6 +208,7 @@ void Pipeline::reset() {
   deferring_ = false;
   // The records it saw are fetched and judged again.
   breaker_.reset();
+  unacknowledged_bad_.clear();
   for (auto& table : tables_) {
     table->batcher.clear();
     table->dedup_dropped_in_batch = 0;
@@ -269,8 +270,12 @@ void Pipeline::finish_replay(const TopicPartition& tp, int64_t complete_up_to) {
 }
 
 Status Pipeline::note_bad_record(const BadRecord& bad) {
-  ++counters_.bad_records;
-  if (bad_record_listener_) bad_record_listener_(bad);
+  if (tolerates_bad_records()) {
+    // Reported once its dead letter is acknowledged: a rewind before that sees it again.
+    unacknowledged_bad_.push_back(bad);
+  } else {
+    report_bad_record(bad);
+  }
   if (!tolerates_bad_records() || !breaker_.note(true)) return Status::ok();
   const CircuitBreakerConfig& limits = config_.errors.circuit_breaker;
   return Status::error(ErrorKind::Fatal,
@@ -278,6 +283,18 @@ Status Pipeline::note_bad_record(const BadRecord& bad) {
       " records were bad, more than errors.circuit_breaker.max_bad_share=" + std::to_string(limits.max_bad_share) +
       "; stopping instead of sending them all to the dead letter topic (a schema change upstream?). Last: " +
       bad.describe());
+}
+
+void Pipeline::report_bad_record(const BadRecord& bad) {
+  ++counters_.bad_records;
+  if (bad_record_listener_) bad_record_listener_(bad);
+}
+
+Status Pipeline::flush_dead_letters() {
+  if (Status flushed = dead_letters_->flush(); !flushed) return flushed;
+  for (const BadRecord& bad : unacknowledged_bad_) report_bad_record(bad);
+  unacknowledged_bad_.clear();
+  return Status::ok();
 }
 
 Status Pipeline::handle_undecodable(TableState& table, PartitionState& state, const RecordView& record,
@@ -428,7 +445,7 @@ Status Pipeline::flush(TableState& table, bool may_defer) {
   if (Status previous = collect_write(/*block=*/true); !previous.is_ok()) return previous;
   if (dead_letters_ != nullptr && dead_letters_->has_unflushed()) {
     // The batch stores offsets past its bad records: their letters must be on the broker first.
-    if (Status flushed = dead_letters_->flush(); !flushed) {
+    if (Status flushed = flush_dead_letters(); !flushed) {
       failed_write_ = flushed;
       return flushed;
     }
@@ -514,11 +531,11 @@ Status Pipeline::set_rejected_rows_aside() {
   if (tolerates_bad_records()) {
     for (const RejectedRow& rejected : write.rejected) write.excluded[rejected.row_index] = true;
     if (Status queued = dead_letters_->enqueue_released(refused); !queued) return queued;
-    // The rewrite stores offsets past these records: their letters go first.
-    if (Status flushed = dead_letters_->flush(); !flushed) return flushed;
     for (const BadRecord& bad : refused) {
       if (Status stopped = note_bad_record(bad); !stopped) return stopped;
     }
+    // The rewrite stores offsets past these records: their letters go first.
+    if (Status flushed = flush_dead_letters(); !flushed) return flushed;
   } else {
     // Stop at the first refused record of each partition: everything before it is
     // written, nothing from it on. Offsets are per partition, so that is exact.

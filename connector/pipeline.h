@@ -73,7 +73,7 @@ struct PipelineCounters {
   uint64_t dedup_replayed = 0;       // already applied, re-read only to rebuild the dedup state
   uint64_t rows_written = 0;         // after key reduction
   uint64_t batches_written = 0;
-  uint64_t bad_records = 0;          // dead-lettered (tolerance all), or the one stopped at
+  uint64_t bad_records = 0;          // dead-lettered and acknowledged (tolerance all), or the one stopped at
 };
 
 /// What one committed batch did, for metrics.
@@ -178,7 +178,8 @@ class Pipeline {
   /// Where bad records go with `errors.tolerance: all`; must outlive the pipeline.
   /// Without one, every bad record stops the pipeline as with `tolerance: none`.
   void set_dead_letter_sink(DeadLetterSink* sink) { dead_letters_ = sink; }
-  /// Called once for every bad record found, dead-lettered or stopped at.
+  /// Called once for every bad record: the one stopped at, or a dead-lettered one once
+  /// its letter is acknowledged.
   void set_bad_record_listener(std::function<void(const BadRecord&)> listener) {
     bad_record_listener_ = std::move(listener);
   }
@@ -227,8 +228,12 @@ class Pipeline {
   bool tolerates_bad_records() const { return dead_letters_ != nullptr && config_.errors.tolerance == ErrorTolerance::All; }
   /// A bad record found while decoding: stops (tolerance none) or dead-letters it.
   Status handle_undecodable(TableState& table, PartitionState& state, const RecordView& record, DecodeError error);
-  /// Counts a bad record in the circuit breaker; the error to stop with when it trips.
+  /// Counts a bad record in the circuit breaker (the error to stop with when it trips)
+  /// and reports it, once its dead letter is acknowledged when there is one.
   Status note_bad_record(const BadRecord& bad);
+  void report_bad_record(const BadRecord& bad);
+  /// Flushes the dead letter sink; reports the bad records it acknowledged.
+  Status flush_dead_letters();
   void forget_first_fetched(const TopicPartition& tp);
   void record_replayed_identities(TableState& table);
   void learn_identity(TableState& table, const RecordView& record);
@@ -252,6 +257,7 @@ class Pipeline {
   std::function<void(const FlushReport&)> flush_listener_;
   DeadLetterSink* dead_letters_ = nullptr;
   std::function<void(const BadRecord&)> bad_record_listener_;
+  std::vector<BadRecord> unacknowledged_bad_;  // dead-lettered, not yet acknowledged
   CircuitBreaker breaker_;
   bool deferring_ = false;
   std::chrono::milliseconds backpressure_wait_{500};

@@ -508,6 +508,7 @@ TEST_CASE("with tolerance all an undecodable record is dead-lettered and its off
   REQUIRE(pipeline.add(record("events", 0, 1, R"({"id":"one"})")).is_ok());
   REQUIRE(pipeline.add(record("events", 0, 2, R"({"id":3})")).is_ok());
   CHECK(letters.queued.size() == 1);
+  CHECK(seen.empty());  // reported once its letter is acknowledged, not before
   REQUIRE(pipeline.flush_all().is_ok());
 
   CHECK(letters.queued.empty());
@@ -540,6 +541,7 @@ TEST_CASE("with tolerance all a batch is not written while its dead letters are 
   CHECK(failed.code() == "dead_letter");
   CHECK(writer.calls.empty());
   CHECK(pipeline.stored_next_offset(kPartition0) == 5);  // the partition waits; it never skips
+  CHECK(pipeline.counters().bad_records == 0);           // fetched again after the rewind: counted then
 }
 
 TEST_CASE("with tolerance all rows PostgreSQL refuses are dead-lettered and every other row of the batch is written") {
