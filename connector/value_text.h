@@ -76,8 +76,9 @@ struct DecimalText {
 /// Digits of numeric that PostgreSQL can hold: 131072 before the point, 16383 after.
 inline constexpr int64_t kNumericMaxIntegerDigits = 131072;
 inline constexpr int32_t kNumericMaxDisplayScale = 16383;
-/// Exponents beyond this are refused outright, before any arithmetic on them.
-inline constexpr int32_t kNumericMaxExponent = 100000;
+/// Exponents beyond this are refused outright, before any arithmetic on them; within it,
+/// the digit limits above decide, as they do in PostgreSQL (1e131071 fits, 1e131072 does not).
+inline constexpr int32_t kNumericMaxExponent = 1000000;
 
 TextProblem parse_decimal(std::string_view text, DecimalText& out);
 

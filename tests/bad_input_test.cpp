@@ -470,19 +470,22 @@ TEST_CASE("numeric keeps any number PostgreSQL's numeric holds, 1e400 included, 
   check_good_values({
       {ColumnType::Numeric, "1e400", "00 01 00 64 00 00 00 00 00 01"},
       {ColumnType::Numeric, "1e100000", "00 01 61 a8 00 00 00 00 00 01"},
+      {ColumnType::Numeric, "1e131071", "00 01 7f ff 00 00 00 00 03 e8"},  // PostgreSQL's largest power of ten
       {ColumnType::Numeric, "\"NaN\"", "00 00 00 00 c0 00 00 00"},
       {ColumnType::Numeric, "\"-Infinity\"", "00 00 00 00 f0 00 00 00"},
       {ColumnType::Numeric, "\"+1.5\"", "00 02 00 00 00 00 00 01 00 01 13 88"},
   });
   CHECK_FALSE(run(id_and_v(ColumnType::Numeric), record_with(record_v("1e-16383"))).error.has_value());
   check_bad_values({
-      {ColumnType::Numeric, "1e100001", DecodeFailure::OutOfRange, "1e100001: exponent is out of range"},
+      {ColumnType::Numeric, "1e131072", DecodeFailure::OutOfRange,
+       "1e131072: too many digits before the decimal point for numeric (at most 131072)"},
+      {ColumnType::Numeric, "1e1000001", DecodeFailure::OutOfRange, "1e1000001: exponent is out of range"},
       {ColumnType::Numeric, "1e-16384", DecodeFailure::OutOfRange,
        "1e-16384: too many digits after the decimal point for numeric (at most 16383)"},
       {ColumnType::Numeric, "1" + std::string(131072, '0'), DecodeFailure::OutOfRange,
        "1" + std::string(63, '0') + "...: too many digits before the decimal point for numeric (at most 131072)"},
-      {ColumnType::Numeric, "\"1e100001\"", DecodeFailure::OutOfRange,
-       "invalid numeric \"1e100001\": exponent is out of range"},
+      {ColumnType::Numeric, "\"1e131072\"", DecodeFailure::OutOfRange,
+       "invalid numeric \"1e131072\": too many digits before the decimal point for numeric (at most 131072)"},
       {ColumnType::Numeric, "\"abc\"", DecodeFailure::InvalidValue, "invalid numeric \"abc\": not a decimal number"},
       {ColumnType::Numeric, "\"\"", DecodeFailure::InvalidValue, "invalid numeric \"\": not a decimal number"},
       {ColumnType::Numeric, "\" 1\"", DecodeFailure::InvalidValue, "invalid numeric \" 1\": not a decimal number"},
@@ -664,7 +667,7 @@ TEST_CASE("\\u0000 is refused where PostgreSQL cannot store a NUL and kept by js
 
 TEST_CASE("jsonb refuses numbers beyond numeric's range, which json keeps as written") {
   check_bad_values({
-      {ColumnType::Jsonb, "1e100001", DecodeFailure::OutOfRange,
+      {ColumnType::Jsonb, "1e131072", DecodeFailure::OutOfRange,
        "holds a number beyond the range of numeric, which jsonb stores numbers as"},
       {ColumnType::Jsonb, R"({"a": [1, -1e-16384]})", DecodeFailure::OutOfRange,
        "holds a number beyond the range of numeric, which jsonb stores numbers as"},
@@ -728,8 +731,9 @@ TEST_CASE("bad text forms in headers and keys carry the reason code of the same 
               "@header:h: invalid date \"2026-02-30\": day is out of range for the month");
   check_error(run_header(ColumnType::TimestampTz, "9223372036854775807"), "c", DecodeFailure::OutOfRange,
               "@header:h: 9223372036854775807 epoch milliseconds is out of PostgreSQL's timestamp range");
-  check_error(run_header(ColumnType::Numeric, "1e100001"), "c", DecodeFailure::OutOfRange,
-              "@header:h: invalid numeric \"1e100001\": exponent is out of range");
+  check_error(run_header(ColumnType::Numeric, "1e131072"), "c", DecodeFailure::OutOfRange,
+              "@header:h: invalid numeric \"1e131072\": too many digits before the decimal point for numeric "
+              "(at most 131072)");
   check_error(run_header(ColumnType::Uuid, "123e4567-e89b-12d3-a456"), "c", DecodeFailure::InvalidValue,
               "@header:h: invalid uuid \"123e4567-e89b-12d3-a456\"");
 

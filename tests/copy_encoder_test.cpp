@@ -176,7 +176,7 @@ TEST_CASE("numeric accepts the decimal literals PostgreSQL accepts beyond JSON's
 
 TEST_CASE("numeric rejects text that is not a decimal number and appends nothing") {
   for (const char* text : {"", "abc", "1.2.3", "--1", "1e", "e5", ".", "-", "0x10", " 1", "1 ", "+NaN", "1e+",
-                           "1,5", "Infinit", "1e100001", "1e-100001", "1e99999999999999999999"}) {
+                           "1,5", "Infinit", "1e131072", "1e-100001", "1e99999999999999999999"}) {
     CAPTURE(text);
     CopyBuffer buffer;
     buffer.append_int16(1);
