@@ -47,7 +47,11 @@ Connector::Connector(const Config& config, RunOptions options, const std::atomic
       // A loop iteration blocks at most for a poll, one batch or one reconnect attempt.
       heartbeat_(clock_, std::chrono::milliseconds(120000)) {}
 
-Connector::~Connector() = default;
+Connector::~Connector() {
+  // Leaving the group calls back into this object (the revoke): do it while every member
+  // is still alive, not from the consumer's own destructor.
+  if (consumer_) consumer_->close();
+}
 
 Status Connector::run() {
   started_at_ = clock_.now();
