@@ -42,6 +42,8 @@ namespace {
 
 using kps::testing::column;
 using kps::testing::hex;
+using kps::testing::record_with;
+using kps::testing::sink_with;
 
 constexpr ColumnType kEveryType[] = {
     ColumnType::SmallInt, ColumnType::Integer, ColumnType::BigInt,   ColumnType::Real,  ColumnType::Double,
@@ -49,34 +51,10 @@ constexpr ColumnType kEveryType[] = {
     ColumnType::Timestamp, ColumnType::TimestampTz, ColumnType::Json, ColumnType::Jsonb, ColumnType::Bytea,
 };
 
-SinkConfig sink_with(std::vector<ColumnConfig> columns, std::vector<std::string> primary_key = {}) {
-  SinkConfig sink;
-  sink.topic = "events";
-  sink.table = {"public", "events"};
-  sink.columns = std::move(columns);
-  sink.primary_key = std::move(primary_key);
-  for (const std::string& name : sink.primary_key) {
-    for (size_t i = 0; i < sink.columns.size(); ++i) {
-      if (sink.columns[i].name == name) sink.primary_key_columns.push_back(i);
-    }
-  }
-  return sink;
-}
-
 /// The sink every value table uses: an id that always decodes, then the column under
 /// test, so a failing `v` has to undo a half-written tuple.
 SinkConfig id_and_v(ColumnType type, bool nullable = false) {
   return sink_with({column("id", "/id", ColumnType::BigInt), column("v", "/v", type, nullable)});
-}
-
-RecordView record_with(std::optional<std::string_view> value) {
-  RecordView record;
-  record.topic = "events";
-  record.partition = 3;
-  record.offset = 42;
-  record.timestamp_ms = 1700000000000;
-  record.value = value;
-  return record;
 }
 
 /// A decode into a buffer that already holds an earlier tuple of the batch.

@@ -45,30 +45,8 @@ namespace {
 
 using kps::testing::column;
 using kps::testing::hex;
-
-SinkConfig sink_with(std::vector<ColumnConfig> columns, std::vector<std::string> primary_key = {}) {
-  SinkConfig sink;
-  sink.topic = "events";
-  sink.table = {"public", "events"};
-  sink.columns = std::move(columns);
-  sink.primary_key = std::move(primary_key);
-  for (const std::string& name : sink.primary_key) {
-    for (size_t i = 0; i < sink.columns.size(); ++i) {
-      if (sink.columns[i].name == name) sink.primary_key_columns.push_back(i);
-    }
-  }
-  return sink;
-}
-
-RecordView record_with(std::optional<std::string_view> value) {
-  RecordView record;
-  record.topic = "events";
-  record.partition = 3;
-  record.offset = 42;
-  record.timestamp_ms = 1700000000000;
-  record.value = value;
-  return record;
-}
+using kps::testing::record_with;
+using kps::testing::sink_with;
 
 /// A decode's outcome: the tuple, or the error.
 struct Decoded {

@@ -57,6 +57,32 @@ inline ColumnConfig column(std::string name, std::string path, ColumnType type, 
   return config;
 }
 
+/// A sink on topic "events" with these columns; the primary key names some of them.
+inline SinkConfig sink_with(std::vector<ColumnConfig> columns, std::vector<std::string> primary_key = {}) {
+  SinkConfig sink;
+  sink.topic = "events";
+  sink.table = {"public", "events"};
+  sink.columns = std::move(columns);
+  sink.primary_key = std::move(primary_key);
+  for (const std::string& name : sink.primary_key) {
+    for (size_t i = 0; i < sink.columns.size(); ++i) {
+      if (sink.columns[i].name == name) sink.primary_key_columns.push_back(i);
+    }
+  }
+  return sink;
+}
+
+/// A record of topic "events", partition 3, offset 42, with a timestamp and this value.
+inline RecordView record_with(std::optional<std::string_view> value) {
+  RecordView record;
+  record.topic = "events";
+  record.partition = 3;
+  record.offset = 42;
+  record.timestamp_ms = 1700000000000;
+  record.value = value;
+  return record;
+}
+
 /// Bytes as space-separated hex pairs, for readable failure messages.
 inline std::string hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
