@@ -170,9 +170,14 @@ fi
 # A port nothing listens on right now. Another process may still take it before we do,
 # which start_postgres handles by trying again.
 free_port() {
-  local port
+  # Below the kernel's ephemeral range: a port picked there can be taken, before the daemon binds
+  # it, by the local end of any outgoing connection (libpq, librdkafka) or a mock broker's listener
+  # — which made a parallel test fail with "Address already in use".
+  local ephemeral_start port
+  read -r ephemeral_start _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || ephemeral_start=32768
+  ((ephemeral_start > 12000)) || ephemeral_start=32768
   while true; do
-    port=$((20000 + RANDOM % 40000))
+    port=$((10000 + RANDOM % (ephemeral_start - 10000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return
