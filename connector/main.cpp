@@ -11,12 +11,14 @@
 #include <string_view>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 #include "connector/config.h"
 #include "connector/connector.h"
 #include "connector/dead_letter_producer.h"
 #include "connector/kafka_consumer.h"
 #include "connector/log.h"
+#include "connector/offsets_command.h"
 #include "connector/pg_connection.h"
 #include "connector/version.h"
 
@@ -28,6 +30,9 @@ constexpr int kExitUsage = 2;
 
 constexpr std::string_view kUsage =
     "usage: kafka-pg-sink --config PATH [--check-config] [--until-caught-up] [--version] [--help]\n"
+    "       kafka-pg-sink --config PATH offsets show [--topic T]\n"
+    "       kafka-pg-sink --config PATH offsets reset --topic T [--partition P]\n"
+    "                     (--to-earliest | --to-latest | --to-offset N | --to-timestamp TIME) [--execute]\n"
     "\n"
     "Streams JSON records from Kafka into PostgreSQL, exactly once.\n"
     "\n"
@@ -39,6 +44,13 @@ constexpr std::string_view kUsage =
     "                     applied to PostgreSQL and its offset committed\n"
     "  --version          print the version and the versions of the libraries in use\n"
     "  --help             print this help\n"
+    "\n"
+    "offsets show: per partition, the offset stored in PostgreSQL (where the daemon resumes),\n"
+    "  the group's committed offset in Kafka, the log start, the high watermark and the lag.\n"
+    "offsets reset: prints the plan and changes nothing unless --execute is given; then the\n"
+    "  stored offsets move in one transaction, and the group's committed offsets with them.\n"
+    "  --topic also takes a sink's topic_pattern, as configured, for every topic it matches.\n"
+    "  TIME: 2026-01-01T00:00:00Z (any UTC offset) or Unix epoch milliseconds.\n"
     "\n"
     "Exit codes: 0 clean stop, 1 fatal runtime error, 2 bad usage or invalid configuration.\n"
     "SIGTERM/SIGINT: stop fetching, flush and commit what is in flight, leave the group, exit 0.\n";
@@ -53,6 +65,8 @@ struct Options {
   bool until_caught_up = false;
   bool version = false;
   bool help = false;
+  std::vector<std::string_view> offsets_arguments;  // after `offsets`: the subcommand's own
+  bool offsets = false;
 };
 
 /// Returns an error message for bad usage, empty on success.
@@ -72,6 +86,10 @@ std::string parse_arguments(int argc, char** argv, Options& options) {
       options.version = true;
     } else if (argument == "--help" || argument == "-h") {
       options.help = true;
+    } else if (argument == "offsets") {
+      options.offsets = true;
+      options.offsets_arguments.assign(argv + index + 1, argv + argc);
+      break;
     } else {
       return "unknown argument: " + std::string(argument);
     }
@@ -146,6 +164,14 @@ int main(int argc, char** argv) {
   }
 
   kps::log::configure(config.log.level, config.log.format);
+  if (options.offsets) {
+    const auto request = kps::parse_offsets_arguments(options.offsets_arguments);
+    if (!request) {
+      std::cerr << "kafka-pg-sink: " << request.status().message() << "\n\n" << kUsage;
+      return kExitUsage;
+    }
+    return kps::run_offsets_command(config, request.value(), std::cout, std::cerr);
+  }
   install_signal_handlers();
   start_shutdown_watchdog(config.shutdown_timeout);
   kps::log::info("kafka-pg-sink ", KPS_VERSION, " starting: ", config.sinks.size(), " sink(s), group ",
