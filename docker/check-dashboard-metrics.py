@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Checks that every kafka_pg_sink_* metric the Grafana dashboard and the alerting rules query is
+one the daemon exports, so that renaming or dropping a metric fails CI instead of leaving an empty
+panel or an alert that can never fire. Called by docker/check-helm.sh:
+
+  check-dashboard-metrics.py --source-dir connector [--dashboard FILE.json ...]
+      [--rules FILE.yaml ...] [--not-yet-exported NAME ...]
+
+The exported names come from the daemon's source: every registration call with a literal name
+(`counter_family("kafka_pg_sink_...", ...)`, `gauge(...)`, `histogram_family(...)`, ...) in the
+.h and .cpp files of --source-dir. Parsing the source rather than scraping a running daemon keeps
+the check free of Kafka and PostgreSQL, and SinkMetrics declares every family at construction,
+so the registrations are the whole list. A counter or gauge is exported under its name; a
+histogram only as NAME_bucket, NAME_sum and NAME_count, so a query on the bare histogram name
+(which returns nothing in Prometheus) fails too.
+
+--dashboard takes a Grafana dashboard JSON (every "expr", "query" and "definition" string: panel
+targets and template variables); --rules a Prometheus rules file or rendered manifests holding a
+PrometheusRule (every rule's expr). String literals are removed from the queries first, so a
+label value that happens to start with kafka_pg_sink_ is not taken for a metric.
+
+--not-yet-exported NAME accepts a name that a change in progress will add; once the source
+registers it, the flag is stale and the check fails until it is removed.
+
+Prints one line per metric; exits 1 when a metric is not exported (or a flag is stale), 2 on bad
+usage or unreadable input.
+"""
+
+import argparse
+import json
+import pathlib
+import re
+import sys
+
+import yaml
+
+kPrefix = "kafka_pg_sink_"
+# A registration call with a literal metric name; the name may sit on the next line.
+kRegistration = re.compile(
+    r"\b(counter_family|gauge_family|histogram_family|counter|gauge|histogram)\s*\(\s*\"([A-Za-z_:][A-Za-z0-9_:]*)\"")
+kHistogramSuffixes = ("_bucket", "_sum", "_count")
+# PromQL string literals: double-, single- and back-quoted.
+kStringLiteral = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`[^`]*`")
+kMetricName = re.compile(r"(?<![A-Za-z0-9_:])(" + kPrefix + r"[A-Za-z0-9_:]*)")
+
+
+def exported_series(source_dir):
+    """{series name: (metric name, type)} for every kafka_pg_sink_* registration in source_dir."""
+    series = {}
+    for path in sorted(list(source_dir.glob("*.cpp")) + list(source_dir.glob("*.h"))):
+        text = path.read_text(encoding="utf-8")
+        for call, name in kRegistration.findall(text):
+            if not name.startswith(kPrefix):
+                continue
+            kind = call.split("_")[0]
+            names = [name + suffix for suffix in kHistogramSuffixes] if kind == "histogram" else [name]
+            for exported in names:
+                series[exported] = (name, kind)
+    return series
+
+
+def strings_under(node, keys, where, found):
+    """Appends (where, text) for every string under one of `keys` anywhere in a JSON tree."""
+    if isinstance(node, dict):
+        title = node.get("title")
+        here = f"{where} / {title}" if isinstance(title, str) and title else where
+        for key, value in node.items():
+            if key in keys:
+                if isinstance(value, str):
+                    found.append((here, value))
+                elif isinstance(value, dict) and isinstance(value.get("query"), str):
+                    found.append((here, value["query"]))  # a template variable's {"query": ...}
+            strings_under(value, keys, here, found)
+    elif isinstance(node, list):
+        for item in node:
+            strings_under(item, keys, where, found)
+
+
+def dashboard_queries(path):
+    with open(path, encoding="utf-8") as stream:
+        dashboard = json.load(stream)
+    found = []
+    strings_under(dashboard, {"expr", "query", "definition"}, path.name, found)
+    return found
+
+
+def rule_queries(path):
+    with open(path, encoding="utf-8") as stream:
+        documents = [document for document in yaml.safe_load_all(stream) if document]
+    groups = []
+    for document in documents:
+        if document.get("kind") == "PrometheusRule":
+            groups += (document.get("spec") or {}).get("groups") or []
+        elif "groups" in document:
+            groups += document["groups"] or []
+    found = []
+    for group in groups:
+        for rule in group.get("rules") or []:
+            name = rule.get("alert") or rule.get("record") or "?"
+            if isinstance(rule.get("expr"), str):
+                found.append((f"{path.name} / {group.get('name')} / {name}", rule["expr"]))
+    return found
+
+
+def metrics_in(query):
+    return set(kMetricName.findall(kStringLiteral.sub('""', query)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--source-dir", required=True, type=pathlib.Path,
+                        help="the daemon's connector/ directory")
+    parser.add_argument("--dashboard", action="append", default=[], type=pathlib.Path)
+    parser.add_argument("--rules", action="append", default=[], type=pathlib.Path)
+    parser.add_argument("--not-yet-exported", action="append", default=[], metavar="NAME")
+    arguments = parser.parse_args()
+    if not arguments.dashboard and not arguments.rules:
+        parser.error("give at least one --dashboard or --rules")
+
+    try:
+        exported = exported_series(arguments.source_dir)
+        queries = []
+        for path in arguments.dashboard:
+            found = dashboard_queries(path)
+            if not found:
+                raise ValueError(f"{path}: no queries found (no \"expr\" in any panel)")
+            queries += found
+        for path in arguments.rules:
+            found = rule_queries(path)
+            if not found:
+                raise ValueError(f"{path}: no rule with an expr found")
+            queries += found
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        print(f"check-dashboard-metrics: {error}", file=sys.stderr)
+        return 2
+    if not exported:
+        print(f"check-dashboard-metrics: no {kPrefix}* registration found in {arguments.source_dir}",
+              file=sys.stderr)
+        return 2
+
+    used = {}
+    for where, query in queries:
+        for name in metrics_in(query):
+            used.setdefault(name, []).append(where)
+    if not used:
+        print(f"check-dashboard-metrics: no {kPrefix}* metric in any query", file=sys.stderr)
+        return 2
+
+    failures = 0
+    histograms = {metric for metric, kind in exported.values() if kind == "histogram"}
+    for name in sorted(used):
+        places = used[name]
+        if name in exported:
+            print(f"  ok    {name} ({len(places)} queries)")
+        elif name in arguments.not_yet_exported:
+            print(f"  ok    {name} (not exported yet: --not-yet-exported; {len(places)} queries)")
+        else:
+            failures += 1
+            hint = (" (a histogram: query NAME_bucket, NAME_sum or NAME_count)" if name in histograms
+                    else "")
+            print(f"  FAIL  {name} is not a metric the daemon exports{hint}; used in: "
+                  + "; ".join(sorted(set(places))), file=sys.stderr)
+    for name in arguments.not_yet_exported:
+        if name in exported:
+            failures += 1
+            print(f"  FAIL  {name} is exported now: drop --not-yet-exported {name}", file=sys.stderr)
+    print(f"check-dashboard-metrics: {len(used)} metric names in {len(queries)} queries, "
+          f"{len(exported)} series names exported, {failures} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
