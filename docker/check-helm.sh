@@ -253,6 +253,9 @@ expect_render_failure "a relative state.dir fails the schema" 'state.dir' --set 
 expect_render_failure "an empty http.listen (no probes) is refused" 'http.listen' --set config.http.listen=
 expect_render_failure "a circuit breaker share above 1 fails the schema" 'max_bad_share' \
   --set config.errors.circuit_breaker.max_bad_share=2
+expect_render_failure "a misspelt dashboard key fails the schema" 'enable' --set dashboard.enable=true
+expect_render_failure "an alert window that is not a Prometheus duration fails the schema" 'window' \
+  --set prometheusRule.enabled=true --set prometheusRule.lagGrowing.window=10min
 
 echo "check-helm: dashboard and alerts"
 # Both are off by default (the default and custom renders above check that neither is rendered);
@@ -386,6 +389,13 @@ sed -i 's/"kafka_pg_sink_consumer_lag"/"kafka_pg_sink_partition_lag"/' "${broken
 expect_failure "a metric renamed in the daemon fails the metric check" 'FAIL +kafka_pg_sink_consumer_lag ' \
   check_metrics --source-dir "${broken}/connector" --dashboard "${dashboard_json}" \
   --rules "${work}/observability.yaml"
+mkdir -p "${broken}/connector-with-gauge"
+cp "${repo_root}"/connector/*.h "${repo_root}"/connector/*.cpp "${broken}/connector-with-gauge/"
+echo 'Gauge& in_flight = registry.gauge("kafka_pg_sink_write_in_flight_seconds", "Age of the write in flight.");' \
+  >"${broken}/connector-with-gauge/write_in_flight.cpp"
+expect_failure "a --not-yet-exported metric the daemon registers fails the metric check until the flag goes" \
+  'kafka_pg_sink_write_in_flight_seconds is exported now' \
+  check_metrics --source-dir "${broken}/connector-with-gauge" --dashboard "${dashboard_json}"
 
 if [[ ${failures} -ne 0 ]]; then
   echo "check-helm: ${failures} check(s) failed" >&2
