@@ -12,7 +12,11 @@ The exported names come from the daemon's source: every registration call with a
 the check free of Kafka and PostgreSQL, and SinkMetrics declares every family at construction,
 so the registrations are the whole list. A counter or gauge is exported under its name; a
 histogram only as NAME_bucket, NAME_sum and NAME_count, so a query on the bare histogram name
-(which returns nothing in Prometheus) fails too.
+(which returns nothing in Prometheus) fails too. Labels are checked as well: a label matcher on a
+kafka_pg_sink_* metric (`{topic="..."}`), and the labels of `by (...)` / `without (...)` in a
+query that reads only kafka_pg_sink_* metrics, must be labels the daemon gives one of them (the
+last {...} of the registration call) or labels Prometheus adds to a scraped target (namespace,
+pod, job, instance, ...; `le` on _bucket series).
 
 --dashboard takes a Grafana dashboard JSON (every "expr", "query" and "definition" string: panel
 targets and template variables); --rules a Prometheus rules file or rendered manifests holding a
@@ -42,21 +46,88 @@ kHistogramSuffixes = ("_bucket", "_sum", "_count")
 # PromQL string literals: double-, single- and back-quoted.
 kStringLiteral = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`[^`]*`")
 kMetricName = re.compile(r"(?<![A-Za-z0-9_:])(" + kPrefix + r"[A-Za-z0-9_:]*)")
+# A kafka_pg_sink_* metric with its label matchers (string literals already emptied).
+kSelector = re.compile(r"(?<![A-Za-z0-9_:])(" + kPrefix + r"[A-Za-z0-9_:]*)\s*\{([^}]*)\}")
+kMatcherLabel = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)")
+kGrouping = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
+# Any other metric a query may combine ours with (kube-state-metrics'): its labels are not ours.
+kForeignMetric = re.compile(r"(?<![A-Za-z0-9_:])kube_[A-Za-z0-9_:]*")
+# Labels Prometheus and the Prometheus Operator attach to every series of a scraped target.
+kTargetLabels = {"namespace", "pod", "job", "instance", "service", "container", "endpoint"}
+
+
+def call_arguments(text, start):
+    """The text between the parenthesis opening at `start` and its match, string literals
+    skipped while matching."""
+    depth = 0
+    index = start
+    while index < len(text):
+        character = text[index]
+        if character == '"':
+            index += 1
+            while index < len(text) and text[index] != '"':
+                index += 2 if text[index] == "\\" else 1
+        elif character == "(":
+            depth += 1
+        elif character == ")":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1:index]
+        index += 1
+    raise ValueError("unbalanced parentheses after a metric registration")
+
+
+def label_names(arguments):
+    """The string literals of the last top-level {...} among a registration's arguments: its
+    label names (`{"topic", "table"}`, or `{{"version", version}}` for name-value pairs)."""
+    if not arguments.rstrip().endswith("}"):
+        return set()
+    depth = 0
+    for index in range(len(arguments.rstrip()) - 1, -1, -1):
+        depth += {"}": 1, "{": -1}.get(arguments[index], 0)
+        if depth == 0:
+            braces = arguments[index + 1:].rstrip()[:-1]
+            if "{" in braces:  # {{"name", value}, ...}: the first literal of each pair
+                return set(re.findall(r"\{\s*\"([^\"]*)\"", braces))
+            return set(re.findall(r"\"([^\"]*)\"", braces))
+    raise ValueError("unbalanced braces in a metric registration")
 
 
 def exported_series(source_dir):
-    """{series name: (metric name, type)} for every kafka_pg_sink_* registration in source_dir."""
+    """{series name: (metric name, type, label names)} for every kafka_pg_sink_* registration
+    in source_dir."""
     series = {}
     for path in sorted(list(source_dir.glob("*.cpp")) + list(source_dir.glob("*.h"))):
         text = path.read_text(encoding="utf-8")
-        for call, name in kRegistration.findall(text):
+        for match in kRegistration.finditer(text):
+            call, name = match.groups()
             if not name.startswith(kPrefix):
                 continue
             kind = call.split("_")[0]
+            labels = label_names(call_arguments(text, text.index("(", match.start())))
             names = [name + suffix for suffix in kHistogramSuffixes] if kind == "histogram" else [name]
             for exported in names:
-                series[exported] = (name, kind)
+                series[exported] = (name, kind, labels | ({"le"} if exported.endswith("_bucket") else set()))
     return series
+
+
+def label_problems(query, exported):
+    """Labels the query selects or groups by that none of its kafka_pg_sink_* series carries."""
+    query = kStringLiteral.sub('""', query)
+    problems = []
+    for name, matchers in kSelector.findall(query):
+        if name not in exported:
+            continue  # reported as an unknown metric
+        allowed = exported[name][2] | kTargetLabels
+        problems += [f"{name} has no label {label}" for label in kMatcherLabel.findall(matchers)
+                     if label not in allowed]
+    names = [name for name in kMetricName.findall(query) if name in exported]
+    if names and not kForeignMetric.search(query):
+        allowed = set(kTargetLabels).union(*(exported[name][2] for name in names))
+        for grouping in kGrouping.findall(query):
+            problems += [f"no series of {', '.join(sorted(set(names)))} has the label {label} it groups by"
+                         for label in (part.strip() for part in grouping.split(",")) if label and label not in allowed]
+    return problems
 
 
 def strings_under(node, keys, where, found):
@@ -147,7 +218,7 @@ def main():
         return 2
 
     failures = 0
-    histograms = {metric for metric, kind in exported.values() if kind == "histogram"}
+    histograms = {metric for metric, kind, _ in exported.values() if kind == "histogram"}
     for name in sorted(used):
         places = used[name]
         if name in exported:
@@ -160,6 +231,10 @@ def main():
                     else "")
             print(f"  FAIL  {name} is not a metric the daemon exports{hint}; used in: "
                   + "; ".join(sorted(set(places))), file=sys.stderr)
+    for where, query in queries:
+        for problem in label_problems(query, exported):
+            failures += 1
+            print(f"  FAIL  {problem}; in: {where}", file=sys.stderr)
     for name in arguments.not_yet_exported:
         if name in exported:
             failures += 1

@@ -366,8 +366,9 @@ if check_metrics --source-dir "${repo_root}/connector" --dashboard "${dashboard_
 else
   fail "the dashboard or the rules query metrics the daemon does not export (FAIL lines above)"
 fi
-# Negative controls: a misspelt metric in the dashboard or in a rule, a bare histogram name and
-# a metric renamed in the daemon's source each fail the check.
+# Negative controls: a misspelt metric in the dashboard or in a rule, a bare histogram name, a
+# label the metric does not have (grouped by, selected by) and a metric renamed in the daemon's
+# source each fail the check.
 broken="${work}/metrics-broken"
 mkdir -p "${broken}/connector"
 sed 's/kafka_pg_sink_rows_written_total/kafka_pg_sink_rows_writen_total/' "${dashboard_json}" \
@@ -384,6 +385,15 @@ sed 's/kafka_pg_sink_batch_flush_duration_seconds_bucket/kafka_pg_sink_batch_flu
 expect_failure "a histogram queried without _bucket fails the metric check" \
   'FAIL +kafka_pg_sink_batch_flush_duration_seconds .*a histogram' \
   check_metrics --source-dir "${repo_root}/connector" --dashboard "${broken}/bare-histogram.json"
+sed 's/sum by (sqlstate_class)/sum by (sqlstate)/' "${dashboard_json}" >"${broken}/wrong-grouping.json"
+expect_failure "grouping by a label the metric does not have fails the metric check" \
+  'FAIL +no series of kafka_pg_sink_database_errors_total has the label sqlstate ' \
+  check_metrics --source-dir "${repo_root}/connector" --dashboard "${broken}/wrong-grouping.json"
+sed 's/kafka_pg_sink_consumer_lag{namespace=/kafka_pg_sink_consumer_lag{namespaces=/' "${dashboard_json}" \
+  >"${broken}/wrong-matcher.json"
+expect_failure "selecting by a label the metric does not have fails the metric check" \
+  'FAIL +kafka_pg_sink_consumer_lag has no label namespaces' \
+  check_metrics --source-dir "${repo_root}/connector" --dashboard "${broken}/wrong-matcher.json"
 cp "${repo_root}"/connector/*.h "${repo_root}"/connector/*.cpp "${broken}/connector/"
 sed -i 's/"kafka_pg_sink_consumer_lag"/"kafka_pg_sink_partition_lag"/' "${broken}/connector/metrics.cpp"
 expect_failure "a metric renamed in the daemon fails the metric check" 'FAIL +kafka_pg_sink_consumer_lag ' \
