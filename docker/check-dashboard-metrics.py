@@ -4,7 +4,7 @@ one the daemon exports, so that renaming or dropping a metric fails CI instead o
 panel or an alert that can never fire. Called by docker/check-helm.sh:
 
   check-dashboard-metrics.py --source-dir connector [--dashboard FILE.json ...]
-      [--rules FILE.yaml ...] [--not-yet-exported NAME ...]
+      [--rules FILE.yaml ...] [--not-yet-exported NAME ...] [--dashboard-as-rules OUT.yaml]
 
 The exported names come from the daemon's source: every registration call with a literal name
 (`counter_family("kafka_pg_sink_...", ...)`, `gauge(...)`, `histogram_family(...)`, ...) in the
@@ -22,6 +22,9 @@ pod, job, instance, ...; `le` on _bucket series).
 targets and template variables); --rules a Prometheus rules file or rendered manifests holding a
 PrometheusRule (every rule's expr). String literals are removed from the queries first, so a
 label value that happens to start with kafka_pg_sink_ is not taken for a metric.
+
+--dashboard-as-rules OUT writes the panels' queries as Prometheus recording rules, Grafana's
+variables replaced by sample values, so that `promtool check rules OUT` proves they parse.
 
 --not-yet-exported NAME accepts a name that a change in progress will add; once the source
 registers it, the flag is stale and the check fails until it is removed.
@@ -155,6 +158,27 @@ def dashboard_queries(path):
     return found
 
 
+# Sample values for Grafana's variables, so a panel query becomes plain PromQL.
+kGrafanaVariables = {"$__rate_interval": "2m", "$__interval": "30s", "$__range": "1h",
+                     "$namespace": "default", "$pod": ".*", "${datasource}": "prometheus"}
+
+
+def write_dashboard_rules(dashboards, out):
+    rules = []
+    for path in dashboards:
+        with open(path, encoding="utf-8") as stream:
+            found = []
+            strings_under(json.load(stream), {"expr"}, path.name, found)
+        for index, (where, query) in enumerate(found):
+            for variable, value in kGrafanaVariables.items():
+                query = query.replace(variable, value)
+            if "$" in query:
+                raise ValueError(f"{where}: a Grafana variable without a sample value: {query}")
+            rules.append({"record": f"dashboard:query_{len(rules)}", "expr": query})
+    with open(out, "w", encoding="utf-8") as stream:
+        yaml.safe_dump({"groups": [{"name": "dashboard-queries", "rules": rules}]}, stream, sort_keys=False)
+
+
 def rule_queries(path):
     with open(path, encoding="utf-8") as stream:
         documents = [document for document in yaml.safe_load_all(stream) if document]
@@ -184,6 +208,8 @@ def main():
     parser.add_argument("--dashboard", action="append", default=[], type=pathlib.Path)
     parser.add_argument("--rules", action="append", default=[], type=pathlib.Path)
     parser.add_argument("--not-yet-exported", action="append", default=[], metavar="NAME")
+    parser.add_argument("--dashboard-as-rules", type=pathlib.Path, metavar="OUT",
+                        help="write the dashboards' panel queries as recording rules for promtool")
     arguments = parser.parse_args()
     if not arguments.dashboard and not arguments.rules:
         parser.error("give at least one --dashboard or --rules")
@@ -201,6 +227,8 @@ def main():
             if not found:
                 raise ValueError(f"{path}: no rule with an expr found")
             queries += found
+        if arguments.dashboard_as_rules:
+            write_dashboard_rules(arguments.dashboard, arguments.dashboard_as_rules)
     except (OSError, ValueError, yaml.YAMLError) as error:
         print(f"check-dashboard-metrics: {error}", file=sys.stderr)
         return 2

@@ -317,40 +317,6 @@ rules_of "${work}/observability.yaml" "${work}/rules/kafka-pg-sink-rules.yaml"
 rules_of "${work}/observability-custom.yaml" "${work}/rules-custom/kafka-pg-sink-rules.yaml"
 cp "${repo_root}/docker/prometheus-rules-test.yaml" "${work}/rules/"
 
-promtool="${PROMTOOL:-$(command -v promtool || true)}"
-if [[ -z "${promtool}" ]]; then
-  if in_ci; then
-    echo "check-helm: promtool is not installed (Debian package prometheus; CI=${CI}: not skipping)" >&2
-    exit 1
-  fi
-  echo "check-helm: skipped the promtool checks: promtool not installed (Debian package prometheus)"
-else
-  echo "check-helm: $("${promtool}" --version 2>&1 | head -n 1)"
-  if "${promtool}" check rules "${work}/rules/kafka-pg-sink-rules.yaml" \
-    "${work}/rules-custom/kafka-pg-sink-rules.yaml"; then
-    pass "promtool check rules: the rendered rules (default and custom values)"
-  else
-    fail "promtool check rules refused the rendered rules (its output is above)"
-  fi
-  if (cd "${work}/rules" && "${promtool}" test rules prometheus-rules-test.yaml); then
-    pass "promtool test rules: each alert fires on its series and not on the look-alikes"
-  else
-    fail "promtool test rules failed (its output is above)"
-  fi
-  # Negative controls: the unit tests notice a changed threshold; check rules refuses bad PromQL.
-  "${helm}" template check "${chart}" "${observability_args[@]}" \
-    --set prometheusRule.writeStuck.thresholdSeconds=1000 >"${work}/threshold-changed.yaml"
-  rules_of "${work}/threshold-changed.yaml" "${work}/rules-broken/kafka-pg-sink-rules.yaml"
-  cp "${repo_root}/docker/prometheus-rules-test.yaml" "${work}/rules-broken/"
-  expect_failure "promtool test rules fails when the write-stuck threshold changes" 'alertname: KafkaPgSinkWriteStuck' \
-    bash -c 'cd "$1" && "$2" test rules prometheus-rules-test.yaml' _ "${work}/rules-broken" "${promtool}"
-  "${helm}" template check "${chart}" "${observability_args[@]}" \
-    --set prometheusRule.podSelector=namespace=default >"${work}/bad-selector.yaml"
-  rules_of "${work}/bad-selector.yaml" "${work}/rules-broken/bad-selector-rules.yaml"
-  expect_failure "promtool check rules refuses a rule with invalid PromQL" 'parse error|unexpected' \
-    "${promtool}" check rules "${work}/rules-broken/bad-selector-rules.yaml"
-fi
-
 # The metric names the dashboard and the rules query, against those the daemon registers.
 dashboard_json="${chart}/dashboards/kafka-pg-sink.json"
 check_metrics() {
@@ -361,7 +327,7 @@ check_metrics() {
     --not-yet-exported kafka_pg_sink_write_in_flight_seconds "$@"
 }
 if check_metrics --source-dir "${repo_root}/connector" --dashboard "${dashboard_json}" \
-  --rules "${work}/observability.yaml"; then
+  --rules "${work}/observability.yaml" --dashboard-as-rules "${work}/dashboard-queries.yaml"; then
   pass "every kafka_pg_sink_* metric the dashboard and the rules query is exported"
 else
   fail "the dashboard or the rules query metrics the daemon does not export (FAIL lines above)"
@@ -406,6 +372,45 @@ echo 'Gauge& in_flight = registry.gauge("kafka_pg_sink_write_in_flight_seconds",
 expect_failure "a --not-yet-exported metric the daemon registers fails the metric check until the flag goes" \
   'kafka_pg_sink_write_in_flight_seconds is exported now' \
   check_metrics --source-dir "${broken}/connector-with-gauge" --dashboard "${dashboard_json}"
+
+promtool="${PROMTOOL:-$(command -v promtool || true)}"
+if [[ -z "${promtool}" ]]; then
+  if in_ci; then
+    echo "check-helm: promtool is not installed (Debian package prometheus; CI=${CI}: not skipping)" >&2
+    exit 1
+  fi
+  echo "check-helm: skipped the promtool checks: promtool not installed (Debian package prometheus)"
+else
+  echo "check-helm: $("${promtool}" --version 2>&1 | head -n 1)"
+  if "${promtool}" check rules "${work}/rules/kafka-pg-sink-rules.yaml" \
+    "${work}/rules-custom/kafka-pg-sink-rules.yaml"; then
+    pass "promtool check rules: the rendered rules (default and custom values)"
+  else
+    fail "promtool check rules refused the rendered rules (its output is above)"
+  fi
+  if "${promtool}" check rules "${work}/dashboard-queries.yaml"; then
+    pass "promtool check rules: every dashboard panel's query parses (as a recording rule)"
+  else
+    fail "promtool check rules refused a dashboard query (its output is above)"
+  fi
+  if (cd "${work}/rules" && "${promtool}" test rules prometheus-rules-test.yaml); then
+    pass "promtool test rules: each alert fires on its series and not on the look-alikes"
+  else
+    fail "promtool test rules failed (its output is above)"
+  fi
+  # Negative controls: the unit tests notice a changed threshold; check rules refuses bad PromQL.
+  "${helm}" template check "${chart}" "${observability_args[@]}" \
+    --set prometheusRule.writeStuck.thresholdSeconds=1000 >"${work}/threshold-changed.yaml"
+  rules_of "${work}/threshold-changed.yaml" "${work}/rules-broken/kafka-pg-sink-rules.yaml"
+  cp "${repo_root}/docker/prometheus-rules-test.yaml" "${work}/rules-broken/"
+  expect_failure "promtool test rules fails when the write-stuck threshold changes" 'alertname: KafkaPgSinkWriteStuck' \
+    bash -c 'cd "$1" && "$2" test rules prometheus-rules-test.yaml' _ "${work}/rules-broken" "${promtool}"
+  "${helm}" template check "${chart}" "${observability_args[@]}" \
+    --set prometheusRule.podSelector=namespace=default >"${work}/bad-selector.yaml"
+  rules_of "${work}/bad-selector.yaml" "${work}/rules-broken/bad-selector-rules.yaml"
+  expect_failure "promtool check rules refuses a rule with invalid PromQL" 'parse error|unexpected' \
+    "${promtool}" check rules "${work}/rules-broken/bad-selector-rules.yaml"
+fi
 
 if [[ ${failures} -ne 0 ]]; then
   echo "check-helm: ${failures} check(s) failed" >&2
