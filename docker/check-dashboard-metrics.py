@@ -3,14 +3,17 @@
 one the daemon exports, so that renaming or dropping a metric fails CI instead of leaving an empty
 panel or an alert that can never fire. Called by docker/check-helm.sh:
 
-  check-dashboard-metrics.py --source-dir connector [--dashboard FILE.json ...]
+  check-dashboard-metrics.py --source-dir connector [--metrics-text SCRAPED.txt]
+      [--dashboard FILE.json ...]
       [--rules FILE.yaml ...] [--not-yet-exported NAME ...] [--dashboard-as-rules OUT.yaml]
 
-The exported names come from the daemon's source: every registration call with a literal name
-(`counter_family("kafka_pg_sink_...", ...)`, `gauge(...)`, `histogram_family(...)`, ...) in the
-.h and .cpp files of --source-dir. Parsing the source rather than scraping a running daemon keeps
-the check free of Kafka and PostgreSQL, and SinkMetrics declares every family at construction,
-so the registrations are the whole list. A counter or gauge is exported under its name; a
+The exported names come from a running daemon when --metrics-text gives what its /metrics served
+(every `# TYPE` line: SinkMetrics declares each family at construction, so a daemon that has
+only started serves them all), and from the daemon's source otherwise: every registration call
+with a literal name (`counter_family("kafka_pg_sink_...", ...)`, `gauge(...)`,
+`histogram_family(...)`, ...) in the .h and .cpp files of --source-dir. The source also gives the
+labels, so it is always parsed; with both, the two lists of names must agree, which keeps the
+source parser honest. A counter or gauge is exported under its name; a
 histogram only as NAME_bucket, NAME_sum and NAME_count, so a query on the bare histogram name
 (which returns nothing in Prometheus) fails too. Labels are checked as well: a label matcher on a
 kafka_pg_sink_* metric (`{topic="..."}`), and the labels of `by (...)` / `without (...)` in a
@@ -114,6 +117,17 @@ def exported_series(source_dir):
     return series
 
 
+def scraped_families(path):
+    """{metric name: type} from the # TYPE lines of a Prometheus text exposition."""
+    families = {}
+    with open(path, encoding="utf-8") as stream:
+        for line in stream:
+            parts = line.split()
+            if len(parts) == 4 and parts[:2] == ["#", "TYPE"] and parts[2].startswith(kPrefix):
+                families[parts[2]] = parts[3]
+    return families
+
+
 def label_problems(query, exported):
     """Labels the query selects or groups by that none of its kafka_pg_sink_* series carries."""
     query = kStringLiteral.sub('""', query)
@@ -205,6 +219,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source-dir", required=True, type=pathlib.Path,
                         help="the daemon's connector/ directory")
+    parser.add_argument("--metrics-text", type=pathlib.Path,
+                        help="what a running daemon's /metrics served: the authority on names and types")
     parser.add_argument("--dashboard", action="append", default=[], type=pathlib.Path)
     parser.add_argument("--rules", action="append", default=[], type=pathlib.Path)
     parser.add_argument("--not-yet-exported", action="append", default=[], metavar="NAME")
@@ -216,6 +232,9 @@ def main():
 
     try:
         exported = exported_series(arguments.source_dir)
+        scraped = scraped_families(arguments.metrics_text) if arguments.metrics_text else None
+        if scraped is not None and not scraped:
+            raise ValueError(f"{arguments.metrics_text}: no # TYPE line of a {kPrefix}* metric")
         queries = []
         for path in arguments.dashboard:
             found = dashboard_queries(path)
@@ -246,6 +265,16 @@ def main():
         return 2
 
     failures = 0
+    if scraped is not None:
+        # The running daemon decides; the source parse must have found the same families.
+        from_source = {metric: kind for metric, kind, _ in exported.values()}
+        for name in sorted(set(scraped) | set(from_source)):
+            if scraped.get(name) != from_source.get(name):
+                failures += 1
+                print(f"  FAIL  {name}: the running daemon exports it as {scraped.get(name)}, the source parse "
+                      f"found {from_source.get(name)}", file=sys.stderr)
+        exported = {series: entry for series, entry in exported.items() if entry[0] in scraped}
+        print(f"  ok    {len(scraped)} metric families from the running daemon's /metrics")
     histograms = {metric for metric, kind, _ in exported.values() if kind == "histogram"}
     for name in sorted(used):
         places = used[name]

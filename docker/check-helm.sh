@@ -17,7 +17,9 @@
 #   HELM_CACHE_DIR  where the downloaded helm is kept
 #                   (default: ${XDG_CACHE_HOME:-$HOME/.cache}/kafka-pg-sink; ctest: the build dir)
 #   KPS_BIN         a kafka-pg-sink binary: when set, it runs --check-config on every rendered
-#                   config file, so the chart cannot render a config the daemon rejects
+#                   config file, so the chart cannot render a config the daemon rejects, and its
+#                   /metrics (served while it waits for a PostgreSQL that is not there) is the
+#                   list of metrics the dashboard and the rules are checked against
 #   PROMTOOL        path to promtool (default: promtool on PATH, from Debian's prometheus package)
 #   CI              when set (CI=true), a missing tool is a failure, never a skip
 #
@@ -35,8 +37,13 @@ cached_helm="${cache_dir}/helm-from-lambda-layer-kubectl-v31-2.1.0"
 
 work="$(mktemp -d)"
 # The rendered manifests stay behind when a check fails, so the failure can be read.
+scrape_daemon_pid=""
 cleanup() {
   local status=$?
+  if [[ -n "${scrape_daemon_pid}" ]]; then
+    kill -TERM "${scrape_daemon_pid}" 2>/dev/null || true
+    wait "${scrape_daemon_pid}" 2>/dev/null || true
+  fi
   if [[ ${status} -ne 0 && -e "${work}/default.yaml" ]]; then
     echo "check-helm: rendered manifests kept in ${work}" >&2
   else
@@ -326,11 +333,84 @@ check_metrics() {
   "${python}" "${repo_root}/docker/check-dashboard-metrics.py" \
     --not-yet-exported kafka_pg_sink_write_in_flight_seconds "$@"
 }
-if check_metrics --source-dir "${repo_root}/connector" --dashboard "${dashboard_json}" \
+# scrape_daemon_metrics OUT: what KPS_BIN's /metrics serves. The daemon serves HTTP from the
+# start and declares every metric family at construction, so one that waits for PostgreSQL (at an
+# address where none listens) already lists them all; Kafka is never reached. It is stopped as
+# soon as the page is read.
+scrape_daemon_metrics() {
+  local out="$1" attempt port ephemeral_start
+  read -r ephemeral_start _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || ephemeral_start=32768
+  mkdir -p "${work}/scrape"
+  for attempt in 1 2 3; do
+    # Below the ephemeral range, like integration/lib.sh's free_port, so no outgoing connection takes it.
+    port=$((10000 + RANDOM % (ephemeral_start - 10000)))
+    cat >"${work}/scrape/config.yaml" <<EOF
+kafka:
+  bootstrap_servers: "127.0.0.1:9"
+postgres:
+  dsn: "host=127.0.0.1 port=9 dbname=none user=none connect_timeout=2"
+state:
+  dir: ${work}/scrape/state
+http:
+  listen: "127.0.0.1:${port}"
+retry:
+  give_up_after_ms: 60000
+sinks:
+  - topic: events
+    table: public.events
+    mode: insert
+    columns:
+      id: {path: /id, type: bigint}
+EOF
+    env -i "${KPS_BIN}" --config "${work}/scrape/config.yaml" >"${work}/scrape/daemon.log" 2>&1 &
+    scrape_daemon_pid=$!
+    if "${python}" -c '
+import sys, time, urllib.request
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=2) as response:
+            open(sys.argv[2], "wb").write(response.read())
+            sys.exit(0)
+    except OSError:
+        time.sleep(0.2)
+sys.exit(1)
+' "http://127.0.0.1:${port}/metrics" "${out}"; then
+      kill -TERM "${scrape_daemon_pid}" 2>/dev/null || true
+      wait "${scrape_daemon_pid}" 2>/dev/null || true
+      scrape_daemon_pid=""
+      return 0
+    fi
+    kill -TERM "${scrape_daemon_pid}" 2>/dev/null || true
+    wait "${scrape_daemon_pid}" 2>/dev/null || true
+    scrape_daemon_pid=""
+    echo "check-helm: no /metrics from ${KPS_BIN} on port ${port} (attempt ${attempt}); its log:" >&2
+    cat "${work}/scrape/daemon.log" >&2
+  done
+  return 1
+}
+scraped=()
+if [[ -n "${KPS_BIN:-}" ]]; then
+  if scrape_daemon_metrics "${work}/scrape/metrics.txt"; then
+    pass "scraped /metrics of ${KPS_BIN} ($(grep -c '^# TYPE kafka_pg_sink_' "${work}/scrape/metrics.txt") metric families)"
+    scraped=(--metrics-text "${work}/scrape/metrics.txt")
+  else
+    fail "could not scrape /metrics of ${KPS_BIN}"
+  fi
+fi
+if check_metrics --source-dir "${repo_root}/connector" "${scraped[@]}" --dashboard "${dashboard_json}" \
   --rules "${work}/observability.yaml" --dashboard-as-rules "${work}/dashboard-queries.yaml"; then
-  pass "every kafka_pg_sink_* metric the dashboard and the rules query is exported"
+  pass "every kafka_pg_sink_* metric the dashboard and the rules query is exported" \
+    "($([[ ${#scraped[@]} -gt 0 ]] && echo "by the running daemon" || echo "by connector/'s registrations"))"
 else
   fail "the dashboard or the rules query metrics the daemon does not export (FAIL lines above)"
+fi
+if [[ ${#scraped[@]} -gt 0 ]]; then
+  grep -v 'kafka_pg_sink_consumer_lag' "${work}/scrape/metrics.txt" >"${work}/scrape/without-lag.txt"
+  expect_failure "a metric the running daemon does not serve fails the metric check" \
+    'FAIL +kafka_pg_sink_consumer_lag is not a metric the daemon exports' \
+    check_metrics --source-dir "${repo_root}/connector" --metrics-text "${work}/scrape/without-lag.txt" \
+    --dashboard "${dashboard_json}"
 fi
 # Negative controls: a misspelt metric in the dashboard or in a rule, a bare histogram name, a
 # label the metric does not have (grouped by, selected by) and a metric renamed in the daemon's
