@@ -299,6 +299,8 @@ def main():
                           f"rendered port {get.get('port')!r}")
     check_container_security(checker, where, pod_spec, container)
     check_credentials(checker, where, container, arguments)
+    checker.equal("FallbackToLogsOnError", container.get("terminationMessagePolicy"),
+                  f"{where}: the log's last lines are the termination message (the runbooks read it)")
     volumes = pod_spec.get("volumes") or []
     check_config_mount(checker, where, container, volumes, dig(config_map, "metadata", "name"))
     checker.equal(False, pod_spec.get("automountServiceAccountToken"), "no service account token mounted")
