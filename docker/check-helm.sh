@@ -308,6 +308,14 @@ expect "${work}/observability-custom.yaml" "additionalRuleLabels reach the alert
 expect "${work}/observability-custom.yaml" "thresholds come from the values" '_write_in_flight_seconds\{.*\}\) > 600$'
 expect "${work}/observability-custom.yaml" "runbook_url under runbookBaseUrl" \
   '^ +runbook_url: https://git.example.com/kafka-pg-sink/blob/main/README.md#kafkapgsinkwritestuck$'
+"${helm}" template check "${chart}" "${observability_args[@]}" --set prometheusRule.restarts.enabled=false \
+  >"${work}/restarts-off.yaml"
+if grep -q 'alert: KafkaPgSinkRestarting$' "${work}/restarts-off.yaml"; then
+  fail "an alert with enabled: false is still rendered"
+else
+  expect "${work}/restarts-off.yaml" "an alert with enabled: false is left out, the others stay" \
+    'alert: KafkaPgSinkNotReady$'
+fi
 
 # rules_of RENDERED OUT: the PrometheusRule's spec (its rule groups) as a Prometheus rules file.
 rules_of() {
