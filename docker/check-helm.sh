@@ -491,6 +491,7 @@ else
     --set prometheusRule.writeStuck.thresholdSeconds=1000 >"${work}/threshold-changed.yaml"
   rules_of "${work}/threshold-changed.yaml" "${work}/rules-broken/kafka-pg-sink-rules.yaml"
   cp "${repo_root}/docker/prometheus-rules-test.yaml" "${work}/rules-broken/"
+  # shellcheck disable=SC2016 # $1 and $2 are bash -c's own arguments, expanded by that shell
   expect_failure "promtool test rules fails when the write-stuck threshold changes" 'alertname: KafkaPgSinkWriteStuck' \
     bash -c 'cd "$1" && "$2" test rules prometheus-rules-test.yaml' _ "${work}/rules-broken" "${promtool}"
   "${helm}" template check "${chart}" "${observability_args[@]}" \
