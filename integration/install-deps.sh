@@ -10,6 +10,7 @@ readonly packages=(
   libcpp-httplib-dev postgresql-15 kcat curl time
   clang libclang-rt-14-dev  # tests/fuzz: libFuzzer and the sanitizers
   python3 python3-yaml unzip  # docker/check-helm.sh: helm's archive, the manifest checker; JSON log test
+  prometheus  # docker/check-helm.sh: its promtool checks and unit-tests the chart's alerting rules
 )
 
 missing=()

@@ -138,3 +138,15 @@ The container's environment: credentials from existingSecret, then extraEnv.
 {{ toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/*
+PromQL label matchers for this release's pods, in the daemon's own metrics (the ServiceMonitor's
+targets carry namespace and pod) and in kube-state-metrics' per-pod series.
+*/}}
+{{- define "kafka-pg-sink.podSelector" -}}
+{{- if .Values.prometheusRule.podSelector }}
+{{- .Values.prometheusRule.podSelector }}
+{{- else }}
+{{- printf "namespace=%q, pod=~%q" .Release.Namespace (printf "%s-[0-9]+" (include "kafka-pg-sink.fullname" .)) }}
+{{- end }}
+{{- end }}
