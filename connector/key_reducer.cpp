@@ -1,5 +1,6 @@
 #include "connector/key_reducer.h"
 
+#include <algorithm>
 #include <functional>
 #include <string_view>
 
@@ -80,6 +81,11 @@ const std::vector<ReducedRow>& KeyReducer::reduce(const TableBatch& batch, const
       reduced_.push_back({state.last_delete, RowOp::Delete});
     }
   }
+  // In offset order of the winning records: should PostgreSQL still find two of them
+  // one row (SQLSTATE 21000: a jsonb key in two spellings), the writer applies the batch
+  // in parts, in this order, so the later record still wins.
+  std::sort(reduced_.begin(), reduced_.end(),
+            [](const ReducedRow& a, const ReducedRow& b) { return a.row_index < b.row_index; });
   batch_ = nullptr;
   return reduced_;
 }

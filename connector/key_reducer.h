@@ -38,7 +38,7 @@ class KeyReducer {
   /// `sink` must outlive the reducer and have a primary key.
   explicit KeyReducer(const SinkConfig& sink);
 
-  /// One entry per distinct key of `batch`, in order of first appearance. The result
+  /// One entry per distinct key of `batch`, in offset order of the records that won. The result
   /// is valid until the next call. Rows marked in `excluded` (by row index; PostgreSQL
   /// refused them) take no part: another record of their key may win instead.
   const std::vector<ReducedRow>& reduce(const TableBatch& batch, const std::vector<bool>* excluded = nullptr);
