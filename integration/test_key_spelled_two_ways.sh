@@ -10,16 +10,19 @@
 #     recognise as one key (it compares jsonb text); PostgreSQL refuses the batch with 21000, and
 #     the daemon narrows it down like any refused batch: the records are applied in offset order
 #     (the spelling that appeared first also has the last record), no dead letter, no exit.
+#   - dedup identity: an event id written 7, 7.0 and 70e-1 is one identity (only the first record
+#     is applied, within a batch and in a later run), while the string "7" is another.
 # Every record fits one batch per table (max_latency 2 s, all produced before the daemon starts).
 source "$(dirname "$0")/lib.sh"
 
 start_postgres
-start_kafka nums:1 floats:1 docs:1 keys.dlq:1
+start_kafka nums:1 floats:1 docs:1 events:1 keys.dlq:1
 
 psql_q "CREATE TABLE public.nums (id numeric PRIMARY KEY, v text NOT NULL);
         INSERT INTO public.nums VALUES (4, 'pre-existing 4');
         CREATE TABLE public.floats (id double precision PRIMARY KEY, v text NOT NULL);
-        CREATE TABLE public.docs (k jsonb PRIMARY KEY, v text NOT NULL)"
+        CREATE TABLE public.docs (k jsonb PRIMARY KEY, v text NOT NULL);
+        CREATE TABLE public.events (n integer NOT NULL)"
 
 write_config "$TEST_DIR/sink.yaml" <<'EOF'
 batch:
@@ -51,6 +54,14 @@ sinks:
     columns:
       k: {path: /k, type: jsonb}
       v: {path: /v, type: text}
+  - topic: events
+    table: public.events
+    mode: insert
+    dedup:
+      fields: [/event_id]
+      ttl: 1h
+    columns:
+      n: {path: /n, type: integer}
 EOF
 
 # An empty value after the tab is a tombstone (see produce in lib.sh).
@@ -73,6 +84,13 @@ ba	{"k":{"b":2,"a":1},"v":"second"}
 ab	{"k":{"a":1,"b":2},"v":"third"}
 EOF
 
+produce events 0 <<'EOF'
+e	{"event_id":7,"n":1}
+e	{"event_id":7.0,"n":2}
+e	{"event_id":"7","n":3}
+e	{"event_id":70e-1,"n":4}
+EOF
+
 run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || fail "the daemon exited with status $? instead of 0"
 
 assert_eq $'1\tthird\n3\tthree\n4\tupdated' "$(psql_q 'SELECT id, v FROM public.nums ORDER BY id')" \
@@ -90,5 +108,17 @@ assert_eq $'0\t7' "$(committed_offsets nums)" "nums: offset committed to Kafka"
 assert_eq $'0\t3' "$(committed_offsets docs)" "docs: offset committed to Kafka"
 assert_eq $'0\t0' "$("$KPS_MOCK_KAFKA" watermarks --bootstrap "$KAFKA_BOOTSTRAP" --topic keys.dlq | awk '{ print $2 "\t" $4 }')" \
   "no dead letter: no record was bad"
+
+assert_eq $'1\n3' "$(psql_q 'SELECT n FROM public.events ORDER BY n')" \
+  "dedup: 7, 7.0 and 70e-1 are one identity (the first applied), the string \"7\" another"
+# A later run: the stored identity of 7 drops 7.00 too.
+produce events 0 <<'EOF'
+e	{"event_id":7.00,"n":5}
+e	{"event_id":8,"n":6}
+EOF
+run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || fail "the second run exited with status $? instead of 0"
+assert_eq $'1\n3\n6' "$(psql_q 'SELECT n FROM public.events ORDER BY n')" \
+  "dedup: 7.00 in a later run is dropped as already applied"
+assert_eq $'0\t6' "$(stored_offsets events)" "events: next offset stored past the dropped records"
 
 pass
