@@ -372,10 +372,10 @@ Status DeadLetterProducer::enqueue(const DeadLetter& letter) {
   if (error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && value && !value->empty()) {
     // Larger than message.max.bytes (set in kafka.properties below the default): the
     // letter goes with as much of the value as fits, and says so.
-    const size_t fixed = key.value_or("").size() + header_bytes(headers.get()) + 2 * kPerHeaderOverheadBytes + 64 +
-                         kLetterOverheadBytes;
-    const size_t keep = state_->max_message_bytes > fixed ? std::min<size_t>(state_->max_message_bytes - fixed, value->size() - 1) : 0;
     add_cut_headers(headers.get(), value->size());
+    const size_t fixed = key.value_or("").size() + header_bytes(headers.get()) + kLetterOverheadBytes;
+    const size_t room = state_->max_message_bytes > fixed ? state_->max_message_bytes - fixed : 0;
+    const size_t keep = std::min(room, value->size() - 1);
     log::warn(where(), ": ", value->size(), " value bytes exceed the dead letter producer's message.max.bytes (",
               state_->max_message_bytes, "): sending it with the value cut to ", keep, " bytes");
     error = state_->produce(topic_, key, value->substr(0, keep), headers.get());
