@@ -20,7 +20,7 @@ uint32_t Batcher::note_record(const RecordView& record) {
   if (record.timestamp_ms && (!batch_.oldest_record_timestamp_ms || *record.timestamp_ms < *batch_.oldest_record_timestamp_ms)) {
     batch_.oldest_record_timestamp_ms = record.timestamp_ms;
   }
-  batch_.message_bytes += record.value.value_or("").size() + record.key.value_or("").size();
+  batch_.message_bytes += record.size_bytes();
   for (uint32_t slot = 0; slot < batch_.partitions.size(); ++slot) {
     PartitionSpan& span = batch_.partitions[slot];
     if (span.topic_partition.partition == record.partition &&

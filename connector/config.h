@@ -110,7 +110,7 @@ struct CircuitBreakerConfig {
 struct ErrorsConfig {
   ErrorTolerance tolerance = ErrorTolerance::None;  // Default: none
   std::string dead_letter_topic;                    // required when tolerance is all
-  uint64_t max_record_bytes = 8 * 1024 * 1024;      // Default: 8MiB; a larger value is a bad record
+  uint64_t max_record_bytes = 8 * 1024 * 1024;      // Default: 8MiB; a larger record (key + value + headers) is a bad record
   CircuitBreakerConfig circuit_breaker;
 };
 

@@ -69,7 +69,7 @@ Status Connector::run() {
   consumer_ = std::make_unique<KafkaConsumer>(config_.kafka, *this);
   pipeline_->set_bad_record_listener([this](const BadRecord& bad) { on_bad_record(bad); });
   if (config_.errors.tolerance == ErrorTolerance::All) {
-    dead_letters_ = std::make_unique<DeadLetterRouter>(config_.kafka, config_.errors.dead_letter_topic, *consumer_,
+    dead_letters_ = std::make_unique<DeadLetterRouter>(config_.kafka, config_.errors, *consumer_,
                                                        kDeadLetterFlushTimeout);
     pipeline_->set_dead_letter_sink(dead_letters_.get());
     log::info("bad records go to the dead letter topic ", config_.errors.dead_letter_topic);

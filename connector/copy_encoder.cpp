@@ -4,6 +4,7 @@
 #include <cassert>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "connector/value_text.h"
 
@@ -57,6 +58,14 @@ int compare_floats(double a, double b) {
   return a < b ? -1 : (a > b ? 1 : 0);
 }
 
+/// One hash per float value as PostgreSQL's float `=` sees it: every NaN alike, -0 as 0.
+template <typename Float>
+size_t hash_float(Float value) {
+  if (std::isnan(value)) return 0x7ff8u;
+  if (value == 0) return 0;
+  return std::hash<Float>()(value);
+}
+
 template <typename T>
 int compare_ordered(T a, T b) {
   return a < b ? -1 : (a > b ? 1 : 0);
@@ -69,11 +78,13 @@ class NumericReader {
     ndigits_ = read_big_endian<uint16_t>(bytes, 0);
     weight_ = static_cast<int16_t>(read_big_endian<uint16_t>(bytes, 2));
     sign_ = read_big_endian<uint16_t>(bytes, 4);
-    // Leading zero digits are legal on the wire though we never write them.
+    // Leading zero digits are legal on the wire though we never write them; trailing
+    // ones are what a display scale such as 1.00000 adds, and change no value.
     while (first_ < ndigits_ && digit(0) == 0) {
       ++first_;
       --weight_;
     }
+    while (ndigits_ > first_ && digit(ndigits_ - first_ - 1) == 0) --ndigits_;
   }
 
   /// -2 -infinity, -1 negative, 0 zero, 1 positive, 2 +infinity, 3 NaN.
@@ -98,6 +109,17 @@ class NumericReader {
       if (digit_a != digit_b) return digit_a < digit_b ? -1 : 1;
     }
     return 0;
+  }
+
+  /// Equal for numerics that compare equal: the order class, and for a non-zero finite
+  /// value its weight and digits without leading or trailing zeros (not the display scale).
+  size_t hash() const {
+    const int order = order_class();
+    size_t hash = std::hash<int>()(order);
+    if (order != 1 && order != -1) return hash;
+    hash = hash * 1000003u ^ std::hash<int>()(weight_);
+    for (int i = 0; i < significant_digits(); ++i) hash = hash * 31u + static_cast<size_t>(digit(i));
+    return hash;
   }
 
  private:
@@ -278,6 +300,54 @@ int compare_binary_values(ColumnType type, std::string_view a, std::string_view 
       return compare_ordered(a.compare(b), 0);
   }
   return 0;
+}
+
+bool binary_values_equal(ColumnType type, std::string_view a, std::string_view b) {
+  switch (type) {
+    case ColumnType::Real:
+    case ColumnType::Double:
+    case ColumnType::Numeric:
+      return compare_binary_values(type, a, b) == 0;
+    case ColumnType::SmallInt:
+    case ColumnType::Integer:
+    case ColumnType::BigInt:
+    case ColumnType::Boolean:
+    case ColumnType::Text:
+    case ColumnType::Uuid:
+    case ColumnType::Date:
+    case ColumnType::Timestamp:
+    case ColumnType::TimestampTz:
+    case ColumnType::Json:
+    case ColumnType::Jsonb:
+    case ColumnType::Bytea:
+      return a == b;
+  }
+  return a == b;
+}
+
+size_t hash_binary_value(ColumnType type, std::string_view value) {
+  switch (type) {
+    case ColumnType::Real:
+      return hash_float(std::bit_cast<float>(read_big_endian<uint32_t>(value, 0)));
+    case ColumnType::Double:
+      return hash_float(std::bit_cast<double>(read_big_endian<uint64_t>(value, 0)));
+    case ColumnType::Numeric:
+      return NumericReader(value).hash();
+    case ColumnType::SmallInt:
+    case ColumnType::Integer:
+    case ColumnType::BigInt:
+    case ColumnType::Boolean:
+    case ColumnType::Text:
+    case ColumnType::Uuid:
+    case ColumnType::Date:
+    case ColumnType::Timestamp:
+    case ColumnType::TimestampTz:
+    case ColumnType::Json:
+    case ColumnType::Jsonb:
+    case ColumnType::Bytea:
+      break;
+  }
+  return std::hash<std::string_view>()(value);
 }
 
 }  // namespace kps

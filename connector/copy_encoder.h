@@ -74,4 +74,18 @@ std::optional<std::string_view> tuple_field(std::string_view tuple, int index);
 /// smallint, integer, bigint, real, double, numeric, date, timestamp, timestamptz.
 int compare_binary_values(ColumnType type, std::string_view a, std::string_view b);
 
+/// Whether two non-NULL binary values of one primary-key column name the same row, as
+/// PostgreSQL's `=` decides it: numeric ignores scale and exponent (1 = 1.0 = 1e0) and
+/// has no negative zero; real and double hold 0 = -0 and NaN = NaN; every other type
+/// equals bytewise, because its send format is already canonical (timestamptz is UTC
+/// microseconds whatever offset was written, uuid is 16 bytes whatever the case of its
+/// text). jsonb compares bytewise here though PostgreSQL compares it by value (key
+/// order, number scale): two jsonb keys that differ only so reach PostgreSQL as two
+/// rows, and the writer narrows the batch down when it refuses them (SQLSTATE 21000).
+bool binary_values_equal(ColumnType type, std::string_view a, std::string_view b);
+
+/// A hash of a non-NULL binary value consistent with binary_values_equal: values it
+/// calls equal hash alike.
+size_t hash_binary_value(ColumnType type, std::string_view value);
+
 }  // namespace kps

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <cstdint>
 #include <span>
 #include <stdexcept>
@@ -83,6 +84,49 @@ void add_header(rd_kafka_headers_t* headers, std::string_view name, std::string_
                       static_cast<ssize_t>(value.size()));
 }
 
+/// librdkafka's own bound, and the largest value its message.max.bytes accepts.
+constexpr uint64_t kLibrdkafkaMaxMessageBytes = 1000000000;
+/// What librdkafka's local size check counts beyond key, value and header bytes.
+constexpr size_t kPerHeaderOverheadBytes = 16;
+constexpr size_t kLetterOverheadBytes = 512;
+
+/// The header bytes librdkafka's local size check counts, generously.
+size_t header_bytes(const rd_kafka_headers_t* headers) {
+  size_t total = 0;
+  const char* name = nullptr;
+  const void* value = nullptr;
+  size_t size = 0;
+  for (size_t index = 0; rd_kafka_header_get_all(headers, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+       ++index) {
+    total += std::string_view(name).size() + size + kPerHeaderOverheadBytes;
+  }
+  return total;
+}
+
+std::string_view header_text(const rd_kafka_headers_t* headers, std::string_view name) {
+  const void* value = nullptr;
+  size_t size = 0;
+  const std::string name_text(name);
+  if (rd_kafka_header_get_last(headers, name_text.c_str(), &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      value == nullptr) {
+    return {};
+  }
+  return {static_cast<const char*>(value), size};
+}
+
+/// Marks a letter whose value was cut, keeping the size of the value it was cut from.
+void add_cut_headers(rd_kafka_headers_t* headers, size_t original_value_bytes) {
+  namespace names = dead_letter_headers;
+  const std::string name_truncated(names::kValueTruncated);
+  const std::string name_original(names::kValueOriginalBytes);
+  // A letter cut again (the broker refused the first cut) keeps one pair of them.
+  rd_kafka_header_remove(headers, name_truncated.c_str());
+  rd_kafka_header_remove(headers, name_original.c_str());
+  const DecimalText original(static_cast<int64_t>(original_value_bytes));
+  add_header(headers, names::kValueTruncated, "true");
+  add_header(headers, names::kValueOriginalBytes, original.view());
+}
+
 }  // namespace
 
 const char* dead_letter_stage_name(DeadLetterStage stage) {
@@ -133,9 +177,26 @@ struct DeadLetterProducer::State {
   size_t enqueued = 0;
   size_t acknowledged = 0;
   size_t failed = 0;
+  size_t replaced = 0;  // refused by the broker as too large; a cut copy was (or will be) enqueued instead
   std::string first_error;
   std::string first_error_code;
   Status fatal;
+  uint64_t max_message_bytes = 0;
+
+  /// A letter the broker refused as too large, to be sent again with its value cut.
+  struct CutLetter {
+    std::optional<std::string> key;
+    std::string value;
+    std::unique_ptr<rd_kafka_headers_t, DestroyHeaders> headers;
+  };
+  std::vector<CutLetter> to_resend;
+
+  void note_failure(rd_kafka_resp_err_t error) {
+    if (failed++ == 0) {
+      first_error = rd_kafka_err2str(error);
+      first_error_code = rd_kafka_err2name(error);
+    }
+  }
 
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
     auto* state = static_cast<State*>(opaque);
@@ -144,11 +205,47 @@ struct DeadLetterProducer::State {
       ++state->acknowledged;
       return;
     }
-    if (state->failed++ == 0) {
-      state->first_error = rd_kafka_err2str(message->err);
-      state->first_error_code = rd_kafka_err2name(message->err);
+    if (message->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && message->payload != nullptr && message->len > 0) {
+      state->cut_refused(*message);
+      return;
     }
+    state->note_failure(message->err);
   }
+
+  /// The broker's limit is below the producer's: keep the letter, not the whole value.
+  void cut_refused(const rd_kafka_message_t& message) {
+    rd_kafka_headers_t* original_headers = nullptr;
+    if (rd_kafka_message_headers(&message, &original_headers) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      original_headers = nullptr;
+    }
+    CutLetter letter;
+    letter.headers.reset(original_headers != nullptr ? rd_kafka_headers_copy(original_headers)
+                                                     : rd_kafka_headers_new(2));
+    size_t original_bytes = message.len;
+    const std::string_view written_original = header_text(letter.headers.get(), dead_letter_headers::kValueOriginalBytes);
+    if (!written_original.empty()) {
+      std::from_chars(written_original.data(), written_original.data() + written_original.size(), original_bytes);
+    }
+    const size_t keep = message.len > kBrokerCutValueBytes ? kBrokerCutValueBytes : 0;
+    if (message.key != nullptr) letter.key.emplace(static_cast<const char*>(message.key), message.key_len);
+    letter.value.assign(static_cast<const char*>(message.payload), keep);
+    add_cut_headers(letter.headers.get(), original_bytes);
+    log::warn("dead letter of topic=", header_text(letter.headers.get(), dead_letter_headers::kTopic),
+              " partition=", header_text(letter.headers.get(), dead_letter_headers::kPartition),
+              " offset=", header_text(letter.headers.get(), dead_letter_headers::kOffset),
+              " refused by the broker as too large (", message.len, " value bytes): sending it again with the value cut to ",
+              keep, " of its ", original_bytes, " bytes");
+    to_resend.push_back(std::move(letter));
+    ++replaced;
+  }
+
+  static constexpr size_t kBrokerCutValueBytes = DeadLetterProducer::kBrokerCutValueBytes;
+
+  /// One produce call; librdkafka takes `headers` only when it returns no error.
+  rd_kafka_resp_err_t produce(const std::string& topic, std::optional<std::string_view> key,
+                              std::optional<std::string_view> value, rd_kafka_headers_t* headers);
+  /// Produces the cut copies of letters the broker refused; each counts as enqueued.
+  void resend_cut_letters(const std::string& topic);
 
   static void on_error(rd_kafka_t* handle, int code, const char* reason, void* opaque) {
     auto* state = static_cast<State*>(opaque);
@@ -167,13 +264,15 @@ struct DeadLetterProducer::State {
 
   void start_next_generation() {
     ++generation;
-    enqueued = acknowledged = failed = 0;
+    enqueued = acknowledged = failed = replaced = 0;
+    to_resend.clear();
     first_error.clear();
     first_error_code.clear();
   }
 };
 
-DeadLetterProducer::DeadLetterProducer(const KafkaConfig& kafka, std::string dead_letter_topic)
+DeadLetterProducer::DeadLetterProducer(const KafkaConfig& kafka, std::string dead_letter_topic,
+                                       uint64_t max_record_bytes)
     : topic_(std::move(dead_letter_topic)), state_(std::make_unique<State>()) {
   if (topic_.empty()) throw std::runtime_error("errors.dead_letter_topic: must not be empty");
   std::unique_ptr<rd_kafka_conf_t, DestroyConf> conf(rd_kafka_conf_new());
@@ -187,6 +286,12 @@ DeadLetterProducer::DeadLetterProducer(const KafkaConfig& kafka, std::string dea
     }
   };
   set("client.id", "kafka-pg-sink-dead-letters");
+  // librdkafka's default (1000000) is below errors.max_record_bytes' (8MiB): a big bad
+  // record would otherwise have no letter. Set first, so kafka.properties still wins.
+  const std::string letter_bytes =
+      std::to_string(std::min(max_record_bytes + kDeadLetterHeadroomBytes, kLibrdkafkaMaxMessageBytes));
+  set("message.max.bytes", letter_bytes);
+  set("batch.size", letter_bytes);
   for (const auto& [name, value] : kafka.properties) {
     if (contains(kOwnedProperties, name)) {
       throw std::runtime_error("kafka.properties." + name + ": " + owned_property_problem());
@@ -196,6 +301,11 @@ DeadLetterProducer::DeadLetterProducer(const KafkaConfig& kafka, std::string dea
   set("bootstrap.servers", kafka.bootstrap_servers);
   set("enable.idempotence", "true");
   set("acks", "all");
+  char effective[32];
+  size_t effective_size = sizeof effective;
+  if (rd_kafka_conf_get(conf.get(), "message.max.bytes", effective, &effective_size) == RD_KAFKA_CONF_OK) {
+    std::from_chars(effective, effective + std::strlen(effective), state_->max_message_bytes);
+  }
   rd_kafka_conf_set_opaque(conf.get(), state_.get());
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &State::on_delivery);
   rd_kafka_conf_set_error_cb(conf.get(), &State::on_error);
@@ -220,6 +330,8 @@ DeadLetterProducer::DeadLetterProducer(DeadLetterProducer&&) noexcept = default;
 DeadLetterProducer& DeadLetterProducer::operator=(DeadLetterProducer&&) noexcept = default;
 
 size_t DeadLetterProducer::pending() const { return state_->enqueued; }
+
+uint64_t DeadLetterProducer::max_message_bytes() const { return state_->max_message_bytes; }
 
 Status DeadLetterProducer::enqueue(const DeadLetter& letter) {
   if (!state_->fatal.is_ok()) return state_->fatal;
@@ -248,25 +360,29 @@ Status DeadLetterProducer::enqueue(const DeadLetter& letter) {
   if (!letter.sqlstate.empty()) add_header(headers.get(), names::kSqlstate, letter.sqlstate);
   add_header(headers.get(), names::kExceptionMessage, letter.reason);
 
-  // The letter's own timestamp stays "now" (unlike Kafka Connect, which reuses the
-  // original): a weeks-old timestamp would let time-based retention delete it at once.
-  // A null pointer is what makes the key null and the value a tombstone.
-  const void* key = letter.key ? letter.key->data() : nullptr;
-  const size_t key_size = letter.key ? letter.key->size() : 0;
-  void* value = letter.value ? const_cast<char*>(letter.value->data()) : nullptr;  // copied, never written
-  const size_t value_size = letter.value ? letter.value->size() : 0;
-  const rd_kafka_resp_err_t error = rd_kafka_producev(
-      producer, RD_KAFKA_V_TOPIC(topic_.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-      RD_KAFKA_V_KEY(key, key_size), RD_KAFKA_V_VALUE(value, value_size),
-      RD_KAFKA_V_HEADERS(headers.get()), RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(state_->generation)),
-      RD_KAFKA_V_END);
-  // Serve delivery reports as we go so a long run of enqueues does not let them pile up.
-  rd_kafka_poll(producer, 0);
-
   auto where = [&] {
     return "dead letter of topic=" + letter.topic + " partition=" + std::to_string(letter.partition) +
            " offset=" + std::to_string(letter.offset);
   };
+  const std::optional<std::string_view> key =
+      letter.key ? std::optional<std::string_view>(*letter.key) : std::nullopt;
+  const std::optional<std::string_view> value =
+      letter.value ? std::optional<std::string_view>(*letter.value) : std::nullopt;
+  rd_kafka_resp_err_t error = state_->produce(topic_, key, value, headers.get());
+  if (error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && value && !value->empty()) {
+    // Larger than message.max.bytes (set in kafka.properties below the default): the
+    // letter goes with as much of the value as fits, and says so.
+    add_cut_headers(headers.get(), value->size());
+    const size_t fixed = key.value_or("").size() + header_bytes(headers.get()) + kLetterOverheadBytes;
+    const size_t room = state_->max_message_bytes > fixed ? state_->max_message_bytes - fixed : 0;
+    const size_t keep = std::min(room, value->size() - 1);
+    log::warn(where(), ": ", value->size(), " value bytes exceed the dead letter producer's message.max.bytes (",
+              state_->max_message_bytes, "): sending it with the value cut to ", keep, " bytes");
+    error = state_->produce(topic_, key, value->substr(0, keep), headers.get());
+  }
+  // Serve delivery reports as we go so a long run of enqueues does not let them pile up.
+  rd_kafka_poll(producer, 0);
+
   switch (error) {
     case RD_KAFKA_RESP_ERR_NO_ERROR:
       headers.release();  // produced: librdkafka owns them now
@@ -288,7 +404,8 @@ Status DeadLetterProducer::enqueue(const DeadLetter& letter) {
                            rd_kafka_err2name(error));
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
       return Status::error(ErrorKind::Fatal,
-                           where() + " is larger than the producer's message.max.bytes; raise it in kafka.properties",
+                           where() + ": its key and headers alone are larger than the producer's message.max.bytes (" +
+                               std::to_string(state_->max_message_bytes) + "); raise it in kafka.properties",
                            rd_kafka_err2name(error));
     case RD_KAFKA_RESP_ERR__FATAL: {
       char detail[512];
@@ -303,23 +420,58 @@ Status DeadLetterProducer::enqueue(const DeadLetter& letter) {
   }
 }
 
+rd_kafka_resp_err_t DeadLetterProducer::State::produce(const std::string& topic, std::optional<std::string_view> key,
+                                                       std::optional<std::string_view> value,
+                                                       rd_kafka_headers_t* headers) {
+  // The letter's own timestamp stays "now" (unlike Kafka Connect, which reuses the
+  // original): a weeks-old timestamp would let time-based retention delete it at once.
+  // A null pointer is what makes the key null and the value a tombstone.
+  const void* key_bytes = key ? key->data() : nullptr;
+  const size_t key_size = key ? key->size() : 0;
+  void* value_bytes = value ? const_cast<char*>(value->data()) : nullptr;  // copied, never written
+  const size_t value_size = value ? value->size() : 0;
+  return rd_kafka_producev(
+      producer.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_KEY(key_bytes, key_size), RD_KAFKA_V_VALUE(value_bytes, value_size),
+      RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(generation)), RD_KAFKA_V_END);
+}
+
+void DeadLetterProducer::State::resend_cut_letters(const std::string& topic) {
+  std::vector<CutLetter> letters = std::move(to_resend);
+  to_resend.clear();
+  for (CutLetter& letter : letters) {
+    const std::optional<std::string_view> key =
+        letter.key ? std::optional<std::string_view>(*letter.key) : std::nullopt;
+    const rd_kafka_resp_err_t error = produce(topic, key, std::string_view(letter.value), letter.headers.get());
+    ++enqueued;
+    if (error == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      letter.headers.release();  // librdkafka owns them now
+    } else {
+      note_failure(error);  // the flush reports it as the letter it replaces
+    }
+  }
+}
+
 Status DeadLetterProducer::flush(std::chrono::milliseconds timeout) {
   State& state = *state_;
   rd_kafka_t* producer = state.producer.get();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (state.fatal.is_ok() && state.acknowledged + state.failed < state.enqueued) {
+  while (state.fatal.is_ok() && state.acknowledged + state.failed + state.replaced < state.enqueued) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     rd_kafka_poll(producer, static_cast<int>(std::min<int64_t>(left.count(), 100)));
+    if (!state.to_resend.empty()) state.resend_cut_letters(topic_);
   }
 
   Status result;
+  // Each cut copy stands in for the letter the broker refused: count the letters asked for.
+  const size_t letters = state.enqueued - state.replaced;
   if (!state.fatal.is_ok()) {
     result = state.fatal;
-  } else if (state.acknowledged < state.enqueued) {
-    const size_t unacknowledged = state.enqueued - state.acknowledged;
-    const size_t in_flight = unacknowledged - state.failed;
-    std::string message = std::to_string(unacknowledged) + " of " + std::to_string(state.enqueued) +
+  } else if (state.acknowledged < letters) {
+    const size_t unacknowledged = letters - state.acknowledged;
+    const size_t in_flight = unacknowledged - std::min(unacknowledged, state.failed);
+    std::string message = std::to_string(unacknowledged) + " of " + std::to_string(letters) +
                           " dead letters to topic " + topic_ + " not acknowledged:";
     if (state.failed > 0) {
       message += " " + std::to_string(state.failed) + " failed (first error: " + state.first_error + ")";

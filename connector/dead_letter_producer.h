@@ -73,7 +73,14 @@ inline constexpr std::string_view kStage = "__connect.errors.stage";          //
 inline constexpr std::string_view kColumn = "__connect.errors.column";        // absent when empty
 inline constexpr std::string_view kSqlstate = "__connect.errors.sqlstate";    // absent when empty
 inline constexpr std::string_view kExceptionMessage = "__connect.errors.exception.message";  // the reason
+// Only on a letter whose value was cut to fit the producer's or the broker's size limit:
+inline constexpr std::string_view kValueTruncated = "__connect.errors.value.truncated";  // "true"
+inline constexpr std::string_view kValueOriginalBytes = "__connect.errors.value.original.bytes";  // the full size
 }  // namespace dead_letter_headers
+
+/// What a dead letter may add to its record's key, value and headers (the error
+/// headers above): the producer's message.max.bytes is errors.max_record_bytes plus this.
+inline constexpr uint64_t kDeadLetterHeadroomBytes = 64 * 1024;
 
 /// Producer settings kafka-pg-sink owns: a dead letter producer without them could lose
 /// or reorder letters, so kafka.properties may not set them.
@@ -88,9 +95,13 @@ class DeadLetterProducer {
   /// entry that also applies to a producer (security, SASL, timeouts): consumer-only
   /// properties (group.id, fetch.*, session.timeout.ms, ...) are left out so librdkafka
   /// does not warn about them. Always enable.idempotence=true and acks=all.
+  /// message.max.bytes (and batch.size, which caps a request) default to
+  /// `max_record_bytes` + kDeadLetterHeadroomBytes, so that every bad record fits in its
+  /// letter; a value set in kafka.properties wins.
   /// Throws std::runtime_error naming the property when librdkafka rejects the config,
   /// or when kafka.properties sets one the producer owns (see check_dead_letter_properties).
-  DeadLetterProducer(const KafkaConfig& kafka, std::string dead_letter_topic);
+  DeadLetterProducer(const KafkaConfig& kafka, std::string dead_letter_topic,
+                     uint64_t max_record_bytes = ErrorsConfig().max_record_bytes);
   /// Abandons letters not yet acknowledged: they were never reported ok, so no offset
   /// moved past their records.
   ~DeadLetterProducer();
@@ -100,14 +111,21 @@ class DeadLetterProducer {
   DeadLetterProducer& operator=(const DeadLetterProducer&) = delete;
 
   /// Queues one dead letter; librdkafka copies its bytes, so `letter` may be destroyed
-  /// on return. Does no network I/O. Errors:
+  /// on return. Does no network I/O. A letter larger than message.max.bytes is queued
+  /// with its value cut to fit, and the headers kValueTruncated and kValueOriginalBytes
+  /// say so: a bad record must never stop the daemon for its size. Errors:
   ///   Transient  the local queue is full (flush first, then re-enqueue);
-  ///   Fatal      the letter can never be produced (larger than message.max.bytes), or
-  ///              the producer failed fatally (an idempotence invariant broke).
+  ///   Fatal      the letter can never be produced (its key and headers alone exceed
+  ///              message.max.bytes), or the producer failed fatally (an idempotence
+  ///              invariant broke).
   Status enqueue(const DeadLetter& letter);
 
   /// Waits, serving delivery reports, until every letter enqueued since the previous
   /// flush() is acknowledged by the broker or has failed, for at most `timeout`.
+  /// A letter the broker refuses as too large (MSG_SIZE_TOO_LARGE) is sent again within
+  /// the same flush with its value cut, first to kBrokerCutValueBytes, then to nothing,
+  /// with the kValueTruncated headers; the cut copy is what counts as acknowledged (it
+  /// may land after letters enqueued later).
   /// Ok only if all of them were acknowledged (also when there were none). Otherwise:
   ///   Transient  "M of N dead letters to topic T not acknowledged: F failed (first error:
   ///              ...), P still unacknowledged after ... ms", code = the first librdkafka
@@ -120,6 +138,11 @@ class DeadLetterProducer {
   Status flush(std::chrono::milliseconds timeout);
 
   const std::string& topic() const { return topic_; }
+  /// The producer's effective message.max.bytes.
+  uint64_t max_message_bytes() const;
+
+  /// How much of a value a letter refused by the broker as too large keeps.
+  static constexpr size_t kBrokerCutValueBytes = 64 * 1024;
   /// Letters enqueued since the last flush().
   size_t pending() const;
 

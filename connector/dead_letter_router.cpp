@@ -17,9 +17,11 @@ DeadLetterStage stage_of(const BadRecord& bad) {
 
 }  // namespace
 
-DeadLetterRouter::DeadLetterRouter(const KafkaConfig& kafka, std::string dead_letter_topic, KafkaConsumer& consumer,
+DeadLetterRouter::DeadLetterRouter(const KafkaConfig& kafka, const ErrorsConfig& errors, KafkaConsumer& consumer,
                                    std::chrono::milliseconds flush_timeout)
-    : producer_(kafka, std::move(dead_letter_topic)), consumer_(consumer), flush_timeout_(flush_timeout) {}
+    : producer_(kafka, errors.dead_letter_topic, errors.max_record_bytes),
+      consumer_(consumer),
+      flush_timeout_(flush_timeout) {}
 
 Status DeadLetterRouter::enqueue_letter(const DeadLetter& letter) {
   Status status = producer_.enqueue(letter);

@@ -15,9 +15,10 @@ class KafkaConsumer;
 
 class DeadLetterRouter final : public DeadLetterSink {
  public:
-  /// `consumer` (used only to re-read records) must outlive the router. Throws
+  /// `consumer` (used only to re-read records) must outlive the router. The producer
+  /// writes to errors.dead_letter_topic and is sized for errors.max_record_bytes. Throws
   /// std::runtime_error when the producer's configuration is rejected.
-  DeadLetterRouter(const KafkaConfig& kafka, std::string dead_letter_topic, KafkaConsumer& consumer,
+  DeadLetterRouter(const KafkaConfig& kafka, const ErrorsConfig& errors, KafkaConsumer& consumer,
                    std::chrono::milliseconds flush_timeout);
 
   Status enqueue(const RecordView& record, const BadRecord& bad) override;

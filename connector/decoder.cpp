@@ -756,8 +756,13 @@ struct Decoder::State {
     return std::nullopt;
   }
 
-  /// The raw JSON of each dedup field, length-prefixed; empty when one is missing or
-  /// null (such a record cannot be told apart from others, so it is never dropped).
+  /// Each dedup field's JSON value in a canonical form, length-prefixed: a number as
+  /// the canonical text of its exact value, a string as its unescaped content in
+  /// quotes, true/false as written, an object or array as its JSON text as written.
+  /// Empty when a field is missing or null (such a record cannot be told apart from
+  /// others, so it is never dropped). Numbers written in their canonical form (42, 0.5)
+  /// and strings without escapes keep the bytes earlier versions stored, so identities
+  /// already in the store still match.
   void read_identity(od::document& document, std::string& identity) {
     identity.clear();
     for (const auto& tokens : dedup_pointers_) {
@@ -775,8 +780,26 @@ struct Decoder::State {
           identity.clear();
           return;
         }
+      } else if (type == od::json_type::string) {
+        // By content: "\u0041" and "A" are one string. The quotes keep a string apart
+        // from a number or literal of the same characters ("1" is not 1).
+        std::string_view text;
+        if (found.get_string().get(text) != simdjson::SUCCESS) {
+          identity.clear();
+          return;
+        }
+        identity_scratch_.assign(1, '"');
+        identity_scratch_.append(text);
+        identity_scratch_ += '"';
+        raw = identity_scratch_;
       } else {
-        raw = raw_token(found);
+        raw = trim_json_whitespace(raw_token(found));
+        if (type == od::json_type::number) {
+          // By exact decimal value: 1, 1.0 and 1e0 are one identity. A number beyond
+          // numeric's limits keeps its text as written.
+          identity_scratch_.clear();
+          if (canonical_decimal_text(raw, identity_scratch_)) raw = identity_scratch_;
+        }
       }
       raw = trim_json_whitespace(raw);
       const auto size = static_cast<uint32_t>(raw.size());
@@ -950,6 +973,7 @@ struct Decoder::State {
   std::vector<bool> is_primary_key_;
   bool tombstone_needs_key_document_ = false;
   std::vector<std::vector<PointerToken>> dedup_pointers_;  // per dedup field
+  std::string identity_scratch_;  // one canonical dedup field; reused, so no allocation per record
 };
 
 Decoder::Decoder(const SinkConfig& sink) : sink_(sink), state_(std::make_unique<State>(sink)) {}

@@ -53,8 +53,10 @@ class Decoder {
   /// Appends one tuple holding every column of the sink, in `sink.columns` order,
   /// for a record whose value is a JSON object. On error nothing is appended.
   /// With `identity` given (a sink with dedup fields), also sets it to the record's
-  /// dedup identity: the raw JSON of each dedup field, length-prefixed; empty when a
-  /// field is missing or null, since such a record cannot be told apart from others.
+  /// dedup identity: each dedup field's JSON value in a canonical form (numbers by
+  /// exact value, so 1, 1.0 and 1e0 are one identity; strings by content),
+  /// length-prefixed; empty when a field is missing or null, since such a record cannot
+  /// be told apart from others.
   std::optional<DecodeError> decode_value(const RecordView& record, CopyBuffer& out,
                                           std::string* identity = nullptr);
 

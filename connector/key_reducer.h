@@ -27,14 +27,18 @@ struct ReducedRow {
 
 /// Per key, records apply in offset order: a tombstone deletes what came before it;
 /// among the upserts after the last tombstone the last one wins, or with
-/// upsert_when_newer the greatest value wins (ties: the later record).
+/// upsert_when_newer the greatest value wins (ties: the later record, as across
+/// batches), or in insert_ignore mode the first one (as DO NOTHING keeps the stored
+/// row across batches). Keys are compared by value as PostgreSQL compares them
+/// (binary_values_equal): {"id":1} and {"id":1.0} into a numeric key are one key, so a
+/// tombstone keyed 1 deletes what an upsert keyed 1.0 wrote.
 /// Reuses its tables across batches. Not thread-safe.
 class KeyReducer {
  public:
   /// `sink` must outlive the reducer and have a primary key.
   explicit KeyReducer(const SinkConfig& sink);
 
-  /// One entry per distinct key of `batch`, in order of first appearance. The result
+  /// One entry per distinct key of `batch`, in offset order of the records that won. The result
   /// is valid until the next call. Rows marked in `excluded` (by row index; PostgreSQL
   /// refused them) take no part: another record of their key may win instead.
   const std::vector<ReducedRow>& reduce(const TableBatch& batch, const std::vector<bool>* excluded = nullptr);

@@ -247,8 +247,9 @@ Status PgWriter::prepare_sink(size_t sink_index) {
     std::vector<std::string> conditions;
     if (sink.newer_column) {
       const std::string newer = quote_identifier(sink.columns[*sink.newer_column].name);
-      // A stored NULL counts as older than anything.
-      conditions.push_back("(t." + newer + " IS NULL OR EXCLUDED." + newer + " > t." + newer + ")");
+      // A stored NULL counts as older than anything. On a tie the later record wins, as
+      // it does within a batch (KeyReducer).
+      conditions.push_back("(t." + newer + " IS NULL OR EXCLUDED." + newer + " >= t." + newer + ")");
     }
     if (all_comparable) {
       // An update that changes nothing still writes a new row version and its WAL.
@@ -274,6 +275,8 @@ Status PgWriter::write(const WriteRequest& request) {
     // Start over in savepoints, so that the rows PostgreSQL accepts stay written
     // while the refused ones are narrowed down.
     const Status data_error = status;
+    log::warn("PostgreSQL refused a batch of ", request.rows.size(), " row(s) (SQLSTATE ", status.code(), ": ",
+              status.message(), "); writing it again in parts to find the refused rows");
     roll_back();
     request.rejected->clear();
     status = connection_->execute("BEGIN");

@@ -350,8 +350,9 @@ Status Pipeline::add(const RecordView& record) {
   const size_t tuple_begin = tuples.size();
   const bool is_tombstone = !record.value.has_value();
   std::optional<DecodeError> error;
-  if (!is_tombstone && record.value->size() > config_.errors.max_record_bytes) {
-    error = DecodeError{"", "the value is " + std::to_string(record.value->size()) +
+  // Key and headers count too: the record's dead letter carries them all.
+  if (const size_t record_bytes = record.size_bytes(); record_bytes > config_.errors.max_record_bytes) {
+    error = DecodeError{"", "the record (key, value and headers) is " + std::to_string(record_bytes) +
                                 " bytes, more than errors.max_record_bytes (" +
                                 std::to_string(config_.errors.max_record_bytes) + ")",
                         DecodeFailure::TooLarge};

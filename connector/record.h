@@ -50,6 +50,16 @@ struct RecordView {
   std::span<const RecordHeader> headers;
 
   SourcePosition position() const { return {topic, partition, offset}; }
+
+  /// What the record weighs against errors.max_record_bytes and batch.max_bytes: key,
+  /// value and every header's name and value (a dead letter carries them all).
+  size_t size_bytes() const {
+    size_t total = key.value_or(std::string_view()).size() + value.value_or(std::string_view()).size();
+    for (const RecordHeader& header : headers) {
+      total += header.name.size() + header.value.value_or(std::string_view()).size();
+    }
+    return total;
+  }
 };
 
 }  // namespace kps

@@ -281,6 +281,35 @@ TextProblem parse_decimal(std::string_view text, DecimalText& out) {
   return TextProblem::none();
 }
 
+bool canonical_decimal_text(std::string_view text, std::string& out) {
+  DecimalText decimal;
+  if (parse_decimal(text, decimal) || decimal.kind != DecimalText::Kind::Finite) return false;
+  if (decimal.is_zero) {
+    out += '0';
+    return true;
+  }
+  if (decimal.negative) out += '-';
+  constexpr int64_t kPlainPowerLimit = 64;
+  if (decimal.first_power >= kPlainPowerLimit || decimal.last_power < -kPlainPowerLimit) {
+    for (int64_t power = decimal.first_power; power >= decimal.last_power; --power) {
+      out += static_cast<char>('0' + decimal.digit_at_power(power));
+    }
+    out += 'e';
+    out += std::to_string(decimal.last_power);
+    return true;
+  }
+  for (int64_t power = std::max<int64_t>(decimal.first_power, 0); power >= 0; --power) {
+    out += static_cast<char>('0' + decimal.digit_at_power(power));
+  }
+  if (decimal.last_power < 0) {
+    out += '.';
+    for (int64_t power = -1; power >= decimal.last_power; --power) {
+      out += static_cast<char>('0' + decimal.digit_at_power(power));
+    }
+  }
+  return true;
+}
+
 bool parse_uuid(std::string_view text, std::array<uint8_t, 16>& out) {
   if (text.size() >= 2 && text.front() == '{' && text.back() == '}') {
     text = text.substr(1, text.size() - 2);

@@ -82,6 +82,16 @@ inline constexpr int32_t kNumericMaxExponent = 1000000;
 
 TextProblem parse_decimal(std::string_view text, DecimalText& out);
 
+/// The canonical text of a decimal number's exact value, so that numbers equal in value
+/// get equal text whatever their spelling: no exponent, no trailing fractional zeros, no
+/// leading zeros, no sign on zero (1, 1.0, 1.00, 1e0 and 10e-1 give "1"; 0.50 gives
+/// "0.5"; -0.0 gives "0"). A value whose plain form would reach beyond 10^64 or below
+/// 10^-64 is written as its significant digits, "e" and the power of the last of them
+/// (1e100 gives "1e100"). Not a rounding: 0.1 and 0.1000000000000000001 stay apart.
+/// Returns false, writing nothing, for text that is not a finite decimal number within
+/// parse_decimal's limits.
+bool canonical_decimal_text(std::string_view text, std::string& out);
+
 /// 32 hex digits, either bare or hyphenated 8-4-4-4-12, case-insensitive, optionally
 /// in braces.
 bool parse_uuid(std::string_view text, std::array<uint8_t, 16>& out);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # upsert_when_newer: versions of a key arrive out of order, inside one batch and across batches
 # (max_rows 3); the row ends with the greatest version, whatever the offset order. A row already
-# in the table is replaced only by a strictly greater version: newer and equal ones stay.
+# in the table is replaced by a greater or equal version (on a tie the later record wins, as it
+# does within a batch): a newer one stays.
 source "$(dirname "$0")/lib.sh"
 
 start_postgres
@@ -26,10 +27,10 @@ INSERT INTO public.readings VALUES
 
 CREATE TABLE expected AS
 SELECT DISTINCT ON (id) id, ts, val
-FROM (SELECT id, ts, val, 1 AS preference FROM public.readings
+FROM (SELECT id, ts, val, 2 AS preference FROM public.readings
       UNION ALL
-      SELECT id, ts, 'n=' || n, 2 FROM produced) AS candidates
-ORDER BY id, ts DESC, preference;  -- on a tie the row already there stays
+      SELECT id, ts, 'n=' || n, 1 FROM produced) AS candidates
+ORDER BY id, ts DESC, preference;  -- on a tie the record (later than the row already there) wins
 SQL
 
 psql_q "SELECT id, json_build_object('id', id, 'ts', ts, 'val', 'n=' || n) FROM produced ORDER BY n" |

@@ -45,6 +45,21 @@ TEST_CASE("batcher closes a batch when its message bytes reach max_bytes") {
   CHECK(batcher.full());  // 5 + 2 value bytes + 3 key bytes
 }
 
+TEST_CASE("batcher counts header names and values toward max_bytes") {
+  BatchConfig limits;
+  limits.max_bytes = 20;
+  ManualClock clock;
+  Batcher batcher(limits, clock);
+  const RecordHeader headers[] = {{"trace", std::string_view("abcdef")}, {"nil", std::nullopt}};
+  RecordView view = record("t", 0, 0, "1234");
+  view.headers = headers;
+  add_one_field_row(batcher, view, 1);
+  CHECK(batcher.batch().message_bytes == 4 + 5 + 6 + 3);
+  CHECK_FALSE(batcher.full());
+  add_one_field_row(batcher, record("t", 0, 1, "12"), 2);
+  CHECK(batcher.full());  // 18 + 2: without its headers the first record would weigh 4
+}
+
 TEST_CASE("batcher closes a batch when its oldest row passes max_latency") {
   BatchConfig limits;
   limits.max_latency = std::chrono::milliseconds(250);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "connector/copy_encoder.h"
+#include "connector/value_text.h"
 
 namespace kps {
 namespace {
@@ -289,6 +290,108 @@ TEST_CASE("compare_binary_values orders numerics by sign, weight and digits, wha
   CHECK(compare("Infinity", "1e100000") > 0);
   CHECK(compare("-Infinity", "-1e100000") < 0);
   CHECK(compare("-Infinity", "-Infinity") == 0);
+}
+
+namespace {
+
+std::string numeric_value(std::string_view text) {
+  CopyBuffer buffer;
+  REQUIRE(buffer.append_numeric(text));
+  return std::string(buffer.view().substr(4));
+}
+
+/// Equal per binary_values_equal, and then hashed alike (the reducer's contract).
+bool same_key(ColumnType type, const std::string& a, const std::string& b) {
+  const bool equal = binary_values_equal(type, a, b);
+  CHECK(equal == binary_values_equal(type, b, a));
+  if (equal) CHECK(hash_binary_value(type, a) == hash_binary_value(type, b));
+  return equal;
+}
+
+std::string canonical(std::string_view text) {
+  std::string out;
+  REQUIRE(canonical_decimal_text(text, out));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("binary_values_equal treats numerics equal in value as one key whatever their scale or exponent") {
+  const std::string one = numeric_value("1");
+  for (const char* spelling : {"1.0", "1.00", "1e0", "10e-1", "0.1e1", "+1", "1.000000000000000000000000"}) {
+    INFO(spelling);
+    CHECK(same_key(ColumnType::Numeric, one, numeric_value(spelling)));
+  }
+  // Those spellings differ in their bytes (display scale, trailing zero digits), not in value.
+  CHECK(one != numeric_value("1.0"));
+  CHECK(one != numeric_value("10e-1"));
+  CHECK(one != numeric_value("1.000000000000000000000000"));
+  CHECK(same_key(ColumnType::Numeric, numeric_value("12345.6789"), numeric_value("1234567890e-5")));
+  CHECK(same_key(ColumnType::Numeric, numeric_value("-100"), numeric_value("-1e2")));
+  CHECK(same_key(ColumnType::Numeric, numeric_value("0"), numeric_value("-0.0")));
+  CHECK(same_key(ColumnType::Numeric, numeric_value("0.000"), numeric_value("0e10")));
+  CHECK(same_key(ColumnType::Numeric, numeric_value("NaN"), numeric_value("nan")));
+  CHECK(same_key(ColumnType::Numeric, numeric_value("Infinity"), numeric_value("inf")));
+
+  CHECK_FALSE(same_key(ColumnType::Numeric, one, numeric_value("1.0001")));
+  CHECK_FALSE(same_key(ColumnType::Numeric, one, numeric_value("-1")));
+  CHECK_FALSE(same_key(ColumnType::Numeric, one, numeric_value("10001")));  // digits 1 0001 vs 1
+  CHECK_FALSE(same_key(ColumnType::Numeric, one, numeric_value("0.0001")));
+  CHECK_FALSE(same_key(ColumnType::Numeric, numeric_value("NaN"), numeric_value("Infinity")));
+  CHECK_FALSE(same_key(ColumnType::Numeric, numeric_value("0"), numeric_value("NaN")));
+}
+
+TEST_CASE("binary_values_equal holds 0 = -0 and NaN = NaN for real and double, as PostgreSQL's float = does") {
+  const auto float64 = [](double value) { return value_bytes([value](CopyBuffer& b) { b.append_float64(value); }); };
+  const auto float32 = [](float value) { return value_bytes([value](CopyBuffer& b) { b.append_float32(value); }); };
+  CHECK(float64(0.0) != float64(-0.0));
+  CHECK(same_key(ColumnType::Double, float64(0.0), float64(-0.0)));
+  CHECK(same_key(ColumnType::Real, float32(0.0f), float32(-0.0f)));
+  const double quiet_nan = std::numeric_limits<double>::quiet_NaN();
+  CHECK(same_key(ColumnType::Double, float64(quiet_nan), float64(-quiet_nan)));
+  CHECK(same_key(ColumnType::Real, float32(std::numeric_limits<float>::quiet_NaN()),
+                 float32(std::numeric_limits<float>::signaling_NaN())));
+  CHECK(same_key(ColumnType::Double, float64(1.5), float64(1.5)));
+  CHECK_FALSE(same_key(ColumnType::Double, float64(1.5), float64(-1.5)));
+  CHECK_FALSE(same_key(ColumnType::Double, float64(0.0), float64(quiet_nan)));
+  CHECK_FALSE(same_key(ColumnType::Real, float32(1.0f), float32(std::nextafter(1.0f, 2.0f))));
+}
+
+TEST_CASE("binary_values_equal compares the other key types bytewise, their send formats being canonical") {
+  const auto int64 = [](int64_t value) { return value_bytes([value](CopyBuffer& b) { b.append_int64(value); }); };
+  CHECK(same_key(ColumnType::BigInt, int64(7), int64(7)));
+  CHECK_FALSE(same_key(ColumnType::BigInt, int64(7), int64(-7)));
+  CHECK(same_key(ColumnType::TimestampTz, int64(5), int64(5)));
+  CHECK_FALSE(same_key(ColumnType::Timestamp, int64(5), int64(6)));
+  CHECK(same_key(ColumnType::Text, "abc", "abc"));
+  CHECK_FALSE(same_key(ColumnType::Text, "abc", "ABC"));  // text compares by its collation: the default is exact
+  CHECK_FALSE(same_key(ColumnType::Bytea, std::string("a\0", 2), "a"));
+}
+
+TEST_CASE("canonical_decimal_text writes every spelling of a number's value the same way") {
+  for (const char* spelling : {"1", "1.0", "1.00", "1e0", "10e-1", "0.1e1", "+1", "1E+0"}) {
+    INFO(spelling);
+    CHECK(canonical(spelling) == "1");
+  }
+  CHECK(canonical("0") == "0");
+  CHECK(canonical("-0.0") == "0");
+  CHECK(canonical("0e-7") == "0");
+  CHECK(canonical("0.50") == "0.5");
+  CHECK(canonical("-12.340e1") == "-123.4");
+  CHECK(canonical("1.5e3") == "1500");
+  CHECK(canonical("0.00012") == "0.00012");
+  CHECK(canonical("12e-5") == "0.00012");
+  CHECK(canonical("123456789012345678901234567890") == "123456789012345678901234567890");
+  CHECK(canonical("0.1") != canonical("0.1000000000000000001"));  // exact, never rounded
+  // Far from 1 the plain form would be long: digits and the power of the last one.
+  CHECK(canonical("1e100") == "1e100");
+  CHECK(canonical("10e99") == "1e100");
+  CHECK(canonical("-2.50e-70") == "-25e-71");
+  std::string out = "kept";
+  CHECK_FALSE(canonical_decimal_text("1e9999999", out));  // beyond parse_decimal's limits
+  CHECK_FALSE(canonical_decimal_text("NaN", out));
+  CHECK_FALSE(canonical_decimal_text("abc", out));
+  CHECK(out == "kept");
 }
 
 }  // namespace kps

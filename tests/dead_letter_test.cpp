@@ -99,6 +99,7 @@ std::vector<ReadBack> read_dead_letters(const std::string& bootstrap, std::chron
   rd_kafka_conf_set(conf, "group.id", "dead-letter-reader", error_text, sizeof error_text);
   rd_kafka_conf_set(conf, "enable.partition.eof", "true", error_text, sizeof error_text);
   rd_kafka_conf_set(conf, "enable.auto.commit", "false", error_text, sizeof error_text);
+  rd_kafka_conf_set(conf, "fetch.message.max.bytes", "16777216", error_text, sizeof error_text);
   std::unique_ptr<rd_kafka_t, DestroyHandle> consumer(
       rd_kafka_new(RD_KAFKA_CONSUMER, conf, error_text, sizeof error_text));
   REQUIRE(consumer);
@@ -381,6 +382,110 @@ TEST_CASE("the dead letter producer accepts the consumer's properties and names 
                     Catch::StartsWith("kafka.properties.socket.timeout.ms (dead letter producer): "));
   CHECK_THROWS_WITH(DeadLetterProducer(kafka_config("localhost:9"), ""),
                     "errors.dead_letter_topic: must not be empty");
+}
+
+namespace {
+
+/// A decode letter whose value is `size` bytes of a recognisable pattern.
+DeadLetter big_letter(int64_t offset, size_t size) {
+  DeadLetter letter = decode_letter(offset);
+  letter.value = std::string();
+  letter.value->reserve(size);
+  for (size_t index = 0; index < size; ++index) letter.value->push_back(static_cast<char>('a' + index % 26));
+  return letter;
+}
+
+}  // namespace
+
+TEST_CASE("the dead letter producer is sized for errors.max_record_bytes unless kafka.properties says otherwise") {
+  CHECK(DeadLetterProducer(kafka_config("localhost:9"), kDeadLetterTopic).max_message_bytes() ==
+        8 * 1024 * 1024 + kDeadLetterHeadroomBytes);
+  CHECK(DeadLetterProducer(kafka_config("localhost:9"), kDeadLetterTopic, 2000).max_message_bytes() ==
+        2000 + kDeadLetterHeadroomBytes);
+  CHECK(DeadLetterProducer(kafka_config("localhost:9", {{"message.max.bytes", "50000"}}), kDeadLetterTopic)
+            .max_message_bytes() == 50000);
+}
+
+TEST_CASE("a 2 MB dead letter reaches the topic whole with the default settings") {
+  MockKafka kafka;
+  DeadLetterProducer producer(kafka_config(kafka.bootstrap()), kDeadLetterTopic);
+  const DeadLetter letter = big_letter(5, 2 * 1024 * 1024);
+  REQUIRE(producer.enqueue(letter));  // librdkafka's own default (1000000) would refuse it here
+  const Status flushed = producer.flush(20s);
+  INFO(flushed.message());
+  REQUIRE(flushed.is_ok());
+
+  const std::vector<ReadBack> letters = read_dead_letters(kafka.bootstrap(), 20s);
+  REQUIRE(letters.size() == 1);
+  CHECK(letters[0].value == letter.value);
+  CHECK(letters[0].header(dead_letter_headers::kOffset) == "5");
+  CHECK_FALSE(letters[0].has_header(dead_letter_headers::kValueTruncated));
+  CHECK_FALSE(letters[0].has_header(dead_letter_headers::kValueOriginalBytes));
+}
+
+TEST_CASE("a dead letter over the producer's message.max.bytes goes with its value cut and headers saying so") {
+  MockKafka kafka;
+  DeadLetterProducer producer(kafka_config(kafka.bootstrap(), {{"message.max.bytes", "100000"}}), kDeadLetterTopic);
+  const DeadLetter letter = big_letter(6, 300000);
+  REQUIRE(producer.enqueue(letter));
+  REQUIRE(producer.enqueue(decode_letter(7)));  // a small one beside it is untouched
+  const Status flushed = producer.flush(20s);
+  INFO(flushed.message());
+  REQUIRE(flushed.is_ok());
+
+  const std::vector<ReadBack> letters = read_dead_letters(kafka.bootstrap(), 20s);
+  REQUIRE(letters.size() == 2);
+  REQUIRE(letters[0].value.has_value());
+  CHECK(letters[0].value->size() < 100000);
+  CHECK(letters[0].value->size() > 90000);  // as much of it as fits
+  CHECK(*letters[0].value == letter.value->substr(0, letters[0].value->size()));
+  CHECK(letters[0].key == "key-6");
+  CHECK(letters[0].header("trace-id") == "t-6");  // the original headers stay
+  CHECK(letters[0].header(dead_letter_headers::kValueTruncated) == "true");
+  CHECK(letters[0].header(dead_letter_headers::kValueOriginalBytes) == "300000");
+  CHECK(letters[0].header(dead_letter_headers::kExceptionMessage) == "/id: expected a number for bigint");
+  CHECK(letters[1].value == R"({"id": "not a number"})");
+  CHECK_FALSE(letters[1].has_header(dead_letter_headers::kValueTruncated));
+}
+
+TEST_CASE("a dead letter the broker refuses as too large is sent again within the flush with its value cut") {
+  MockKafka kafka;
+  DeadLetterProducer producer(kafka_config(kafka.bootstrap()), kDeadLetterTopic);
+  // Warm up, so the injected error hits the letter's Produce request.
+  REQUIRE(producer.enqueue(decode_letter(1)));
+  REQUIRE(producer.flush(10s));
+
+  // The broker's limit is below the producer's: it refuses the request.
+  rd_kafka_mock_push_request_errors(kafka.cluster(), 0 /* Produce */, 1, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+  const DeadLetter letter = big_letter(2, 200000);
+  REQUIRE(producer.enqueue(letter));
+  const Status flushed = producer.flush(20s);
+  INFO(flushed.message());
+  REQUIRE(flushed.is_ok());
+  CHECK(producer.pending() == 0);
+
+  const std::vector<ReadBack> letters = read_dead_letters(kafka.bootstrap(), 20s);
+  REQUIRE(offsets_of(letters) == std::vector<std::string>{"1", "2"});
+  REQUIRE(letters[1].value.has_value());
+  CHECK(letters[1].value->size() == DeadLetterProducer::kBrokerCutValueBytes);
+  CHECK(*letters[1].value == letter.value->substr(0, DeadLetterProducer::kBrokerCutValueBytes));
+  CHECK(letters[1].key == "key-2");
+  CHECK(letters[1].header("trace-id") == "t-2");
+  CHECK(letters[1].header(dead_letter_headers::kValueTruncated) == "true");
+  CHECK(letters[1].header(dead_letter_headers::kValueOriginalBytes) == "200000");
+
+  // Refused again after the cut: the value goes altogether, the letter still arrives.
+  rd_kafka_mock_push_request_errors(kafka.cluster(), 0 /* Produce */, 2, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+                                    RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+  REQUIRE(producer.enqueue(big_letter(3, 200000)));
+  const Status flushed_again = producer.flush(20s);
+  INFO(flushed_again.message());
+  REQUIRE(flushed_again.is_ok());
+  const std::vector<ReadBack> all = read_dead_letters(kafka.bootstrap(), 20s);
+  REQUIRE(offsets_of(all) == std::vector<std::string>{"1", "2", "3"});
+  REQUIRE(all[2].value.has_value());
+  CHECK(all[2].value->empty());
+  CHECK(all[2].header(dead_letter_headers::kValueOriginalBytes) == "200000");
 }
 
 }  // namespace kps

@@ -717,6 +717,52 @@ TEST_CASE("decoder gives a record's dedup identity from the raw JSON of its dedu
   CHECK(missing.empty());  // a null field: no identity, so the record is never dropped
 }
 
+namespace {
+
+std::string identity_of(Decoder& decoder, std::string_view json) {
+  CopyBuffer buffer;
+  std::string identity;
+  REQUIRE_FALSE(decoder.decode_value(record_with(json), buffer, &identity).has_value());
+  return identity;
+}
+
+}  // namespace
+
+TEST_CASE("a dedup field holding a number is one identity whatever the number's spelling") {
+  SinkConfig sink = sink_with({column("id", "/id", ColumnType::BigInt)});
+  sink.dedup = DedupConfig{{"/event_id"}, std::chrono::seconds(60)};
+  Decoder decoder(sink);
+  const std::string one = identity_of(decoder, R"({"id":1,"event_id":1})");
+  for (const char* spelling : {"1.0", "1.00", "1e0", "10e-1", "0.1E1"}) {
+    INFO(spelling);
+    CHECK(identity_of(decoder, std::string(R"({"id":1,"event_id":)") + spelling + "}") == one);
+  }
+  CHECK(identity_of(decoder, R"({"id":1,"event_id":-0.0})") == identity_of(decoder, R"({"id":1,"event_id":0})"));
+  CHECK(identity_of(decoder, R"({"id":1,"event_id":1.5e3})") == identity_of(decoder, R"({"id":1,"event_id":1500})"));
+  // Exact values, never rounded like a double would be.
+  CHECK(identity_of(decoder, R"({"id":1,"event_id":12345678901234567890123})") !=
+        identity_of(decoder, R"({"id":1,"event_id":12345678901234567890124})"));
+  CHECK(identity_of(decoder, R"({"id":1,"event_id":1.0000000000000000001})") != one);
+  // A number and a string of the same characters are different JSON values.
+  CHECK(identity_of(decoder, R"({"id":1,"event_id":"1"})") != one);
+  // A number written canonically keeps the bytes identities had before canonical forms,
+  // so identities already in the store still match after an upgrade.
+  CHECK(one == std::string("\x01\0\0\0" "1", 5));
+}
+
+TEST_CASE("a dedup field holding a string is one identity whatever escapes spell it") {
+  SinkConfig sink = sink_with({column("id", "/id", ColumnType::BigInt)});
+  sink.dedup = DedupConfig{{"/event_id"}, std::chrono::seconds(60)};
+  Decoder decoder(sink);
+  const std::string plain = identity_of(decoder, R"({"id":1,"event_id":"Ae/1"})");
+  CHECK(identity_of(decoder, R"({"id":1,"event_id":"\u0041e\/1"})") == plain);
+  CHECK(identity_of(decoder, R"({"id":1,"event_id":"ae/1"})") != plain);  // strings are case-sensitive
+  CHECK(plain == std::string("\x06\0\0\0" "\"Ae/1\"", 10));  // as before: quotes and content
+  // true/false as written; an object or array by its JSON text as written.
+  CHECK(identity_of(decoder, R"({"id":1,"event_id":true})") != identity_of(decoder, R"({"id":1,"event_id":"true"})"));
+  CHECK(identity_of(decoder, R"({"id":1,"event_id":[1,2]})") == identity_of(decoder, R"({"id":1,"event_id": [1,2] })"));
+}
+
 TEST_CASE("simdjson_version reports the linked simdjson") {
   CHECK(std::string(simdjson_version()) == "3.0.1");
 }

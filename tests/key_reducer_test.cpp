@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "connector/decoder.h"
 #include "tests/test_support.h"
 
 using namespace kps;
@@ -27,7 +28,7 @@ struct Fixture {
     batcher.add_row(record("events", 0, offset, "{}"), begin, !v.has_value());
   }
 
-  /// The surviving (offset, op) per key in order of first appearance.
+  /// The surviving (offset, op) per key, in offset order.
   std::vector<std::pair<int64_t, RowOp>> reduce() {
     std::vector<std::pair<int64_t, RowOp>> out;
     for (const ReducedRow& row : reducer.reduce(batcher.batch())) {
@@ -53,7 +54,7 @@ TEST_CASE("key reducer keeps the last record per key by offset") {
   fixture.add(1, 2, 20);
   fixture.add(2, 1, 11);
   fixture.add(3, 1, 12);
-  CHECK(fixture.reduce() == Reduced{{3, RowOp::Upsert}, {1, RowOp::Upsert}});
+  CHECK(fixture.reduce() == Reduced{{1, RowOp::Upsert}, {3, RowOp::Upsert}});
 }
 
 TEST_CASE("key reducer keeps the greatest upsert_when_newer value, the later one on ties") {
@@ -102,7 +103,16 @@ TEST_CASE("key reducer compares every column of a composite key") {
   fixture.add(0, 1, 1);
   fixture.add(1, 1, 2);
   fixture.add(2, 1, 1);
-  CHECK(fixture.reduce() == Reduced{{2, RowOp::Upsert}, {1, RowOp::Upsert}});
+  CHECK(fixture.reduce() == Reduced{{1, RowOp::Upsert}, {2, RowOp::Upsert}});
+}
+
+TEST_CASE("key reducer lists the winners in offset order, so a batch applied in parts still ends with the later record") {
+  Fixture fixture(kps::testing::id_value_sink(WriteMode::Upsert));
+  fixture.add(0, 1, 10);
+  fixture.add(1, 2, 20);
+  fixture.add(2, 3, 30);
+  fixture.add(3, 1, 11);  // key 1 appeared first, but its winner is after key 2's and key 3's
+  CHECK(fixture.reduce() == Reduced{{1, RowOp::Upsert}, {2, RowOp::Upsert}, {3, RowOp::Upsert}});
 }
 
 TEST_CASE("key reducer starts afresh for each batch") {
@@ -112,4 +122,134 @@ TEST_CASE("key reducer starts afresh for each batch") {
   fixture.batcher.clear();
   fixture.add(1, 2, 20);
   CHECK(fixture.reduce() == Reduced{{1, RowOp::Upsert}});
+}
+
+namespace {
+
+/// Rows decoded from JSON by the real decoder, so keys are spelled as producers spell them.
+struct DecodingFixture {
+  explicit DecodingFixture(SinkConfig sink_config)
+      : sink(std::move(sink_config)), batcher(limits, clock), decoder(sink), reducer(sink) {}
+
+  void upsert(int64_t offset, std::string_view json) {
+    const size_t begin = batcher.tuple_buffer().size();
+    const RecordView view = record("events", 0, offset, json);
+    REQUIRE_FALSE(decoder.decode_value(view, batcher.tuple_buffer()).has_value());
+    batcher.add_row(view, begin, false);
+  }
+  void tombstone(int64_t offset, std::string_view key) {
+    const size_t begin = batcher.tuple_buffer().size();
+    const RecordView view = record("events", 0, offset, std::nullopt, key);
+    REQUIRE_FALSE(decoder.decode_tombstone_key(view, batcher.tuple_buffer()).has_value());
+    batcher.add_row(view, begin, true);
+  }
+  Reduced reduce() {
+    Reduced out;
+    for (const ReducedRow& row : reducer.reduce(batcher.batch())) {
+      out.emplace_back(batcher.batch().rows[row.row_index].offset, row.op);
+    }
+    return out;
+  }
+
+  SinkConfig sink;
+  BatchConfig limits;
+  ManualClock clock;
+  Batcher batcher;
+  Decoder decoder;
+  KeyReducer reducer;
+};
+
+SinkConfig keyed_by(ColumnType key_type, WriteMode mode = WriteMode::Upsert) {
+  SinkConfig sink = kps::testing::sink_with(
+      {kps::testing::column("id", "/id", key_type), kps::testing::column("v", "/v", ColumnType::Text, true)}, {"id"});
+  sink.mode = mode;
+  sink.delete_on_tombstone = true;
+  return sink;
+}
+
+}  // namespace
+
+TEST_CASE("key reducer treats a numeric key written 1, 1.0, 1.00, 1e0 and 10e-1 as one key") {
+  DecodingFixture fixture(keyed_by(ColumnType::Numeric));
+  fixture.upsert(0, R"({"id": 1, "v": "a"})");
+  fixture.upsert(1, R"({"id": 1.0, "v": "b"})");
+  fixture.upsert(2, R"({"id": 2, "v": "other key"})");
+  fixture.upsert(3, R"({"id": 1.00, "v": "c"})");
+  fixture.upsert(4, R"({"id": 1e0, "v": "d"})");
+  fixture.upsert(5, R"({"id": 10e-1, "v": "e"})");
+  fixture.upsert(6, R"({"id": "1.000", "v": "f"})");  // a decimal string is the same number
+  fixture.upsert(7, R"({"id": 1.01, "v": "a different key"})");
+  CHECK(fixture.reduce() == Reduced{{2, RowOp::Upsert}, {6, RowOp::Upsert}, {7, RowOp::Upsert}});
+}
+
+TEST_CASE("key reducer lets a tombstone keyed 1 delete what an upsert keyed 1.0 wrote in the same batch") {
+  DecodingFixture fixture(keyed_by(ColumnType::Numeric));
+  fixture.upsert(0, R"({"id": 1.0, "v": "a"})");
+  fixture.tombstone(1, "1");
+  fixture.upsert(2, R"({"id": 2.50, "v": "b"})");
+  fixture.tombstone(3, R"({"id": 25e-1})");
+  fixture.upsert(4, R"({"id": 2.5, "v": "c"})");
+  CHECK(fixture.reduce() == Reduced{{1, RowOp::Delete}, {4, RowOp::DeleteThenUpsert}});
+}
+
+TEST_CASE("key reducer treats 0.0 and -0.0 as one numeric, real and double key, and NaN as one key") {
+  for (const ColumnType type : {ColumnType::Numeric, ColumnType::Real, ColumnType::Double}) {
+    INFO("type " << column_type_name(type));
+    DecodingFixture fixture(keyed_by(type));
+    fixture.upsert(0, R"({"id": 0, "v": "a"})");
+    fixture.upsert(1, R"({"id": -0.0, "v": "b"})");
+    fixture.upsert(2, R"({"id": 0.0e5, "v": "c"})");
+    fixture.upsert(3, R"({"id": -1, "v": "negative one"})");
+    CHECK(fixture.reduce() == Reduced{{2, RowOp::Upsert}, {3, RowOp::Upsert}});
+  }
+  DecodingFixture numeric(keyed_by(ColumnType::Numeric));
+  numeric.upsert(0, R"({"id": "NaN", "v": "a"})");
+  numeric.upsert(1, R"({"id": "nan", "v": "b"})");
+  CHECK(numeric.reduce() == Reduced{{1, RowOp::Upsert}});
+}
+
+TEST_CASE("key reducer treats one instant written with different offsets as one timestamptz key") {
+  DecodingFixture fixture(keyed_by(ColumnType::TimestampTz));
+  fixture.upsert(0, R"({"id": "2024-03-01T12:00:00Z", "v": "a"})");
+  fixture.upsert(1, R"({"id": "2024-03-01T14:00:00+02:00", "v": "b"})");
+  fixture.upsert(2, R"({"id": "2024-03-01 07:30:00-0430", "v": "c"})");
+  fixture.upsert(3, R"({"id": 1709294400000, "v": "d"})");  // the same instant in epoch milliseconds
+  fixture.tombstone(4, R"({"id": "2024-03-01T13:00:00+01"})");
+  fixture.upsert(5, R"({"id": "2024-03-01T12:00:00.000001Z", "v": "one microsecond later"})");
+  CHECK(fixture.reduce() == Reduced{{4, RowOp::Delete}, {5, RowOp::Upsert}});
+}
+
+TEST_CASE("key reducer treats a uuid key in upper and lower case, hyphenated or not, as one key") {
+  DecodingFixture fixture(keyed_by(ColumnType::Uuid));
+  fixture.upsert(0, R"({"id": "123e4567-e89b-12d3-a456-426614174000", "v": "a"})");
+  fixture.upsert(1, R"({"id": "123E4567-E89B-12D3-A456-426614174000", "v": "b"})");
+  fixture.upsert(2, R"({"id": "{123e4567e89b12d3a456426614174000}", "v": "c"})");
+  CHECK(fixture.reduce() == Reduced{{2, RowOp::Upsert}});
+}
+
+TEST_CASE("key reducer in insert_ignore mode keeps the first record of a key, as DO NOTHING does across batches") {
+  Fixture fixture(kps::testing::id_value_sink(WriteMode::InsertIgnore));
+  fixture.add(0, 1, 10);
+  fixture.add(1, 2, 20);
+  fixture.add(2, 1, 11);
+  fixture.add(3, 1, 12);
+  CHECK(fixture.reduce() == Reduced{{0, RowOp::Upsert}, {1, RowOp::Upsert}});
+}
+
+TEST_CASE("key reducer in insert_ignore mode keeps the first record after the last tombstone of a key") {
+  Fixture fixture(kps::testing::id_value_sink(WriteMode::InsertIgnore));
+  fixture.add(0, 1, 10);
+  fixture.add(1, 1, std::nullopt);
+  fixture.add(2, 1, 11);  // the first record after the delete: this one is inserted
+  fixture.add(3, 1, 12);
+  fixture.add(4, 2, 20);
+  fixture.add(5, 2, std::nullopt);
+  CHECK(fixture.reduce() == Reduced{{2, RowOp::DeleteThenUpsert}, {5, RowOp::Delete}});
+}
+
+TEST_CASE("key reducer in insert_ignore mode treats a numeric key written two ways as one key") {
+  DecodingFixture fixture(keyed_by(ColumnType::Numeric, WriteMode::InsertIgnore));
+  fixture.upsert(0, R"({"id": 7.0, "v": "first"})");
+  fixture.upsert(1, R"({"id": 7, "v": "second"})");
+  CHECK(fixture.reduce() == Reduced{{0, RowOp::Upsert}});
 }

@@ -691,6 +691,27 @@ TEST_CASE("a record larger than errors.max_record_bytes is a bad record") {
   CHECK_THAT(status.message(), Catch::Contains("offset=1") && Catch::Contains("errors.max_record_bytes (16)"));
 }
 
+TEST_CASE("a record whose key, value and headers together exceed errors.max_record_bytes is a bad record") {
+  Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
+  config.errors.max_record_bytes = 40;
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, std::nullopt);
+  const RecordHeader small_headers[] = {{"trace", std::string_view("0123456789")}};
+  RecordView fits = record("events", 0, 0, R"({"id":1})", std::string_view("key-1"));
+  fits.headers = small_headers;  // 8 + 5 + 5 + 10 = 28 bytes
+  REQUIRE(pipeline.add(fits).is_ok());
+  const RecordHeader big_headers[] = {{"trace", std::string_view("0123456789")},
+                                      {"trace-2", std::string_view("0123456789")}};
+  RecordView too_large = record("events", 0, 1, R"({"id":2})", std::string_view("key-2"));
+  too_large.headers = big_headers;  // 28 + 7 + 10 = 45 bytes, though its value is 8
+  const Status status = pipeline.add(too_large);
+  CHECK(status.kind() == ErrorKind::Poison);
+  CHECK_THAT(status.message(), Catch::Contains("offset=1") && Catch::Contains("45 bytes") &&
+                                   Catch::Contains("errors.max_record_bytes (40)"));
+}
+
 TEST_CASE("a full batch behind a slow write reports backpressure instead of blocking, and goes once the write is done") {
   const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert), 2);
   GatedWriter writer;
