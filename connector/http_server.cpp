@@ -40,9 +40,10 @@ constexpr size_t kMaxRequestHeadBytes = 8192;
 // A response (at most a /metrics page) must be taken by the client within this long.
 constexpr milliseconds kResponseWriteDeadline{5000};
 // After the response, the server reads and drops what the client still sends (a refused body)
-// for at most this long, so that closing does not reset the connection before the client has
-// read the answer, and never longer.
+// for at most this long and this much, so that closing does not reset the connection before
+// the client has read the answer; a client still sending past either has no claim on it.
 constexpr milliseconds kLingerDeadline{1000};
+constexpr size_t kMaxLingerBytes = size_t{1} << 20;
 // Open connections at most; when one more arrives, the oldest connection that has not
 // finished its request (or is only lingering) is closed to make room, so a crowd of idle
 // clients cannot lock the probes out.
@@ -179,6 +180,7 @@ struct Connection {
   std::string received;
   std::string response;
   size_t sent = 0;
+  size_t dropped = 0;  // bytes read and dropped while lingering
   bool closed = false;
 };
 
@@ -389,7 +391,12 @@ void HttpServer::Impl::write_response(Connection& connection, SteadyTime now) {
 void HttpServer::Impl::drain(Connection& connection) {
   for (int reads = 0; reads < kMaxDrainReadsPerIteration; ++reads) {
     const ssize_t count = ::recv(connection.socket.get(), scratch.data(), scratch.size(), 0);
-    if (count > 0) continue;
+    if (count > 0) {
+      connection.dropped += static_cast<size_t>(count);
+      if (connection.dropped < kMaxLingerBytes) continue;
+      connection.closed = true;
+      return;
+    }
     if (count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
     connection.closed = true;  // the client closed its side (or failed): done
     return;

@@ -433,7 +433,7 @@ TEST_CASE("a request announcing a body is answered before any of it is read: 405
   CHECK(exchange(server.port(), "GET /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n").status == 200);
 }
 
-TEST_CASE("a chunked POST streamed without end is cut off within seconds and none of it is kept in memory") {
+TEST_CASE("a chunked POST streamed without end is cut off after 1 MiB and none of it is kept in memory") {
   MetricsRegistry registry;
   ScriptedCheck check;
   HttpServer server(registry, check.callback(), check.callback());
@@ -449,8 +449,8 @@ TEST_CASE("a chunked POST streamed without end is cut off within seconds and non
   const auto cut_after = steady_clock::now() - started;
   INFO("the server took " << sent_mib << " MiB before closing, after "
                           << std::chrono::duration_cast<milliseconds>(cut_after).count() << " ms");
-  CHECK(sent_mib < 2048);
-  CHECK(cut_after < seconds(5));
+  CHECK(sent_mib < 64);  // 1 MiB dropped by the server, the rest in the two socket buffers
+  CHECK(cut_after < seconds(2));
   CHECK(resident_kib() - resident_before < 16 * 1024);
   CHECK(get(server.port(), "/healthz").status == 200);
 }
