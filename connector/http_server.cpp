@@ -295,10 +295,15 @@ void HttpServer::Impl::accept_connections(SteadyTime now) {
     connection.accept_order = next_accept_order++;
     connection.deadline = now + kRequestHeadDeadline;
     connections.push_back(std::move(connection));
+    // A probe's request is usually in the socket already: answered now, it can never be the
+    // one closed to make room for a crowd of new connections.
+    read_head(connections.back(), now);
   }
 }
 
 void HttpServer::Impl::make_room() {
+  std::erase_if(connections, [](const Connection& connection) { return connection.closed; });
+  if (connections.size() < kMaxConnections) return;
   // Lingering connections are done; then the oldest still sending its head (the slow or idle
   // clients); a connection being answered goes only when nothing else can.
   const auto rank = [](const Connection& connection) {
@@ -410,8 +415,8 @@ void HttpServer::Impl::expire(Connection& connection, SteadyTime now) {
       respond(connection,
               text_answer(408, "request head not received within " + std::to_string(kRequestHeadDeadline.count()) + " ms"),
               false, now);
-      // A client that sent nothing, or stopped reading, gets no more time than it takes to
-      // hand the 408 to the socket.
+      // A 408 that does not fit the socket at once goes to a client that is not reading
+      // either: no more time for it.
       if (!connection.closed && connection.phase == Phase::Writing) connection.closed = true;
       return;
     case Phase::Writing:
