@@ -2,8 +2,15 @@
 // The daemon's HTTP endpoint: GET /metrics (Prometheus text format 0.0.4), GET /healthz
 // (liveness: the main loop is ticking) and GET /readyz (readiness: connected to PostgreSQL
 // and in the consumer group). Served by a background thread so that a scrape or a probe
-// never waits on the polling loop, and the loop never waits on them. Only
-// http_server.cpp includes cpp-httplib.
+// never waits on the polling loop, and the loop never waits on them.
+//
+// The port is reachable by anything in the cluster, so the server is built to be hostile-
+// client-proof rather than general: one thread running a poll() loop over non-blocking
+// sockets (no thread per connection that a slow client could hold); GET and HEAD only, on
+// those three paths (another method: 405 with Allow; another path: 404); no request body is
+// ever read (413); the request head must fit in 8 KiB (414, 431) and arrive within 5 s of
+// the connection (408); every response closes its connection; at most 256 connections, the
+// oldest unfinished one closed when another arrives.
 
 #include <atomic>
 #include <chrono>
@@ -29,7 +36,7 @@ struct HealthReport {
   static HealthReport unhealthy(std::string why) { return {false, std::move(why)}; }
 };
 
-/// Runs on the server's threads, concurrently with the main loop: must be thread-safe
+/// Runs on the server's thread, concurrently with the main loop: must be thread-safe
 /// (read atomics) and quick (no I/O). Liveness: the main loop is ticking (see Heartbeat).
 /// Readiness: connected to PostgreSQL and a member of the consumer group.
 using HealthCheck = std::function<HealthReport()>;
@@ -71,8 +78,8 @@ class HttpServer {
   /// permitted: a Fatal status naming the address; nothing keeps running. Calling start()
   /// on a running server is a Fatal error too.
   Status start(std::string_view listen);
-  /// Stops accepting, lets requests in flight finish, and joins the thread. Idempotent.
-  /// Bounded: a connection gets 2 s to send its request and 5 s each to read and write it.
+  /// Stops accepting, closes every connection (a response still being sent is cut off) and
+  /// joins the thread. Idempotent. Prompt: the thread never blocks on a connection.
   void stop();
 
   bool running() const;

@@ -7,9 +7,9 @@ set -euo pipefail
 readonly packages=(
   cmake g++ make pkg-config
   librdkafka-dev libpq-dev libsimdjson-dev librocksdb-dev catch2 libyaml-cpp-dev
-  libcpp-httplib-dev postgresql-15 kcat curl time
+  postgresql-15 kcat curl time
   clang libclang-rt-14-dev  # tests/fuzz: libFuzzer and the sanitizers
-  python3 python3-yaml unzip  # docker/check-helm.sh: helm's archive, the manifest checker; JSON log test
+  python3 python3-yaml unzip  # docker/check-helm.sh: helm's archive, the manifest checker; JSON log test; HTTP abuse test
   prometheus  # docker/check-helm.sh: its promtool checks and unit-tests the chart's alerting rules
 )
 

@@ -6,14 +6,14 @@
 #
 #   KPS_FUZZ_SECONDS    seconds per target (default 60)
 #   KPS_FUZZ_BUILD_DIR  build directory (default build-fuzz/ in the repo)
-#   KPS_FUZZ_TARGETS    targets to run (default "decoder config")
+#   KPS_FUZZ_TARGETS    targets to run (default "decoder config http_request")
 #   CI=true             a missing clang/libFuzzer is a failure, not a skip
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 readonly root="$PWD"
 readonly seconds="${KPS_FUZZ_SECONDS:-60}"
 readonly build_dir="$(realpath -m "${KPS_FUZZ_BUILD_DIR:-build-fuzz}")"
-read -r -a targets <<<"${KPS_FUZZ_TARGETS:-decoder config}"
+read -r -a targets <<<"${KPS_FUZZ_TARGETS:-decoder config http_request}"
 
 if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
   echo "run_fuzz: KPS_FUZZ_SECONDS must be a positive number of seconds, got \"$seconds\"" >&2
