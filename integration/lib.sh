@@ -316,7 +316,8 @@ _control_acknowledged() {
 # mock_control COMMAND [ARGS...]: applies a fault to the mock cluster and returns once it is in
 # place; fails the test if the cluster rejects it. Commands (see mock_kafka.cpp):
 #   broker-down ID, broker-up ID, rtt ID MS, coordinator group GROUP ID,
-#   leader TOPIC PARTITION ID, errors APIKEY COUNT ERRNAME..., errors-clear APIKEY, ping
+#   leader TOPIC PARTITION ID, errors APIKEY COUNT ERRNAME..., errors-clear APIKEY,
+#   create-topic NAME:PARTITIONS, ping
 mock_control() {
   local lock line_number
   # The line number identifies the acknowledgement: append and count under one lock, since a
