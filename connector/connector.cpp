@@ -316,7 +316,6 @@ void Connector::schedule_dedup_rebuild(std::vector<OffsetRange> ranges) {
     records += range.to - range.from;
     rebuilds_pending_[range.topic_partition] = range;
   }
-  rebuild_partitions_ += ranges.size();
   if (ranges.size() > kRebuildPartitionsLogged) {
     log::info("rebuilding the dedup state of ", ranges.size(), " partition(s): re-reading up to ", records,
               " record(s) before they are consumed");
@@ -328,7 +327,11 @@ void Connector::schedule_dedup_rebuild(std::vector<OffsetRange> ranges) {
 
 void Connector::continue_dedup_rebuild() {
   if (rebuilds_pending_.empty()) {
-    if (rebuild_reader_) end_dedup_rebuild(Status::ok());  // its partitions were revoked
+    if (rebuild_reader_) {
+      // Every partition it was re-reading was revoked: nothing is left to wait for.
+      log::info("dedup rebuild ended: its partitions were revoked");
+      end_dedup_rebuild(Status::ok());
+    }
     return;
   }
   if (!rebuild_reader_) {
@@ -346,6 +349,7 @@ void Connector::continue_dedup_rebuild() {
         if (pending == rebuilds_pending_.end()) return;
         pipeline_->finish_replay(tp, pending->second.to);
         rebuilds_pending_.erase(pending);
+        ++rebuild_partitions_;
       });
   if (!read) return end_dedup_rebuild(read);
   if (rebuilds_pending_.empty()) return end_dedup_rebuild(Status::ok());
@@ -359,10 +363,10 @@ void Connector::end_dedup_rebuild(const Status& outcome) {
   rebuild_reader_.reset();
   const auto took_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - rebuild_started_at_).count();
-  if (outcome) {
+  if (outcome && rebuild_partitions_ > 0) {
     log::info("dedup state rebuilt for ", rebuild_partitions_, " partition(s) in ", took_ms, " ms; resuming ",
               consumer_->assignment().size(), " partition(s)");
-  } else {
+  } else if (!outcome) {
     for (const auto& [tp, range] : rebuilds_pending_) {
       log::warn("dedup rebuild of topic=", tp.topic, " partition=", tp.partition, " incomplete: ", outcome.message(),
                 "; duplicates of records before offset ", range.to, " may be applied again");

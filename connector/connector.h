@@ -154,7 +154,7 @@ class Connector final : public RebalanceListener {
   std::map<TopicPartition, OffsetRange> rebuilds_pending_;
   std::unique_ptr<RangeReader> rebuild_reader_;
   Clock::time_point rebuild_started_at_;
-  size_t rebuild_partitions_ = 0;
+  size_t rebuild_partitions_ = 0;  // re-read to the end of their range in this rebuild
 
   // The subscription: exact names, picked by the daemon (see TopicSelector).
   TopicSelector topic_selector_;
