@@ -114,7 +114,12 @@ struct KafkaCallbacks {
     std::vector<TopicPartition> changed = to_topic_partitions(partitions);
 
     if (error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      // Timed for the log: the group waits for this callback, so its length is worth seeing.
+      const auto planning_started = std::chrono::steady_clock::now();
       const AssignmentPlan plan = self->listener_.on_partitions_assigned(changed);
+      const auto planning_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - planning_started)
+                                   .count();
       for (int index = 0; index < partitions->cnt; ++index) {
         const size_t position = static_cast<size_t>(index);
         partitions->elems[index].offset = position < plan.start_offsets.size()
@@ -143,7 +148,7 @@ struct KafkaCallbacks {
       }
       self->assignment_.insert(self->assignment_.end(), changed.begin(), changed.end());
       log::info("rebalance: ", changed.size(), " partition(s) assigned", plan.paused ? " (paused)" : "",
-                ", ", self->assignment_.size(), " owned");
+                ", ", self->assignment_.size(), " owned; planned in ", planning_ms, " ms");
       return;
     }
 

@@ -42,6 +42,11 @@ note "measured: the assignment of $partitions partitions completed ${elapsed} s 
 awk -v e="$elapsed" -v limit="$assignment_limit_seconds" 'BEGIN { exit !(e < limit) }' ||
   fail "the assignment took ${elapsed} s (limit ${assignment_limit_seconds} s)"
 assert_log_matches "rebalance: $partitions partition\(s\) assigned, $partitions owned" "the whole topic is owned"
+planned_ms=$(grep -Eo "rebalance: $partitions partition.* planned in [0-9]+ ms" "$DAEMON_LOG" | head -n 1 |
+  grep -Eo "[0-9]+ ms$" | grep -Eo "^[0-9]+")
+note "measured: the rebalance callback planned the $partitions partitions in $planned_ms ms"
+# The group waits for the callback: it must stay far below max.poll.interval.ms (it took 52 s).
+((planned_ms < 3000)) || fail "the rebalance callback took $planned_ms ms"
 
 gauge_all() {
   [[ "$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^kafka_pg_sink_assigned_partitions ' |
