@@ -382,7 +382,8 @@ struct MapEntries {
 
 constexpr std::array<std::string_view, 10> kTopLevelKeys{
     "kafka", "postgres", "state", "batch", "errors", "http", "log", "retry", "shutdown_timeout_ms", "sinks"};
-constexpr std::array<std::string_view, 3> kKafkaKeys{"bootstrap_servers", "group_id", "properties"};
+constexpr std::array<std::string_view, 4> kKafkaKeys{"bootstrap_servers", "group_id", "properties",
+                                                   "topic_refresh_interval_ms"};
 constexpr std::array<std::string_view, 3> kPostgresKeys{"dsn", "pool_size", "offsets_table"};
 constexpr std::array<std::string_view, 1> kStateKeys{"dir"};
 constexpr std::array<std::string_view, 3> kBatchKeys{"max_rows", "max_bytes", "max_latency_ms"};
@@ -799,6 +800,10 @@ void Reader::read_kafka(const YAML::Node& node, KafkaConfig& kafka) {
   }
   if (const YAML::Node* value = map->find("group_id")) {
     assign(read_non_empty_string(*value, join_path(path, "group_id")), kafka.group_id);
+  }
+  if (const YAML::Node* value = map->find("topic_refresh_interval_ms")) {
+    assign(read_duration(*value, join_path(path, "topic_refresh_interval_ms"), BareNumber::Milliseconds, 100),
+           kafka.topic_refresh_interval);
   }
   if (const YAML::Node* value = map->find("properties")) {
     const std::string properties_path = join_path(path, "properties");

@@ -82,6 +82,9 @@ struct KafkaConfig {
   std::string bootstrap_servers;                                  // required
   std::string group_id = "kafka-pg-sink";                         // Default: kafka-pg-sink
   std::vector<std::pair<std::string, std::string>> properties;    // passed verbatim to librdkafka, in file order
+  // How often the topics are listed to find new ones a topic_pattern matches (and gone
+  // ones) when some sink has a pattern. Default: 30s
+  std::chrono::milliseconds topic_refresh_interval{30000};
 };
 
 struct PostgresConfig {

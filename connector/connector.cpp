@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 #include <thread>
+#include <utility>
 #include <unistd.h>
 
 #include "connector/dead_letter_router.h"
@@ -25,8 +26,14 @@ constexpr std::chrono::milliseconds kMetadataTimeout{10000};
 constexpr std::chrono::milliseconds kWatermarkCheckTimeout{5000};
 constexpr int kMetadataAttempts = 6;
 constexpr std::chrono::milliseconds kCatchUpDatabaseCheckInterval{1000};
-// The rebuild runs inside the rebalance callback; librdkafka's heartbeats go on meanwhile.
+// How long a dedup rebuild may take in all before the partitions are consumed anyway
+// (with a warning: duplicates of the records not re-read may then be applied again).
 constexpr std::chrono::milliseconds kDedupRebuildTimeout{120000};
+// The share of one loop round the rebuild reads for, so the group consumer is polled
+// (and the rebalance protocol served) between slices.
+constexpr std::chrono::milliseconds kDedupRebuildSlice{50};
+// A partition-by-partition log of a rebuild up to this many partitions; one line beyond.
+constexpr size_t kRebuildPartitionsLogged = 10;
 // How long one batch waits for its dead letters' acknowledgements before the partitions
 // are rewound and tried again (the topic may be unavailable: then they wait, never skip).
 constexpr std::chrono::milliseconds kDeadLetterFlushTimeout{30000};
@@ -45,7 +52,8 @@ Connector::Connector(const Config& config, RunOptions options, const std::atomic
       backoff_(config.retry.initial_backoff, config.retry.max_backoff, static_cast<uint64_t>(getpid())),
       metrics_(registry_, KPS_VERSION),
       // A loop iteration blocks at most for a poll, one batch or one reconnect attempt.
-      heartbeat_(clock_, std::chrono::milliseconds(120000)) {}
+      heartbeat_(clock_, std::chrono::milliseconds(120000)),
+      topic_selector_(config) {}
 
 Connector::~Connector() {
   // Leaving the group calls back into this object (the revoke): do it while every member
@@ -78,15 +86,7 @@ Status Connector::run() {
   if (options_.until_caught_up) {
     if (Status status = start_catch_up(); !status) return status;
   }
-  std::vector<std::string> topics;
-  std::vector<std::string> patterns;
-  for (const SinkConfig& sink : config_.sinks) {
-    if (!sink.topic.empty()) topics.push_back(sink.topic);
-    if (!sink.topic_pattern.empty()) patterns.push_back(sink.topic_pattern);
-  }
-  if (Status status = consumer_->subscribe(topics, patterns); !status) return status;
-  log::info("consuming as group ", config_.kafka.group_id, " from ", topics.size(), " topic(s) and ",
-            patterns.size(), " pattern(s)");
+  if (Status status = follow_topics(clock_.now()); !status) return status;
 
   while (!stop_requested_.load()) {
     if (catch_up_ && catch_up_->done() && !recovering_) break;
@@ -218,61 +218,195 @@ Status Connector::open_dedup_state() {
   return Status::ok();
 }
 
-Connector::PartitionStart Connector::plan_partition_start(const TopicPartition& tp, std::optional<int64_t> stored) {
-  PartitionStart start{stored, std::nullopt};
-  const std::optional<size_t> sink_index = pipeline_->sink_for_topic(tp.topic);
-  if (!dedup_store_ || !stored || !sink_index || !config_.sinks[*sink_index].dedup) return start;
-  const std::optional<int64_t> complete = dedup_store_->complete_up_to(*sink_index, tp);
-  if (complete && *complete == *stored) return start;
-  if (complete && *complete > *stored) {
-    log::warn("dedup state of topic=", tp.topic, " partition=", tp.partition, " is ahead of PostgreSQL (",
-              *complete, " > ", *stored, "): not consulted below offset ", *complete);
-    start.dedup_untrusted_below = complete;
-    return start;
-  }
-  // Identities the state missed (a crash between COMMIT and its write, or a lost state
-  // directory) are re-read from Kafka: from the marker, or else from the first record
-  // within the TTL. A broker that cannot look offsets up by time (the mock cluster
-  // answers -1) makes that the start of the retained log; the pipeline then skips
-  // records older than the TTL, so the answer is the same, only slower.
-  std::optional<int64_t> from = complete;
-  if (!from) {
-    const auto ttl = config_.sinks[*sink_index].dedup->ttl;
-    const int64_t window_start_ms =
-        (static_cast<int64_t>(std::time(nullptr)) - static_cast<int64_t>(ttl.count())) * 1000;
-    auto by_time = consumer_->offset_for_time(tp, window_start_ms, kWatermarkCheckTimeout);
-    if (by_time && by_time.value()) {
-      from = by_time.value();
-    } else {
-      auto marks = consumer_->query_watermarks([&](std::string_view topic) { return topic == tp.topic; },
-                                               kWatermarkCheckTimeout);
-      if (marks) {
-        for (const PartitionWatermarks& mark : marks.value()) {
-          if (mark.topic_partition == tp) from = mark.low;
-        }
-      }
+std::vector<Connector::PartitionStart> Connector::plan_partition_starts(
+    std::span<const TopicPartition> partitions, const std::vector<std::optional<int64_t>>& stored,
+    const std::vector<std::optional<int64_t>>& log_starts) {
+  std::vector<PartitionStart> starts(partitions.size());
+  std::vector<bool> missed_identities(partitions.size(), false);
+  std::vector<std::optional<int64_t>> from(partitions.size());
+  std::vector<size_t> looked_up_by_time;
+  std::vector<std::pair<TopicPartition, int64_t>> window_starts_ms;
+  for (size_t index = 0; index < partitions.size(); ++index) {
+    const TopicPartition& tp = partitions[index];
+    starts[index].stored_next_offset = stored[index];
+    const std::optional<size_t> sink_index = pipeline_->sink_for_topic(tp.topic);
+    if (!dedup_store_ || !stored[index] || !sink_index || !config_.sinks[*sink_index].dedup) continue;
+    const std::optional<int64_t> complete = dedup_store_->complete_up_to(*sink_index, tp);
+    if (complete && *complete == *stored[index]) continue;
+    if (complete && *complete > *stored[index]) {
+      log::warn("dedup state of topic=", tp.topic, " partition=", tp.partition, " is ahead of PostgreSQL (",
+                *complete, " > ", *stored[index], "): not consulted below offset ", *complete);
+      starts[index].dedup_untrusted_below = complete;
+      continue;
+    }
+    // Identities the state missed (a crash between COMMIT and its write, or a lost state
+    // directory) are re-read from Kafka: from the marker, or else from the first record
+    // within the TTL.
+    missed_identities[index] = true;
+    from[index] = complete;
+    if (!complete) {
+      const auto ttl = config_.sinks[*sink_index].dedup->ttl;
+      const int64_t window_start_ms =
+          (static_cast<int64_t>(std::time(nullptr)) - static_cast<int64_t>(ttl.count())) * 1000;
+      looked_up_by_time.push_back(index);
+      window_starts_ms.emplace_back(tp, window_start_ms);
     }
   }
-  if (!from) {
-    log::warn("cannot rebuild the dedup state of topic=", tp.topic, " partition=", tp.partition,
-              ": duplicates of records before offset ", *stored, " are not caught");
-    return start;
+  if (!looked_up_by_time.empty()) {
+    // One lookup for all of them. A broker that cannot look offsets up by time (the mock
+    // cluster answers -1) makes that the start of the retained log; the pipeline then
+    // skips records older than the TTL, so the answer is the same, only slower.
+    auto by_time = consumer_->offsets_for_times(window_starts_ms, kWatermarkCheckTimeout);
+    if (!by_time) log::warn(by_time.status().message(), "; re-reading from the start of the log instead");
+    for (size_t lookup = 0; lookup < looked_up_by_time.size(); ++lookup) {
+      const size_t index = looked_up_by_time[lookup];
+      from[index] = by_time && by_time.value()[lookup] ? by_time.value()[lookup] : log_starts[index];
+    }
   }
-  if (*from < *stored) {
+  for (size_t index = 0; index < partitions.size(); ++index) {
+    if (!missed_identities[index]) continue;
+    const TopicPartition& tp = partitions[index];
+    if (!from[index]) {
+      log::warn("cannot rebuild the dedup state of topic=", tp.topic, " partition=", tp.partition,
+                ": duplicates of records before offset ", *stored[index], " are not caught");
+    } else if (*from[index] < *stored[index]) {
+      starts[index].dedup_rebuild = OffsetRange{tp, *from[index], *stored[index]};
+    }
+  }
+  return starts;
+}
+
+Connector::PartitionStart Connector::plan_partition_start(const TopicPartition& tp, std::optional<int64_t> stored) {
+  const TopicPartition partitions[] = {tp};
+  std::vector<std::optional<int64_t>> log_start(1);
+  const std::optional<size_t> sink_index = pipeline_->sink_for_topic(tp.topic);
+  if (dedup_store_ && stored && sink_index && config_.sinks[*sink_index].dedup) {
+    if (auto marks = consumer_->query_watermarks(partitions, kWatermarkCheckTimeout)) log_start[0] = marks.value()[0].low;
+  }
+  PartitionStart start = plan_partition_starts(partitions, {stored}, log_start)[0];
+  if (const std::optional<OffsetRange> rebuild = std::exchange(start.dedup_rebuild, std::nullopt)) {
     // Read before the partition is consumed at all: a record of another partition must
     // never be checked against a state that is still missing identities.
     log::info("rebuilding the dedup state of topic=", tp.topic, " partition=", tp.partition, ": re-reading offsets ",
-              *from, "..", *stored - 1);
+              rebuild->from, "..", rebuild->to - 1);
     const Status read = consumer_->read_range(
-        tp, *from, *stored, [this](const RecordView& record) { pipeline_->replay(record); }, kDedupRebuildTimeout);
+        tp, rebuild->from, rebuild->to, [this](const RecordView& record) { pipeline_->replay(record); },
+        kDedupRebuildTimeout);
     if (read) {
-      pipeline_->finish_replay(tp, *stored);
+      pipeline_->finish_replay(tp, rebuild->to);
     } else {
       log::warn("dedup rebuild of topic=", tp.topic, " partition=", tp.partition, " incomplete: ", read.message(),
                 "; duplicates of those records may be applied again");
     }
   }
   return start;
+}
+
+void Connector::schedule_dedup_rebuild(std::vector<OffsetRange> ranges) {
+  if (rebuilds_pending_.empty()) {
+    rebuild_started_at_ = clock_.now();
+    rebuild_partitions_ = 0;
+  }
+  int64_t records = 0;
+  for (const OffsetRange& range : ranges) {
+    if (ranges.size() <= kRebuildPartitionsLogged) {
+      log::info("rebuilding the dedup state of topic=", range.topic_partition.topic, " partition=",
+                range.topic_partition.partition, ": re-reading offsets ", range.from, "..", range.to - 1);
+    }
+    records += range.to - range.from;
+    rebuilds_pending_[range.topic_partition] = range;
+  }
+  if (ranges.size() > kRebuildPartitionsLogged) {
+    log::info("rebuilding the dedup state of ", ranges.size(), " partition(s): re-reading up to ", records,
+              " record(s) before they are consumed");
+  }
+  // A reader already under way does not know the new ranges: start over with all of them
+  // (what it re-read is learnt already; reading it again changes nothing).
+  rebuild_reader_.reset();
+}
+
+void Connector::continue_dedup_rebuild() {
+  if (rebuilds_pending_.empty()) {
+    if (rebuild_reader_) {
+      // Every partition it was re-reading was revoked: nothing is left to wait for.
+      log::info("dedup rebuild ended: its partitions were revoked");
+      end_dedup_rebuild(Status::ok());
+    }
+    return;
+  }
+  if (!rebuild_reader_) {
+    std::vector<OffsetRange> ranges;
+    ranges.reserve(rebuilds_pending_.size());
+    for (const auto& [tp, range] : rebuilds_pending_) ranges.push_back(range);
+    auto opened = RangeReader::open(config_.kafka, ranges);
+    if (!opened) return end_dedup_rebuild(opened.status());
+    rebuild_reader_ = std::move(opened.value());
+  }
+  const Status read = rebuild_reader_->read_for(
+      kDedupRebuildSlice, [this](const RecordView& record) { pipeline_->replay(record); },
+      [this](const TopicPartition& tp) {
+        const auto pending = rebuilds_pending_.find(tp);
+        if (pending == rebuilds_pending_.end()) return;
+        pipeline_->finish_replay(tp, pending->second.to);
+        rebuilds_pending_.erase(pending);
+        ++rebuild_partitions_;
+      });
+  if (!read) return end_dedup_rebuild(read);
+  if (rebuilds_pending_.empty()) return end_dedup_rebuild(Status::ok());
+  if (clock_.now() - rebuild_started_at_ >= kDedupRebuildTimeout) {
+    end_dedup_rebuild(Status::error(ErrorKind::Transient, "not done after " +
+                                                              std::to_string(kDedupRebuildTimeout.count()) + " ms"));
+  }
+}
+
+void Connector::end_dedup_rebuild(const Status& outcome) {
+  rebuild_reader_.reset();
+  const auto took_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - rebuild_started_at_).count();
+  if (outcome && rebuild_partitions_ > 0) {
+    log::info("dedup state rebuilt for ", rebuild_partitions_, " partition(s) in ", took_ms, " ms; resuming ",
+              consumer_->assignment().size(), " partition(s)");
+  } else if (!outcome) {
+    for (const auto& [tp, range] : rebuilds_pending_) {
+      log::warn("dedup rebuild of topic=", tp.topic, " partition=", tp.partition, " incomplete: ", outcome.message(),
+                "; duplicates of records before offset ", range.to, " may be applied again");
+    }
+  }
+  rebuilds_pending_.clear();
+  if (!recovering_ && !paused_for_backpressure_) consumer_->resume(consumer_->assignment());
+}
+
+Status Connector::follow_topics(Clock::time_point now) {
+  if (subscribed_ && (!topic_selector_.follows_cluster() || now < next_topic_refresh_at_)) return Status::ok();
+  next_topic_refresh_at_ = now + config_.kafka.topic_refresh_interval;
+  std::vector<std::string> existing;
+  if (topic_selector_.follows_cluster()) {
+    auto listed = consumer_->list_topics(subscribed_ ? kWatermarkCheckTimeout : kMetadataTimeout);
+    if (!listed) {
+      topic_refresh_log_.warn(now, "cannot list the topics a topic_pattern may match: ", listed.status().message(),
+                              "; trying again in ", config_.kafka.topic_refresh_interval.count(), " ms");
+      if (subscribed_) return Status::ok();
+    } else {
+      existing = std::move(listed.value());
+    }
+  }
+  std::vector<std::string> topics = topic_selector_.select(existing);
+  if (subscribed_ && topics == subscribed_topics_) return Status::ok();
+  if (Status status = consumer_->subscribe(topics); !status) return status;
+  std::string names;
+  for (const std::string& topic : topics) names += (names.empty() ? "" : ", ") + topic;
+  if (!subscribed_) {
+    log::info("consuming as group ", config_.kafka.group_id, " from ", topics.size(), " topic(s): ", names,
+              topic_selector_.follows_cluster()
+                  ? " (topic_pattern: the topics are listed again every " +
+                        std::to_string(config_.kafka.topic_refresh_interval.count()) + " ms)"
+                  : std::string());
+  } else {
+    log::info("the topics a topic_pattern matches changed: now consuming from ", topics.size(), " topic(s): ", names);
+  }
+  subscribed_topics_ = std::move(topics);
+  subscribed_ = true;
+  return Status::ok();
 }
 
 Status Connector::start_catch_up() {
@@ -335,7 +469,14 @@ Status Connector::poll_once() {
     refresh_gauges();
     next_gauge_refresh_at_ = now + std::chrono::seconds(1);
   }
-  if (recovering_) return try_recover();
+  if (recovering_) {
+    // The recovery re-plans every partition, the dedup rebuild included.
+    rebuilds_pending_.clear();
+    rebuild_reader_.reset();
+    return try_recover();
+  }
+  continue_dedup_rebuild();
+  if (Status status = follow_topics(now); !status) return status;
   if (Status status = absorb_write_result(pipeline_->flush_due(now)); !status) return status;
   commit_durable_offsets();
   if (now >= next_commit_check_at_) {
@@ -356,7 +497,7 @@ Status Connector::poll_once() {
     next_progress_at_ = now + config_.log.progress_interval;
   }
   follow_backpressure(now);
-  poll_wait_ = paused_for_backpressure_ ? kBackpressurePollWait : kMaxPollWait;
+  poll_wait_ = paused_for_backpressure_ || !rebuilds_pending_.empty() ? kBackpressurePollWait : kMaxPollWait;
   if (const auto until_flush = pipeline_->time_until_next_flush(now)) poll_wait_ = std::min(poll_wait_, *until_flush);
   return Status::ok();
 }
@@ -369,7 +510,7 @@ void Connector::follow_backpressure(Clock::time_point now) {
     consumer_->pause(consumer_->assignment());
     backpressure_log_.info(now, "PostgreSQL is slower than Kafka: ", consumer_->assignment().size(),
                            " partition(s) paused until the batch in flight is written (polling goes on)");
-  } else {
+  } else if (rebuilds_pending_.empty()) {  // else resumed when the dedup rebuild ends
     consumer_->resume(consumer_->assignment());
   }
 }
@@ -570,32 +711,24 @@ void Connector::log_progress(bool final_line) {
 }
 
 Status Connector::check_stored_offsets_against_log(std::span<const TopicPartition> partitions,
-                                                   const std::vector<std::optional<int64_t>>& stored) {
+                                                   const std::vector<std::optional<int64_t>>& stored,
+                                                   const std::vector<std::optional<PartitionWatermarks>>& marks) {
   for (size_t index = 0; index < partitions.size(); ++index) {
-    if (!stored[index]) continue;
+    if (!stored[index] || !marks[index]) continue;
     const TopicPartition& tp = partitions[index];
-    auto marks = consumer_->query_watermarks(
-        [&](std::string_view topic) { return topic == tp.topic; }, kWatermarkCheckTimeout);
-    if (!marks) {
-      log::warn("cannot check the stored offset of topic=", tp.topic, " partition=", tp.partition,
-                " against the log: ", marks.status().message());
-      continue;
+    const PartitionWatermarks& mark = *marks[index];
+    if (*stored[index] > mark.high) {
+      // Resuming would skip every record up to the stored offset once the log grows
+      // back: the topic was deleted and recreated, or truncated.
+      return Status::error(ErrorKind::Fatal,
+          "stored offset " + std::to_string(*stored[index]) + " of topic=" + tp.topic + " partition=" +
+          std::to_string(tp.partition) + " is beyond the end of the log (" + std::to_string(mark.high) +
+          "): was the topic recreated? Delete its rows from " +
+          quote_qualified_name(config_.postgres.offsets_table) + " to consume it from the start");
     }
-    for (const PartitionWatermarks& mark : marks.value()) {
-      if (mark.topic_partition != tp) continue;
-      if (*stored[index] > mark.high) {
-        // Resuming would skip every record up to the stored offset once the log grows
-        // back: the topic was deleted and recreated, or truncated.
-        return Status::error(ErrorKind::Fatal,
-            "stored offset " + std::to_string(*stored[index]) + " of topic=" + tp.topic + " partition=" +
-            std::to_string(tp.partition) + " is beyond the end of the log (" + std::to_string(mark.high) +
-            "): was the topic recreated? Delete its rows from " +
-            quote_qualified_name(config_.postgres.offsets_table) + " to consume it from the start");
-      }
-      if (*stored[index] < mark.low) {
-        log::error("records ", *stored[index], "..", mark.low - 1, " of topic=", tp.topic, " partition=",
-                   tp.partition, " expired from Kafka before they were applied; continuing at ", mark.low);
-      }
+    if (*stored[index] < mark.low) {
+      log::error("records ", *stored[index], "..", mark.low - 1, " of topic=", tp.topic, " partition=",
+                 tp.partition, " expired from Kafka before they were applied; continuing at ", mark.low);
     }
   }
   return Status::ok();
@@ -619,15 +752,43 @@ AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition>
     plan.paused = true;
     return plan;
   }
+  std::map<TopicPartition, int64_t> stored_by_partition;
+  for (const StoredOffset& offset : stored.value()) stored_by_partition.emplace(offset.topic_partition, offset.next_offset);
   std::vector<std::optional<int64_t>> stored_offsets(partitions.size());
+  std::vector<TopicPartition> with_stored_offset;
+  std::vector<size_t> with_stored_offset_index;
+  for (size_t index = 0; index < partitions.size(); ++index) {
+    const auto found = stored_by_partition.find(partitions[index]);
+    if (found == stored_by_partition.end()) continue;
+    stored_offsets[index] = found->second;
+    with_stored_offset.push_back(partitions[index]);
+    with_stored_offset_index.push_back(index);
+  }
+  // One watermark round for the whole assignment: asked per partition, a few hundred
+  // partitions kept the callback past max.poll.interval.ms and the group never settled.
+  std::vector<std::optional<PartitionWatermarks>> marks(partitions.size());
+  std::vector<std::optional<int64_t>> log_starts(partitions.size());
+  if (!with_stored_offset.empty()) {
+    auto queried = consumer_->query_watermarks(with_stored_offset, kWatermarkCheckTimeout);
+    if (queried) {
+      for (size_t position = 0; position < with_stored_offset.size(); ++position) {
+        const size_t index = with_stored_offset_index[position];
+        marks[index] = queried.value()[position];
+        log_starts[index] = queried.value()[position].low;
+      }
+    } else {
+      log::warn("cannot check the stored offsets of ", with_stored_offset.size(), " partition(s) against the log: ",
+                queried.status().message());
+    }
+  }
+  const std::vector<PartitionStart> starts = plan_partition_starts(partitions, stored_offsets, log_starts);
+  std::vector<OffsetRange> rebuilds;
   for (size_t index = 0; index < partitions.size(); ++index) {
     const TopicPartition& tp = partitions[index];
-    for (const StoredOffset& offset : stored.value()) {
-      if (offset.topic_partition == tp) stored_offsets[index] = offset.next_offset;
-    }
-    const PartitionStart start = plan_partition_start(tp, stored_offsets[index]);
+    const PartitionStart& start = starts[index];
     pipeline_->assign(tp, start.stored_next_offset, std::nullopt, start.dedup_untrusted_below);
     plan.start_offsets[index] = start.stored_next_offset;
+    if (start.dedup_rebuild) rebuilds.push_back(*start.dedup_rebuild);
     if (stored_offsets[index]) {
       // Kafka's committed offset may lag (a commit lost in the revoke that moved the
       // partition here): commit_lagging_offsets() brings it up to PostgreSQL's.
@@ -639,9 +800,17 @@ AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition>
                 " with no stored offset (starting from the group's committed offset, else the earliest)");
     }
   }
-  if (Status status = check_stored_offsets_against_log(partitions, stored_offsets); !status) {
+  if (Status status = check_stored_offsets_against_log(partitions, stored_offsets, marks); !status) {
     failure_ = status;
     plan.paused = true;
+  }
+  // Re-reading takes as long as it takes: not here, where the group waits for us, but in
+  // the loop, with every partition paused until it is done (identities are per sink, so a
+  // record of any partition could be a duplicate of one being re-read).
+  if (!rebuilds.empty()) schedule_dedup_rebuild(std::move(rebuilds));
+  if (!rebuilds_pending_.empty()) {
+    plan.paused = true;
+    consumer_->pause(consumer_->assignment());
   }
   // Resumed with the others once the batch waiting behind the slow write is handed over.
   if (paused_for_backpressure_) plan.paused = true;
@@ -652,6 +821,8 @@ void Connector::on_partitions_revoked(std::span<const TopicPartition> partitions
   metrics_.rebalances(lost ? RebalanceKind::Lost : RebalanceKind::Revoke).inc();
   for (const TopicPartition& tp : partitions) {
     metrics_.forget_partition(tp);
+    rebuilds_pending_.erase(tp);
+    if (rebuild_reader_) rebuild_reader_->drop(tp);
   }
   if (!failure_.is_ok()) return;  // stopping on a failure: what was not written stays unstored
   if (lost || recovering_) {

@@ -20,6 +20,7 @@
 #include "connector/log.h"
 #include "connector/metrics.h"
 #include "connector/status.h"
+#include "connector/topic_selector.h"
 
 namespace kps {
 
@@ -50,13 +51,30 @@ class Connector final : public RebalanceListener {
  private:
   Status open_database();
   Status open_dedup_state();
-  /// How a partition starts, given the offset PostgreSQL holds for it. A dedup state
-  /// that missed identities is first rebuilt by re-reading the gap from Kafka.
+  /// How a partition starts, given the offset PostgreSQL holds for it.
   struct PartitionStart {
     std::optional<int64_t> stored_next_offset;
     std::optional<int64_t> dedup_untrusted_below;
+    /// Identities the dedup state missed: re-read these records before any record of the
+    /// sink is checked against the state.
+    std::optional<OffsetRange> dedup_rebuild;
   };
+  /// Plans every partition with one round of lookups for all of them (offsets by time);
+  /// `log_starts` are their low watermarks where known. Rebuilds nothing itself.
+  std::vector<PartitionStart> plan_partition_starts(std::span<const TopicPartition> partitions,
+                                                    const std::vector<std::optional<int64_t>>& stored,
+                                                    const std::vector<std::optional<int64_t>>& log_starts);
+  /// One partition, for the recovery: a dedup state that missed identities is rebuilt
+  /// right away, by re-reading the gap from Kafka.
   PartitionStart plan_partition_start(const TopicPartition& tp, std::optional<int64_t> stored);
+  /// Re-reads the ranges after the rebalance callback returned, a slice per loop round,
+  /// while every owned partition stays paused.
+  void schedule_dedup_rebuild(std::vector<OffsetRange> ranges);
+  void continue_dedup_rebuild();
+  void end_dedup_rebuild(const Status& outcome);
+  /// Subscribes to the topics the sinks name or match; with a topic_pattern, lists the
+  /// cluster's topics again every kafka.topic_refresh_interval_ms and follows them.
+  Status follow_topics(Clock::time_point now);
   Status start_catch_up();
   Status poll_once();
   /// Ok, or the failure the loop must stop on. Transient write failures (and a lost
@@ -65,8 +83,10 @@ class Connector final : public RebalanceListener {
   void begin_recovery(const Status& cause);
   /// One reconnect attempt when its time has come; Ok also while still waiting.
   Status try_recover();
+  /// `marks`: per partition, its watermarks where they could be read.
   Status check_stored_offsets_against_log(std::span<const TopicPartition> partitions,
-                                          const std::vector<std::optional<int64_t>>& stored);
+                                          const std::vector<std::optional<int64_t>>& stored,
+                                          const std::vector<std::optional<PartitionWatermarks>>& marks);
   /// Commits to Kafka what PostgreSQL made durable since the last call.
   void commit_durable_offsets();
   /// Commits again, synchronously, every owned partition whose Kafka offset is behind
@@ -128,6 +148,20 @@ class Connector final : public RebalanceListener {
   Counter* last_consumed_counter_ = nullptr;
   Clock::time_point next_commit_check_at_;
   std::map<TopicPartition, int64_t> durable_offsets_;  // latest stored offset per owned partition
+
+  // The dedup rebuild after an assignment: while ranges are pending, every owned
+  // partition is paused, so no record is checked against a state missing identities.
+  std::map<TopicPartition, OffsetRange> rebuilds_pending_;
+  std::unique_ptr<RangeReader> rebuild_reader_;
+  Clock::time_point rebuild_started_at_;
+  size_t rebuild_partitions_ = 0;  // re-read to the end of their range in this rebuild
+
+  // The subscription: exact names, picked by the daemon (see TopicSelector).
+  TopicSelector topic_selector_;
+  std::vector<std::string> subscribed_topics_;
+  bool subscribed_ = false;
+  Clock::time_point next_topic_refresh_at_;
+  log::RateLimited topic_refresh_log_{6};
 
   Clock::time_point started_at_;
   Clock::time_point next_progress_at_;

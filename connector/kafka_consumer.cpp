@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <set>
 #include <stdexcept>
 
 #include "connector/log.h"
@@ -22,6 +23,9 @@ struct DestroyList {
   void operator()(rd_kafka_topic_partition_list_t* list) const { rd_kafka_topic_partition_list_destroy(list); }
 };
 using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, DestroyList>;
+struct DestroyMetadata {
+  void operator()(const rd_kafka_metadata_t* metadata) const { rd_kafka_metadata_destroy(metadata); }
+};
 
 // Properties that exactly-once depends on: the daemon sets them, a user may not.
 // How long close() polls for the group's revoke before closing regardless.
@@ -59,6 +63,28 @@ PartitionList to_partition_list(std::span<const std::pair<TopicPartition, int64_
   return list;
 }
 
+/// The headers of `message` into `headers` (cleared first); views into the message.
+void read_headers(rd_kafka_message_t* message, std::vector<RecordHeader>& headers) {
+  headers.clear();
+  rd_kafka_headers_t* all = nullptr;
+  if (rd_kafka_message_headers(message, &all) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  const char* name = nullptr;
+  const void* value = nullptr;
+  size_t size = 0;
+  for (size_t index = 0; rd_kafka_header_get_all(all, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+       ++index) {
+    std::optional<std::string_view> header_value;
+    if (value != nullptr) header_value = std::string_view(static_cast<const char*>(value), size);
+    headers.push_back({name, header_value});
+  }
+}
+
+/// Internal topics are never a sink's, whatever a pattern says (Kafka's own consumers
+/// exclude them from pattern subscriptions the same way).
+bool is_internal_topic(std::string_view topic) {
+  return topic == "__consumer_offsets" || topic == "__transaction_state";
+}
+
 void log_from_librdkafka(const rd_kafka_t*, int level, const char* facility, const char* message) {
   // syslog levels: 0-3 errors, 4 warnings, 5-6 notices/info, 7 debug.
   const LogLevel mapped = level <= 3 ? LogLevel::Error : level == 4 ? LogLevel::Warn
@@ -88,7 +114,12 @@ struct KafkaCallbacks {
     std::vector<TopicPartition> changed = to_topic_partitions(partitions);
 
     if (error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      // Timed for the log: the group waits for this callback, so its length is worth seeing.
+      const auto planning_started = std::chrono::steady_clock::now();
       const AssignmentPlan plan = self->listener_.on_partitions_assigned(changed);
+      const auto planning_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - planning_started)
+                                   .count();
       for (int index = 0; index < partitions->cnt; ++index) {
         const size_t position = static_cast<size_t>(index);
         partitions->elems[index].offset = position < plan.start_offsets.size()
@@ -117,7 +148,7 @@ struct KafkaCallbacks {
       }
       self->assignment_.insert(self->assignment_.end(), changed.begin(), changed.end());
       log::info("rebalance: ", changed.size(), " partition(s) assigned", plan.paused ? " (paused)" : "",
-                ", ", self->assignment_.size(), " owned");
+                ", ", self->assignment_.size(), " owned; planned in ", planning_ms, " ms");
       return;
     }
 
@@ -135,9 +166,9 @@ struct KafkaCallbacks {
     } else {
       rd_kafka_assign(handle, nullptr);
     }
-    std::erase_if(self->assignment_, [&](const TopicPartition& tp) {
-      return std::find(changed.begin(), changed.end(), tp) != changed.end();
-    });
+    // A set: with hundreds of partitions, a search of `changed` per owned one adds up.
+    const std::set<TopicPartition> revoked(changed.begin(), changed.end());
+    std::erase_if(self->assignment_, [&](const TopicPartition& tp) { return revoked.contains(tp); });
     log::info("rebalance: ", changed.size(), " partition(s) revoked, ", self->assignment_.size(), " owned");
   }
 
@@ -225,20 +256,40 @@ KafkaConsumer::KafkaConsumer(const KafkaConfig& config, RebalanceListener& liste
 
 KafkaConsumer::~KafkaConsumer() { close(); }
 
-Status KafkaConsumer::subscribe(const std::vector<std::string>& topics, const std::vector<std::string>& patterns) {
-  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size() + patterns.size())));
+Status KafkaConsumer::subscribe(const std::vector<std::string>& topics) {
+  if (topics.empty()) {
+    const rd_kafka_resp_err_t error = rd_kafka_unsubscribe(handles_->consumer.get());
+    if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::error(ErrorKind::Fatal, std::string("unsubscribe failed: ") + rd_kafka_err2str(error));
+    }
+    return Status::ok();
+  }
+  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
   for (const std::string& topic : topics) {
     rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
-  }
-  for (const std::string& pattern : patterns) {
-    const std::string anchored = pattern.starts_with('^') ? pattern : "^" + pattern;
-    rd_kafka_topic_partition_list_add(list.get(), anchored.c_str(), RD_KAFKA_PARTITION_UA);
   }
   const rd_kafka_resp_err_t error = rd_kafka_subscribe(handles_->consumer.get(), list.get());
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return Status::error(ErrorKind::Fatal, std::string("subscribe failed: ") + rd_kafka_err2str(error));
   }
   return Status::ok();
+}
+
+Result<std::vector<std::string>> KafkaConsumer::list_topics(std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* metadata = nullptr;
+  const rd_kafka_resp_err_t error =
+      rd_kafka_metadata(handles_->consumer.get(), 1, nullptr, &metadata, static_cast<int>(timeout.count()));
+  if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::error(ErrorKind::Transient, std::string("cannot read Kafka metadata: ") + rd_kafka_err2str(error));
+  }
+  const std::unique_ptr<const rd_kafka_metadata_t, DestroyMetadata> owned(metadata);
+  std::vector<std::string> topics;
+  for (int index = 0; index < metadata->topic_cnt; ++index) {
+    const rd_kafka_metadata_topic_t& topic = metadata->topics[index];
+    if (topic.err != RD_KAFKA_RESP_ERR_NO_ERROR || is_internal_topic(topic.topic)) continue;
+    topics.emplace_back(topic.topic);
+  }
+  return topics;
 }
 
 Result<PollResult> KafkaConsumer::poll(std::chrono::milliseconds timeout) {
@@ -277,19 +328,7 @@ Result<PollResult> KafkaConsumer::poll(std::chrono::milliseconds timeout) {
   if (raw->payload != nullptr) {
     record.value = std::string_view(static_cast<const char*>(raw->payload), raw->len);
   }
-  headers_.clear();
-  rd_kafka_headers_t* headers = nullptr;
-  if (rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    const char* name = nullptr;
-    const void* value = nullptr;
-    size_t size = 0;
-    for (size_t index = 0; rd_kafka_header_get_all(headers, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-         ++index) {
-      std::optional<std::string_view> header_value;
-      if (value != nullptr) header_value = std::string_view(static_cast<const char*>(value), size);
-      headers_.push_back({name, header_value});
-    }
-  }
+  read_headers(raw, headers_);
   record.headers = headers_;
   return result;
 }
@@ -298,6 +337,43 @@ Status KafkaConsumer::read_range(const TopicPartition& tp, int64_t from, int64_t
                                  const std::function<void(const RecordView&)>& on_record,
                                  std::chrono::milliseconds timeout) {
   if (from >= to) return Status::ok();
+  const OffsetRange range[] = {{tp, from, to}};
+  auto reader = RangeReader::open(config_, range);
+  if (!reader) return reader.status();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!reader.value()->done()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::error(ErrorKind::Transient, "re-reading topic=" + tp.topic + " partition=" +
+                                                     std::to_string(tp.partition) + " did not reach offset " +
+                                                     std::to_string(to) + " in time");
+    }
+    if (Status status = reader.value()->read_for(std::chrono::milliseconds(100), on_record, [](const TopicPartition&) {});
+        !status) {
+      return status;
+    }
+  }
+  return Status::ok();
+}
+
+struct RangeReader::Handle {
+  std::unique_ptr<rd_kafka_t, DestroyHandle> consumer;
+  ~Handle() {
+    if (consumer) rd_kafka_consumer_close(consumer.get());
+  }
+};
+
+RangeReader::RangeReader() : handle_(std::make_unique<Handle>()) {}
+RangeReader::~RangeReader() = default;
+
+Result<std::unique_ptr<RangeReader>> RangeReader::open(const KafkaConfig& config, std::span<const OffsetRange> ranges) {
+  std::unique_ptr<RangeReader> reader(new RangeReader());
+  std::vector<std::pair<TopicPartition, int64_t>> starts;
+  for (const OffsetRange& range : ranges) {
+    if (range.from >= range.to) continue;
+    reader->ends_[range.topic_partition] = range.to;
+    starts.emplace_back(range.topic_partition, range.from);
+  }
+  if (starts.empty()) return reader;
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char error_text[512];
   bool configured = true;
@@ -305,68 +381,77 @@ Status KafkaConsumer::read_range(const TopicPartition& tp, int64_t from, int64_t
     configured = configured &&
                  rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error_text, sizeof error_text) == RD_KAFKA_CONF_OK;
   };
-  for (const auto& [name, value] : config_.properties) set(name, value);
-  set("bootstrap.servers", config_.bootstrap_servers);
+  for (const auto& [name, value] : config.properties) set(name, value);
+  set("bootstrap.servers", config.bootstrap_servers);
   // A group id of its own that never joins or commits: assign() needs no group.
-  set("group.id", config_.group_id + ".dedup-rebuild");
+  set("group.id", config.group_id + ".dedup-rebuild");
   set("enable.auto.commit", "false");
   set("enable.auto.offset.store", "false");
   set("enable.partition.eof", "true");
+  // A range that starts before the log does (records expired) is read from the log's start.
+  set("auto.offset.reset", "earliest");
   rd_kafka_conf_set_log_cb(conf, &log_from_librdkafka);
   if (!configured) {
     rd_kafka_conf_destroy(conf);
     return Status::error(ErrorKind::Fatal, "cannot configure the consumer that re-reads records");
   }
-  std::unique_ptr<rd_kafka_t, DestroyHandle> reader(rd_kafka_new(RD_KAFKA_CONSUMER, conf, error_text, sizeof error_text));
-  if (!reader) {
+  reader->handle_->consumer.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf, error_text, sizeof error_text));
+  if (!reader->handle_->consumer) {
     rd_kafka_conf_destroy(conf);
     return Status::error(ErrorKind::Transient, std::string("cannot create the consumer that re-reads records: ") + error_text);
   }
-  rd_kafka_poll_set_consumer(reader.get());
-  const std::pair<TopicPartition, int64_t> start[] = {{tp, from}};
-  if (const rd_kafka_resp_err_t error = rd_kafka_assign(reader.get(), to_partition_list(start).get())) {
+  rd_kafka_poll_set_consumer(reader->handle_->consumer.get());
+  if (const rd_kafka_resp_err_t error = rd_kafka_assign(reader->handle_->consumer.get(), to_partition_list(starts).get())) {
     return Status::error(ErrorKind::Transient, std::string("re-reading records: assign failed: ") + rd_kafka_err2str(error));
   }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::vector<RecordHeader> headers;
-  Status status = Status::error(ErrorKind::Transient, "re-reading topic=" + tp.topic + " partition=" +
-                                std::to_string(tp.partition) + " did not reach offset " + std::to_string(to) +
-                                " in time");
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::unique_ptr<rd_kafka_message_t, DestroyMessage> message(rd_kafka_consumer_poll(reader.get(), 100));
-    if (!message) continue;
-    if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      status = Status::ok();  // the log ends before `to`: nothing more to learn
-      break;
+  return reader;
+}
+
+void RangeReader::drop(const TopicPartition& tp) { ends_.erase(tp); }
+
+Status RangeReader::read_for(std::chrono::milliseconds budget, const std::function<void(const RecordView&)>& on_record,
+                             const std::function<void(const TopicPartition&)>& on_range_done) {
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  TopicPartition tp;
+  while (!ends_.empty()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    std::unique_ptr<rd_kafka_message_t, DestroyMessage> message(
+        rd_kafka_consumer_poll(handle_->consumer.get(), static_cast<int>(left.count())));
+    if (!message) break;
+    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR && message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      return Status::error(ErrorKind::Transient, std::string("re-reading records: ") + rd_kafka_message_errstr(message.get()));
     }
-    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      status = Status::error(ErrorKind::Transient, std::string("re-reading records: ") + rd_kafka_message_errstr(message.get()));
-      break;
+    if (message->rkt == nullptr) continue;
+    tp.topic = rd_kafka_topic_name(message->rkt);
+    tp.partition = message->partition;
+    const auto end = ends_.find(tp);
+    if (end == ends_.end()) continue;  // done or dropped: what follows is not ours to read
+    // The end of the log before `to`: nothing more to learn.
+    bool range_done = message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF || message->offset >= end->second;
+    if (!range_done) {
+      RecordView record;
+      record.topic = tp.topic;
+      record.partition = tp.partition;
+      record.offset = message->offset;
+      rd_kafka_timestamp_type_t timestamp_type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+      const int64_t timestamp = rd_kafka_message_timestamp(message.get(), &timestamp_type);
+      if (timestamp_type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && timestamp >= 0) record.timestamp_ms = timestamp;
+      if (message->key != nullptr) record.key = std::string_view(static_cast<const char*>(message->key), message->key_len);
+      if (message->payload != nullptr) {
+        record.value = std::string_view(static_cast<const char*>(message->payload), message->len);
+      }
+      read_headers(message.get(), headers_);
+      record.headers = headers_;
+      on_record(record);
+      range_done = message->offset + 1 >= end->second;
     }
-    if (message->offset >= to) {
-      status = Status::ok();
-      break;
-    }
-    RecordView record;
-    record.topic = tp.topic;
-    record.partition = tp.partition;
-    record.offset = message->offset;
-    rd_kafka_timestamp_type_t timestamp_type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
-    const int64_t timestamp = rd_kafka_message_timestamp(message.get(), &timestamp_type);
-    if (timestamp_type != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && timestamp >= 0) record.timestamp_ms = timestamp;
-    if (message->key != nullptr) record.key = std::string_view(static_cast<const char*>(message->key), message->key_len);
-    if (message->payload != nullptr) {
-      record.value = std::string_view(static_cast<const char*>(message->payload), message->len);
-    }
-    record.headers = headers;
-    on_record(record);
-    if (message->offset + 1 >= to) {
-      status = Status::ok();
-      break;
+    if (range_done) {
+      ends_.erase(end);
+      on_range_done(tp);
     }
   }
-  rd_kafka_consumer_close(reader.get());
-  return status;
+  return Status::ok();
 }
 
 std::optional<int64_t> KafkaConsumer::acknowledged_commit(const TopicPartition& tp) const {
@@ -399,30 +484,51 @@ Status KafkaConsumer::commit(std::span<const std::pair<TopicPartition, int64_t>>
 Result<std::vector<PartitionWatermarks>> KafkaConsumer::query_watermarks(
     const std::function<bool(std::string_view topic)>& wanted, std::chrono::milliseconds timeout) {
   const rd_kafka_metadata_t* metadata = nullptr;
-  rd_kafka_resp_err_t error =
+  const rd_kafka_resp_err_t error =
       rd_kafka_metadata(handles_->consumer.get(), 1, nullptr, &metadata, static_cast<int>(timeout.count()));
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return Status::error(ErrorKind::Transient, std::string("cannot read Kafka metadata: ") + rd_kafka_err2str(error));
   }
-  std::vector<PartitionWatermarks> marks;
+  const std::unique_ptr<const rd_kafka_metadata_t, DestroyMetadata> owned(metadata);
+  std::vector<TopicPartition> partitions;
   for (int topic_index = 0; topic_index < metadata->topic_cnt; ++topic_index) {
     const rd_kafka_metadata_topic_t& topic = metadata->topics[topic_index];
     if (topic.err != RD_KAFKA_RESP_ERR_NO_ERROR || !wanted(topic.topic)) continue;
     for (int partition_index = 0; partition_index < topic.partition_cnt; ++partition_index) {
-      PartitionWatermarks mark;
-      mark.topic_partition = {topic.topic, topic.partitions[partition_index].id};
-      error = rd_kafka_query_watermark_offsets(handles_->consumer.get(), topic.topic, mark.topic_partition.partition,
-                                               &mark.low, &mark.high, static_cast<int>(timeout.count()));
-      if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rd_kafka_metadata_destroy(metadata);
-        return Status::error(ErrorKind::Transient, "cannot read watermarks of topic=" + mark.topic_partition.topic +
-                             " partition=" + std::to_string(mark.topic_partition.partition) + ": " +
-                             rd_kafka_err2str(error));
-      }
-      marks.push_back(std::move(mark));
+      partitions.push_back({topic.topic, topic.partitions[partition_index].id});
     }
   }
-  rd_kafka_metadata_destroy(metadata);
+  return query_watermarks(partitions, timeout);
+}
+
+Result<std::vector<PartitionWatermarks>> KafkaConsumer::query_watermarks(std::span<const TopicPartition> partitions,
+                                                                         std::chrono::milliseconds timeout) {
+  std::vector<PartitionWatermarks> marks(partitions.size());
+  if (partitions.empty()) return marks;
+  // ListOffsets takes a timestamp per partition; the two special ones ask for the log's
+  // start and its end. rd_kafka_offsets_for_times groups the partitions by leader and
+  // sends those requests in parallel, and answers in the order of the list.
+  for (const int64_t which : {int64_t{RD_KAFKA_OFFSET_BEGINNING}, int64_t{RD_KAFKA_OFFSET_END}}) {
+    PartitionList list = to_partition_list(partitions);
+    for (int index = 0; index < list->cnt; ++index) list->elems[index].offset = which;
+    rd_kafka_resp_err_t error =
+        rd_kafka_offsets_for_times(handles_->consumer.get(), list.get(), static_cast<int>(timeout.count()));
+    for (int index = 0; index < list->cnt && error == RD_KAFKA_RESP_ERR_NO_ERROR; ++index) {
+      const rd_kafka_topic_partition_t& element = list->elems[index];
+      if (element.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return Status::error(ErrorKind::Transient, std::string("cannot read watermarks of topic=") + element.topic +
+                                                       " partition=" + std::to_string(element.partition) + ": " +
+                                                       rd_kafka_err2str(element.err));
+      }
+      PartitionWatermarks& mark = marks[static_cast<size_t>(index)];
+      mark.topic_partition = partitions[static_cast<size_t>(index)];
+      (which == RD_KAFKA_OFFSET_BEGINNING ? mark.low : mark.high) = element.offset;
+    }
+    if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::error(ErrorKind::Transient, "cannot read the watermarks of " + std::to_string(partitions.size()) +
+                                                     " partition(s): " + rd_kafka_err2str(error));
+    }
+  }
   return marks;
 }
 
@@ -456,20 +562,27 @@ Status KafkaConsumer::seek(std::span<const std::pair<TopicPartition, int64_t>> p
   return Status::ok();
 }
 
-Result<std::optional<int64_t>> KafkaConsumer::offset_for_time(const TopicPartition& tp, int64_t timestamp_ms,
-                                                             std::chrono::milliseconds timeout) {
-  const std::pair<TopicPartition, int64_t> query[] = {{tp, timestamp_ms}};
-  PartitionList list = to_partition_list(query);
-  rd_kafka_resp_err_t error =
+Result<std::vector<std::optional<int64_t>>> KafkaConsumer::offsets_for_times(
+    std::span<const std::pair<TopicPartition, int64_t>> timestamps_ms, std::chrono::milliseconds timeout) {
+  std::vector<std::optional<int64_t>> offsets(timestamps_ms.size());
+  if (timestamps_ms.empty()) return offsets;
+  PartitionList list = to_partition_list(timestamps_ms);
+  const rd_kafka_resp_err_t error =
       rd_kafka_offsets_for_times(handles_->consumer.get(), list.get(), static_cast<int>(timeout.count()));
-  if (error == RD_KAFKA_RESP_ERR_NO_ERROR) error = list->elems[0].err;
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return Status::error(ErrorKind::Transient, "cannot look up offsets by time for topic=" + tp.topic +
-                                                   " partition=" + std::to_string(tp.partition) + ": " +
+    return Status::error(ErrorKind::Transient, "cannot look up offsets by time for " +
+                                                   std::to_string(timestamps_ms.size()) + " partition(s): " +
                                                    rd_kafka_err2str(error));
   }
-  const int64_t offset = list->elems[0].offset;
-  return offset >= 0 ? std::optional<int64_t>(offset) : std::nullopt;
+  for (int index = 0; index < list->cnt; ++index) {
+    const rd_kafka_topic_partition_t& element = list->elems[index];
+    // A partition the lookup failed for is answered like one with no record that recent:
+    // the caller falls back to the start of the log, which is slower but never wrong.
+    if (element.err == RD_KAFKA_RESP_ERR_NO_ERROR && element.offset >= 0) {
+      offsets[static_cast<size_t>(index)] = element.offset;
+    }
+  }
+  return offsets;
 }
 
 std::vector<std::pair<TopicPartition, int64_t>> KafkaConsumer::partition_lags() const {

@@ -63,9 +63,14 @@ class KafkaConsumer {
   KafkaConsumer(const KafkaConsumer&) = delete;
   KafkaConsumer& operator=(const KafkaConsumer&) = delete;
 
-  /// Subscribes to exact topic names and to regex patterns (which librdkafka wants
-  /// prefixed with '^'; added when missing).
-  Status subscribe(const std::vector<std::string>& topics, const std::vector<std::string>& patterns);
+  /// Subscribes to exactly these topic names, replacing the previous subscription. No
+  /// regex reaches librdkafka: it would read one as a POSIX extended regex searched
+  /// anywhere in a name, while a sink's topic_pattern is an ECMAScript regex matching
+  /// whole names, so the daemon picks the names itself (TopicSelector).
+  Status subscribe(const std::vector<std::string>& topics);
+
+  /// The names of every topic the cluster has, internal ones excluded: one metadata request.
+  Result<std::vector<std::string>> list_topics(std::chrono::milliseconds timeout);
 
   /// Waits up to `timeout` for one record or partition end. The previous poll's
   /// record is released first. A non-ok Status is fatal for the consumer.
@@ -79,9 +84,15 @@ class KafkaConsumer {
   std::optional<int64_t> acknowledged_commit(const TopicPartition& tp) const;
 
   /// Low and high watermarks of every partition of the topics that exist and match
-  /// `wanted`, queried from the brokers.
+  /// `wanted`, queried from the brokers: one metadata request, then query_watermarks below.
   Result<std::vector<PartitionWatermarks>> query_watermarks(
       const std::function<bool(std::string_view topic)>& wanted, std::chrono::milliseconds timeout);
+  /// Low and high watermarks of `partitions`, in their order, asked of all of them at once:
+  /// one ListOffsets request per leader broker for the low marks and one for the high
+  /// ones, however many partitions (rd_kafka_query_watermark_offsets asks one partition
+  /// per synchronous round trip, which made a big assignment outlive max.poll.interval.ms).
+  Result<std::vector<PartitionWatermarks>> query_watermarks(std::span<const TopicPartition> partitions,
+                                                            std::chrono::milliseconds timeout);
 
   /// Stop fetching these partitions; the group membership stays alive as long as
   /// poll() keeps being called.
@@ -90,10 +101,11 @@ class KafkaConsumer {
   /// Moves the fetch position, so records fetched but not applied are fetched again.
   Status seek(std::span<const std::pair<TopicPartition, int64_t>> positions);
 
-  /// The earliest offset of `tp` whose record timestamp is at or after
-  /// `timestamp_ms`; nullopt when no record is that recent.
-  Result<std::optional<int64_t>> offset_for_time(const TopicPartition& tp, int64_t timestamp_ms,
-                                                 std::chrono::milliseconds timeout);
+  /// Per partition (in the order given), the earliest offset whose record timestamp is at
+  /// or after its `timestamp_ms`; nullopt when no record is that recent, or the broker
+  /// cannot tell (the mock cluster). One request per leader broker for all of them.
+  Result<std::vector<std::optional<int64_t>>> offsets_for_times(
+      std::span<const std::pair<TopicPartition, int64_t>> timestamps_ms, std::chrono::milliseconds timeout);
 
   /// Reads the records of `tp` in [from, to) with a short-lived consumer of its own (no
   /// group, nothing committed) and hands each to `on_record`: how the dedup state learns
@@ -127,6 +139,43 @@ class KafkaConsumer {
   std::map<TopicPartition, int64_t> start_positions_;  // where each partition was assigned or sought to
   Status fatal_;
   bool closed_ = false;
+};
+
+/// Records [from, to) of one partition.
+struct OffsetRange {
+  TopicPartition topic_partition;
+  int64_t from = 0;
+  int64_t to = 0;
+};
+
+/// Re-reads ranges of records of many partitions at once with a short-lived consumer of
+/// its own (no group, nothing committed), a little at a time, so that the caller goes on
+/// polling its group consumer in between: how the dedup state is rebuilt after an
+/// assignment without holding up the rebalance or the group's poll interval.
+class RangeReader {
+ public:
+  /// Starts fetching every range; ranges with from >= to are done at once.
+  static Result<std::unique_ptr<RangeReader>> open(const KafkaConfig& config, std::span<const OffsetRange> ranges);
+  ~RangeReader();
+  RangeReader(const RangeReader&) = delete;
+  RangeReader& operator=(const RangeReader&) = delete;
+
+  /// Polls for about `budget`: each record below its range's end goes to `on_record`;
+  /// each range read to its end (or to the end of the log, when that comes first) goes to
+  /// `on_range_done`, once. A non-ok (Transient) status: the reading failed, nothing more
+  /// will come.
+  Status read_for(std::chrono::milliseconds budget, const std::function<void(const RecordView&)>& on_record,
+                  const std::function<void(const TopicPartition&)>& on_range_done);
+  /// Forgets `tp` (its partition was revoked): its records are dropped, it is never done.
+  void drop(const TopicPartition& tp);
+  bool done() const { return ends_.empty(); }
+
+ private:
+  struct Handle;
+  RangeReader();
+  std::unique_ptr<Handle> handle_;
+  std::map<TopicPartition, int64_t> ends_;  // the `to` of each range not read yet
+  std::vector<RecordHeader> headers_;        // of the current record; reused
 };
 
 /// Checks kafka.properties against librdkafka without connecting: unknown names,

@@ -316,7 +316,8 @@ _control_acknowledged() {
 # mock_control COMMAND [ARGS...]: applies a fault to the mock cluster and returns once it is in
 # place; fails the test if the cluster rejects it. Commands (see mock_kafka.cpp):
 #   broker-down ID, broker-up ID, rtt ID MS, coordinator group GROUP ID,
-#   leader TOPIC PARTITION ID, errors APIKEY COUNT ERRNAME..., errors-clear APIKEY, ping
+#   leader TOPIC PARTITION ID, errors APIKEY COUNT ERRNAME..., errors-clear APIKEY,
+#   create-topic NAME:PARTITIONS, ping
 mock_control() {
   local lock line_number
   # The line number identifies the acknowledgement: append and count under one lock, since a
@@ -753,4 +754,43 @@ owns_partitions() {
 owned_partitions_list() {
   grep -Eo "assigned topic=[^ ]+ partition=[0-9]+" "$1" | tail -n "$(owned_partitions "$1")" |
     grep -Eo "[0-9]+$" | paste -sd,
+}
+
+# start_healthz_probe PORT: probes the daemon's /healthz every 0.1 s in the background, one
+# "TIME STATUS" line per probe in $TEST_DIR/healthz.codes (000: no answer within 2 s), until
+# stop_healthz_probe. The line is written by the loop, after curl returned, so a probe cut
+# short by the stop is never recorded.
+start_healthz_probe() {
+  local port=$1
+  : >"$TEST_DIR/healthz.codes"
+  (
+    while true; do
+      code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/healthz" || true)
+      echo "$(date +%T.%3N) ${code:-000}" >>"$TEST_DIR/healthz.codes"
+      sleep 0.1
+    done
+  ) &
+  HEALTHZ_PROBE_PID=$!
+  track_pid "$HEALTHZ_PROBE_PID"
+}
+
+# stop_healthz_probe: stops the probe and fails the test unless it ran at least 3 probes and
+# every one of them answered 200.
+stop_healthz_probe() {
+  kill "$HEALTHZ_PROBE_PID" 2>/dev/null || true
+  wait "$HEALTHZ_PROBE_PID" 2>/dev/null || true
+  local probes bad
+  probes=$(wc -l <"$TEST_DIR/healthz.codes")
+  bad=$(grep -vc ' 200$' "$TEST_DIR/healthz.codes" || true)
+  note "/healthz: $probes probe(s), $bad not 200"
+  ((probes >= 3)) || fail "only $probes /healthz probe(s) ran"
+  assert_eq 0 "$bad" "/healthz answers other than 200: $(grep -v ' 200$' "$TEST_DIR/healthz.codes" | tr '\n' ' ')"
+}
+
+# enable_http CONFIG: turns on the daemon's HTTP server on a free port, exported as HTTP_PORT.
+enable_http() {
+  HTTP_PORT=$(free_port)
+  sed -i "s|^  listen: \"\"$|  listen: \"127.0.0.1:$HTTP_PORT\"|" "$1"
+  grep -q "127.0.0.1:$HTTP_PORT" "$1" || fail "could not enable HTTP in $1"
+  export HTTP_PORT
 }

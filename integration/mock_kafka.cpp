@@ -23,6 +23,9 @@
 //                                          OffsetCommit, or its number), cycling through the
 //                                          error names (REQUEST_TIMED_OUT, NOT_COORDINATOR, ...)
 //   errors-clear APIKEY                    drop the errors of APIKEY not yet returned
+//   create-topic NAME:PARTITIONS           create a topic while clients run (producing to a
+//                                          missing topic creates it too, with the mock's default
+//                                          partition count)
 //   ping                                   do nothing (a barrier)
 // A file rather than a FIFO: a writer never blocks on a reader that died.
 
@@ -277,12 +280,16 @@ void apply_control_command(rd_kafka_mock_cluster_t* cluster, const std::vector<s
     std::vector<rd_kafka_resp_err_t> errors;
     for (int index = 0; index < count; ++index) errors.push_back(cycle[static_cast<size_t>(index) % cycle.size()]);
     rd_kafka_mock_push_request_errors_array(cluster, api_key, errors.size(), errors.data());
+  } else if (command == "create-topic") {
+    expect_arguments(words, 1, 1, "create-topic NAME:PARTITIONS");
+    const TopicSpec topic = parse_topic_spec(words[1]);
+    check_mock_result(rd_kafka_mock_topic_create(cluster, topic.name.c_str(), topic.partitions, 1));
   } else if (command == "errors-clear") {
     expect_arguments(words, 1, 1, "errors-clear APIKEY");
     rd_kafka_mock_clear_request_errors(cluster, parse_api_key(words[1]));
   } else {
     throw std::runtime_error("unknown command (known: broker-down, broker-up, rtt, coordinator, leader, errors, "
-                             "errors-clear, ping)");
+                             "errors-clear, create-topic, ping)");
   }
 }
 

@@ -1,0 +1,195 @@
+// The consumer adapter's batched lookups and the range reader, against librdkafka's
+// in-process mock cluster: what a big assignment asks of Kafka in one round, and how the
+// dedup rebuild re-reads many partitions at once.
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "connector/kafka_consumer.h"
+
+namespace kps {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct DestroyHandle {
+  void operator()(rd_kafka_t* handle) const { rd_kafka_destroy(handle); }
+};
+struct DestroyCluster {
+  void operator()(rd_kafka_mock_cluster_t* cluster) const { rd_kafka_mock_cluster_destroy(cluster); }
+};
+
+constexpr const char* kTopic = "many";
+constexpr int kPartitions = 64;
+
+/// Partition p holds p % 7 + 1 records; the value of each is "p/offset", with a header
+/// naming the partition.
+int64_t records_in(int partition) { return partition % 7 + 1; }
+
+class MockKafka {
+ public:
+  MockKafka() {
+    char error_text[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "0", error_text, sizeof error_text);
+    host_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf, error_text, sizeof error_text));
+    if (!host_) throw std::runtime_error(std::string("mock host: ") + error_text);
+    cluster_.reset(rd_kafka_mock_cluster_new(host_.get(), 1));
+    if (!cluster_) throw std::runtime_error("cannot start the mock cluster");
+    if (rd_kafka_mock_topic_create(cluster_.get(), kTopic, kPartitions, 1) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      throw std::runtime_error("cannot create the topic");
+    }
+    produce();
+  }
+
+  KafkaConfig config() const {
+    KafkaConfig config;
+    config.bootstrap_servers = rd_kafka_mock_cluster_bootstraps(cluster_.get());
+    config.group_id = "kafka-consumer-test";
+    config.properties = {{"log_level", "0"}};
+    return config;
+  }
+
+ private:
+  void produce() {
+    char error_text[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(cluster_.get()), error_text,
+                      sizeof error_text);
+    rd_kafka_conf_set(conf, "log_level", "0", error_text, sizeof error_text);
+    std::unique_ptr<rd_kafka_t, DestroyHandle> producer(
+        rd_kafka_new(RD_KAFKA_PRODUCER, conf, error_text, sizeof error_text));
+    if (!producer) throw std::runtime_error(std::string("producer: ") + error_text);
+    for (int partition = 0; partition < kPartitions; ++partition) {
+      for (int64_t offset = 0; offset < records_in(partition); ++offset) {
+        const std::string value = std::to_string(partition) + "/" + std::to_string(offset);
+        const std::string header = std::to_string(partition);
+        const rd_kafka_resp_err_t error = rd_kafka_producev(
+            producer.get(), RD_KAFKA_V_TOPIC(kTopic), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+            RD_KAFKA_V_HEADER("partition", header.data(), static_cast<ssize_t>(header.size())),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (error != RD_KAFKA_RESP_ERR_NO_ERROR) throw std::runtime_error(rd_kafka_err2str(error));
+      }
+    }
+    if (rd_kafka_flush(producer.get(), 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) throw std::runtime_error("flush");
+  }
+
+  std::unique_ptr<rd_kafka_t, DestroyHandle> host_;  // destroyed after the cluster it hosts
+  std::unique_ptr<rd_kafka_mock_cluster_t, DestroyCluster> cluster_;
+};
+
+class NoRebalances final : public RebalanceListener {
+ public:
+  AssignmentPlan on_partitions_assigned(std::span<const TopicPartition>) override { return {}; }
+  void on_partitions_revoked(std::span<const TopicPartition>, bool) override {}
+};
+
+}  // namespace
+
+TEST_CASE("the watermarks of many partitions come back from one call, in the order asked") {
+  MockKafka kafka;
+  NoRebalances listener;
+  KafkaConsumer consumer(kafka.config(), listener);
+  std::vector<TopicPartition> partitions;
+  for (int partition = kPartitions - 1; partition >= 0; --partition) partitions.push_back({kTopic, partition});
+
+  const auto marks = consumer.query_watermarks(partitions, 10s);
+  REQUIRE(marks);
+  REQUIRE(marks.value().size() == partitions.size());
+  for (size_t index = 0; index < partitions.size(); ++index) {
+    const PartitionWatermarks& mark = marks.value()[index];
+    CAPTURE(index);
+    CHECK(mark.topic_partition == partitions[index]);
+    CHECK(mark.low == 0);
+    CHECK(mark.high == records_in(partitions[index].partition));
+  }
+  const auto by_name = consumer.query_watermarks([](std::string_view topic) { return topic == kTopic; }, 10s);
+  REQUIRE(by_name);
+  CHECK(by_name.value().size() == static_cast<size_t>(kPartitions));
+  const auto none = consumer.query_watermarks(std::span<const TopicPartition>{}, 10s);
+  REQUIRE(none);
+  CHECK(none.value().empty());
+}
+
+TEST_CASE("offsets by time are answered per partition, nothing where the broker cannot tell") {
+  MockKafka kafka;
+  NoRebalances listener;
+  KafkaConsumer consumer(kafka.config(), listener);
+  const std::vector<std::pair<TopicPartition, int64_t>> timestamps = {{{kTopic, 3}, 0}, {{kTopic, 5}, 0}};
+  const auto offsets = consumer.offsets_for_times(timestamps, 10s);
+  REQUIRE(offsets);
+  // The mock cluster answers -1 for every timestamp lookup: the caller falls back to the log's start.
+  CHECK(offsets.value() == std::vector<std::optional<int64_t>>{std::nullopt, std::nullopt});
+}
+
+TEST_CASE("a range reader re-reads the ranges of many partitions together and reports each range done once") {
+  MockKafka kafka;
+  std::vector<OffsetRange> ranges;
+  for (int partition = 0; partition < kPartitions; ++partition) {
+    // Skip the first record of each partition; the last partition's range ends beyond its log.
+    const int64_t to = partition == kPartitions - 1 ? records_in(partition) + 100 : records_in(partition);
+    ranges.push_back({{kTopic, partition}, 1, to});
+  }
+  auto opened = RangeReader::open(kafka.config(), ranges);
+  REQUIRE(opened);
+  RangeReader& reader = *opened.value();
+
+  std::map<int32_t, std::vector<std::string>> values;
+  std::map<int32_t, int> done;
+  bool headers_seen = true;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!reader.done() && std::chrono::steady_clock::now() < deadline) {
+    const Status status = reader.read_for(
+        50ms,
+        [&](const RecordView& record) {
+          values[record.partition].emplace_back(*record.value);
+          headers_seen = headers_seen && record.headers.size() == 1 && record.headers[0].name == "partition" &&
+                         record.headers[0].value == std::to_string(record.partition);
+        },
+        [&](const TopicPartition& tp) { ++done[tp.partition]; });
+    REQUIRE(status);
+  }
+  REQUIRE(reader.done());
+  CHECK(headers_seen);
+  for (int partition = 0; partition < kPartitions; ++partition) {
+    CAPTURE(partition);
+    std::vector<std::string> expected;
+    for (int64_t offset = 1; offset < records_in(partition); ++offset) {
+      expected.push_back(std::to_string(partition) + "/" + std::to_string(offset));
+    }
+    CHECK(values[partition] == expected);
+    // A one-record partition has an empty range: done at once, never reported.
+    CHECK(done[partition] == (records_in(partition) > 1 || partition == kPartitions - 1 ? 1 : 0));
+  }
+}
+
+TEST_CASE("a dropped range is never reported done and its records are not handed over") {
+  MockKafka kafka;
+  const std::vector<OffsetRange> ranges = {{{kTopic, 6}, 0, 7}, {{kTopic, 13}, 0, 7}};
+  auto opened = RangeReader::open(kafka.config(), ranges);
+  REQUIRE(opened);
+  RangeReader& reader = *opened.value();
+  reader.drop({kTopic, 13});
+  std::vector<int32_t> seen;
+  std::vector<int32_t> done;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!reader.done() && std::chrono::steady_clock::now() < deadline) {
+    REQUIRE(reader.read_for(
+        50ms, [&](const RecordView& record) { seen.push_back(record.partition); },
+        [&](const TopicPartition& tp) { done.push_back(tp.partition); }));
+  }
+  CHECK(seen == std::vector<int32_t>(7, 6));
+  CHECK(done == std::vector<int32_t>{6});
+}
+
+}  // namespace kps
