@@ -162,8 +162,9 @@ std::string Connector::watch_write_in_flight(Clock::time_point now) {
     return {};
   }
   const std::string table = quote_qualified_name(config_.sinks[write->sink_index].table);
-  const std::string reason = "a write to " + table + " has been in flight for " +
-                             std::to_string(static_cast<int64_t>(age)) + " s (postgres.write_stuck_after_ms " +
+  const auto tenths = static_cast<int64_t>(age * 10);
+  const std::string reason = "a write to " + table + " has been in flight for " + std::to_string(tenths / 10) + "." +
+                             std::to_string(tenths % 10) + " s (postgres.write_stuck_after_ms " +
                              std::to_string(config_.postgres.write_stuck_after.count()) +
                              "): blocked on a lock or a slow statement";
   if (now >= next_stuck_write_warning_at_) {
