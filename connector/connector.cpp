@@ -143,7 +143,7 @@ void Connector::refresh_gauges() {
   if (!failure_.is_ok()) {
     set_readiness("stopping: " + failure_.message());
   } else if (recovering_) {
-    set_readiness("waiting for PostgreSQL: " + recovery_cause_.message());
+    set_readiness("recovering: " + recovery_cause_.message());
   } else if (!stuck_write.empty()) {
     set_readiness(stuck_write);
   } else if (!consumer_->is_group_member()) {
@@ -177,7 +177,6 @@ std::string Connector::watch_write_in_flight(Clock::time_point now) {
 
 void Connector::set_readiness(std::string not_ready_reason) {
   std::lock_guard lock(readiness_mutex_);
-  ready_.store(not_ready_reason.empty());
   not_ready_reason_ = std::move(not_ready_reason);
 }
 
@@ -453,7 +452,7 @@ void Connector::begin_recovery(const Status& cause) {
               " partition(s) to re-read the offsets stored in PostgreSQL and fetch again from there");
   }
   recovery_cause_ = cause;
-  set_readiness("waiting for PostgreSQL: " + cause.message());
+  set_readiness("recovering: " + cause.message());
   const std::string& code = cause.code();
   metrics_.retries(code == "fenced" || code == "lost" || code == "dead_letter" ? code : "database").inc();
   // Nothing unwritten is kept: the partitions are re-fetched from PostgreSQL's offsets.

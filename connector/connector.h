@@ -130,7 +130,6 @@ class Connector final : public RebalanceListener {
   MetricsRegistry registry_;
   SinkMetrics metrics_;
   Heartbeat heartbeat_;
-  std::atomic<bool> ready_{false};
   mutable std::mutex readiness_mutex_;  // the HTTP server's threads read the reason
   std::string not_ready_reason_ = "starting: not yet connected to PostgreSQL and in the consumer group";
   std::unique_ptr<HttpServer> http_server_;
