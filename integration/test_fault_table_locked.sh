@@ -4,7 +4,8 @@
 # /readyz green. Now: the gauge kafka_pg_sink_write_in_flight_seconds grows, /readyz answers 503
 # naming the stuck write, a warning is logged, /healthz stays 200 (the loop keeps ticking); the
 # write ends with lock_timeout (55P03) and is retried, never a stop; once the lock is released
-# every record lands exactly once.
+# every record lands exactly once. The DSN's own options try to turn the timeouts off: the daemon's
+# settings must win.
 source "$(dirname "$0")/lib.sh"
 
 readonly first_records=1000 records=2000
@@ -16,9 +17,11 @@ create_expected_table expected 1 "$records"
 write_fault_config "$TEST_DIR/sink.yaml" events public.events 300 50
 port=$(free_port)
 sed -i "s|^  listen: \"\"|  listen: \"127.0.0.1:$port\"|;
-        s|^  dsn: \"\\(.*\\)\"|  dsn: \"\\1\"\n  lock_timeout_ms: 4000\n  write_stuck_after_ms: 1500|" "$TEST_DIR/sink.yaml"
+        s|^  dsn: \"\\(.*\\)\"|  dsn: \"\\1 options='-c lock_timeout=0 -c statement_timeout=0'\"\n  lock_timeout_ms: 4000\n  write_stuck_after_ms: 1500|" \
+  "$TEST_DIR/sink.yaml"
 grep -q "127.0.0.1:$port" "$TEST_DIR/sink.yaml" || fail "could not enable HTTP in the test config"
-grep -q "write_stuck_after_ms: 1500" "$TEST_DIR/sink.yaml" || fail "could not set the timeouts in the test config"
+grep -q "write_stuck_after_ms: 1500" "$TEST_DIR/sink.yaml" && grep -q "options=.-c lock_timeout=0" "$TEST_DIR/sink.yaml" ||
+  fail "could not set the timeouts in the test config"
 url="http://127.0.0.1:$port"
 http_status() { curl -s -o /dev/null -w '%{http_code}' "$url$1" || true; }
 gauge() { curl -s "$url/metrics" | awk '$1 == "kafka_pg_sink_write_in_flight_seconds" { print $2 }'; }
