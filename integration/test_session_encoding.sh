@@ -3,7 +3,8 @@
 # the database's encoding and whatever the DSN's own `options` say. In a LATIN1 database, "é" must
 # be stored as the one LATIN1 character é (not as the two characters "Ã©" that UTF-8's bytes make
 # in LATIN1), and a character LATIN1 cannot hold ("€", "漢") is a bad record (SQLSTATE 22P05),
-# dead-lettered under tolerance all, never a stop. Insert and upsert sinks both.
+# dead-lettered under tolerance all, never a stop. Insert and upsert sinks both. The sessions are
+# also set to TimeZone UTC and the configured timeouts, over the database's and the DSN's defaults.
 source "$(dirname "$0")/lib.sh"
 
 start_postgres
@@ -14,6 +15,19 @@ LATIN1_DSN="host=127.0.0.1 port=$PG_PORT dbname=latin1db user=postgres"
 latin1_q() { PG_DSN=$LATIN1_DSN psql_q "$@"; }
 latin1_q "CREATE TABLE public.names (id bigint NOT NULL, name text NOT NULL);
           CREATE TABLE public.keyed (id bigint PRIMARY KEY, name text NOT NULL)"
+# What the daemon's sessions are set to, seen from inside them: a trigger notes the settings of
+# every statement that writes the tables. The database's own defaults say otherwise.
+latin1_q "CREATE TABLE public.session_seen (tz text, enc text, lock_timeout text, statement_timeout text);
+          CREATE FUNCTION public.note_session() RETURNS trigger LANGUAGE plpgsql AS \$\$
+          BEGIN
+            INSERT INTO public.session_seen VALUES (current_setting('TimeZone'), current_setting('client_encoding'),
+                                                    current_setting('lock_timeout'), current_setting('statement_timeout'));
+            RETURN NULL;
+          END \$\$;
+          CREATE TRIGGER note_session AFTER INSERT ON public.names FOR EACH STATEMENT EXECUTE FUNCTION public.note_session();
+          CREATE TRIGGER note_session AFTER INSERT ON public.keyed FOR EACH STATEMENT EXECUTE FUNCTION public.note_session();
+          ALTER DATABASE latin1db SET TimeZone = 'Asia/Tokyo';
+          ALTER DATABASE latin1db SET lock_timeout = 0;"
 # The DSN asks for LATIN1 itself: the daemon's settings must win.
 sed_dsn="$LATIN1_DSN options='-c client_encoding=LATIN1 -c TimeZone=America/New_York'"
 write_config "$TEST_DIR/sink.yaml" <<'CONFIG'
@@ -56,6 +70,8 @@ for table in names keyed; do
     "$(latin1_q "SELECT id, length(name), encode(convert_to(name, 'UTF8'), 'hex') FROM public.$table ORDER BY id")" \
     "rows of public.$table (id, characters, UTF-8 bytes)"
 done
+assert_eq $'UTC\tUTF8\t30s\t5min' "$(latin1_q "SELECT DISTINCT * FROM public.session_seen")" \
+  "TimeZone, client_encoding, lock_timeout and statement_timeout of the daemon's writing sessions"
 assert_eq 4 "$(log_end_offsets names.dlq | awk '{ sum += $2 } END { print sum + 0 }')" \
   "dead letters (the € and 漢 records of both topics)"
 assert_eq 4 "$(grep -c 'sent to the dead letter topic.*SQLSTATE 22P05' "$DAEMON_LOG" || true)" \
