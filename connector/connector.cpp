@@ -34,7 +34,7 @@ constexpr std::chrono::milliseconds kDeadLetterFlushTimeout{30000};
 // longer than a batch may wait (see DatabaseOutage::note_nothing_to_write).
 constexpr std::chrono::milliseconds kOutageQuietMargin{5000};
 // How often a stuck write is logged again while it stays stuck.
-constexpr std::chrono::seconds kStuckWriteWarningInterval{30};
+constexpr std::chrono::milliseconds kStuckWriteWarningInterval{30000};
 
 /// A cause of recovery that says PostgreSQL cannot be written to (rather than another
 /// member taking partitions, or the dead letter topic not acknowledging).
@@ -55,6 +55,7 @@ Connector::Connector(const Config& config, RunOptions options, const std::atomic
       stop_requested_(stop_requested),
       // Seeded per process so that replicas which lost the same database spread out.
       outage_(clock_, config.retry, config.batch.max_latency + kOutageQuietMargin, static_cast<uint64_t>(getpid())),
+      stuck_write_watch_(config.postgres.write_stuck_after, kStuckWriteWarningInterval),
       metrics_(registry_, KPS_VERSION),
       // A loop iteration blocks at most for a poll, one batch or one reconnect attempt.
       heartbeat_(clock_, std::chrono::milliseconds(120000)) {}
@@ -155,22 +156,19 @@ void Connector::refresh_gauges() {
 
 std::string Connector::watch_write_in_flight(Clock::time_point now) {
   const std::optional<WriteInFlight> write = pipeline_->write_in_flight_details();
-  const double age = write ? seconds_between(write->started_at, now) : 0.0;
-  metrics_.write_in_flight_seconds().set(age);
-  if (!write || now - write->started_at < config_.postgres.write_stuck_after) {
-    next_stuck_write_warning_at_ = Clock::time_point{};  // the next stuck write is logged at once
-    return {};
-  }
+  const StuckWriteWatch::Verdict verdict =
+      stuck_write_watch_.observe(write ? std::optional(write->started_at) : std::nullopt, now);
+  metrics_.write_in_flight_seconds().set(verdict.age_seconds);
+  if (!verdict.stuck) return {};
   const std::string table = quote_qualified_name(config_.sinks[write->sink_index].table);
-  const auto tenths = static_cast<int64_t>(age * 10);
+  const auto tenths = static_cast<int64_t>(verdict.age_seconds * 10);
   const std::string reason = "a write to " + table + " has been in flight for " + std::to_string(tenths / 10) + "." +
                              std::to_string(tenths % 10) + " s (postgres.write_stuck_after_ms " +
                              std::to_string(config_.postgres.write_stuck_after.count()) +
                              "): blocked on a lock or a slow statement";
-  if (now >= next_stuck_write_warning_at_) {
+  if (verdict.warn) {
     log::warn(reason, "; postgres.lock_timeout_ms ", config_.postgres.lock_timeout.count(),
               " and statement_timeout_ms ", config_.postgres.statement_timeout.count(), " bound it (0: never)");
-    next_stuck_write_warning_at_ = now + kStuckWriteWarningInterval;
   }
   return reason;
 }

@@ -23,6 +23,7 @@
 #include "connector/log.h"
 #include "connector/metrics.h"
 #include "connector/status.h"
+#include "connector/stuck_write_watch.h"
 
 namespace kps {
 
@@ -125,7 +126,7 @@ class Connector final : public RebalanceListener {
   DatabaseOutage outage_;               // spans reconnects until a batch commits again
   Clock::time_point recovering_since_;  // this reconnect's wait, for its log line
   Clock::time_point next_attempt_at_;
-  Clock::time_point next_stuck_write_warning_at_;
+  StuckWriteWatch stuck_write_watch_;
 
   MetricsRegistry registry_;
   SinkMetrics metrics_;
