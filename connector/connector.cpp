@@ -231,6 +231,7 @@ Status Connector::open_database() {
     if (status || status.kind() != ErrorKind::Transient || stop_requested_.load()) return status;
     outage_.note_failure();
     if (outage_.exhausted()) return give_up(status);
+    set_readiness("waiting for PostgreSQL at start-up: " + status.message());
     const auto delay = outage_.next_delay();
     log::warn("PostgreSQL unavailable (", status.message(), "); retrying in ", delay.count(), " ms");
     const auto wake_at = clock_.now() + delay;

@@ -30,6 +30,9 @@ wait_for "three start-up attempts refused as read-only" 30 \
   log_lines_at_least "$DAEMON_LOG" "PostgreSQL unavailable \(.*read-only transaction.*\); retrying in" 3
 process_alive "$DAEMON_PID" || fail "the daemon exited on a read-only database"
 assert_eq 503 "$(http_status /readyz)" "/readyz while the database is read-only"
+readyz=$(curl -s "$url/readyz" || true)
+[[ "$readyz" == *"waiting for PostgreSQL at start-up"*"read-only transaction"* ]] ||
+  fail "/readyz does not say what it waits for: $readyz"
 assert_eq 200 "$(http_status /healthz)" "/healthz while the database is read-only"
 assert_eq 0 "$(psql_q 'SELECT count(*) FROM public.events')" "rows written while read-only"
 
