@@ -384,7 +384,8 @@ constexpr std::array<std::string_view, 10> kTopLevelKeys{
     "kafka", "postgres", "state", "batch", "errors", "http", "log", "retry", "shutdown_timeout_ms", "sinks"};
 constexpr std::array<std::string_view, 4> kKafkaKeys{"bootstrap_servers", "group_id", "properties",
                                                    "topic_refresh_interval_ms"};
-constexpr std::array<std::string_view, 3> kPostgresKeys{"dsn", "pool_size", "offsets_table"};
+constexpr std::array<std::string_view, 6> kPostgresKeys{"dsn", "pool_size", "offsets_table", "statement_timeout_ms",
+                                                        "lock_timeout_ms", "write_stuck_after_ms"};
 constexpr std::array<std::string_view, 1> kStateKeys{"dir"};
 constexpr std::array<std::string_view, 3> kBatchKeys{"max_rows", "max_bytes", "max_latency_ms"};
 constexpr std::array<std::string_view, 4> kErrorsKeys{"tolerance", "dead_letter_topic", "max_record_bytes",
@@ -841,6 +842,22 @@ void Reader::read_postgres(const YAML::Node& node, PostgresConfig& postgres) {
   if (const YAML::Node* value = map->find("offsets_table")) {
     assign(read_qualified_name(*value, join_path(path, "offsets_table")), postgres.offsets_table);
   }
+  if (const YAML::Node* value = map->find("statement_timeout_ms")) {
+    // 0: no limit, as in PostgreSQL.
+    assign(read_duration(*value, "postgres.statement_timeout_ms", BareNumber::Milliseconds, 0),
+           postgres.statement_timeout);
+  }
+  if (const YAML::Node* value = map->find("lock_timeout_ms")) {
+    assign(read_duration(*value, "postgres.lock_timeout_ms", BareNumber::Milliseconds, 0), postgres.lock_timeout);
+  }
+  if (const YAML::Node* value = map->find("write_stuck_after_ms")) {
+    assign(read_duration(*value, "postgres.write_stuck_after_ms", BareNumber::Milliseconds, 1),
+           postgres.write_stuck_after);
+  }
+  // PostgreSQL keeps both in an int of milliseconds.
+  constexpr std::chrono::milliseconds kMaxTimeout{2147483647};
+  if (postgres.statement_timeout > kMaxTimeout) problem("postgres.statement_timeout_ms", "must be at most 2147483647 ms");
+  if (postgres.lock_timeout > kMaxTimeout) problem("postgres.lock_timeout_ms", "must be at most 2147483647 ms");
 }
 
 void Reader::read_state(const YAML::Node& node, StateConfig& state) {

@@ -91,6 +91,12 @@ struct PostgresConfig {
   std::string dsn;  // required; libpq keyword/value string or URI. Never log it unredacted.
   int pool_size = 4;  // Default: 4
   QualifiedName offsets_table{"", "kafka_pg_sink_offsets"};  // Default: kafka_pg_sink_offsets
+  // Bound every statement the writer runs (set on each connection, over anything the DSN
+  // says); a statement they end is retried like any outage. 0 = no limit.
+  std::chrono::milliseconds statement_timeout{300000};  // Default: 5 min, far above any sane batch
+  std::chrono::milliseconds lock_timeout{30000};        // Default: 30s waiting for another session's lock
+  /// A write in flight for longer is "stuck": /readyz fails and a warning is logged every 30 s.
+  std::chrono::milliseconds write_stuck_after{30000};   // Default: 30s
 };
 
 struct StateConfig {

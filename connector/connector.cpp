@@ -37,6 +37,18 @@ constexpr size_t kRebuildPartitionsLogged = 10;
 // How long one batch waits for its dead letters' acknowledgements before the partitions
 // are rewound and tried again (the topic may be unavailable: then they wait, never skip).
 constexpr std::chrono::milliseconds kDeadLetterFlushTimeout{30000};
+// An outage is over once the daemon, reconnected, has had nothing to write for this much
+// longer than a batch may wait (see DatabaseOutage::note_nothing_to_write).
+constexpr std::chrono::milliseconds kOutageQuietMargin{5000};
+// How often a stuck write is logged again while it stays stuck.
+constexpr std::chrono::milliseconds kStuckWriteWarningInterval{30000};
+
+/// A cause of recovery that says PostgreSQL cannot be written to (rather than another
+/// member taking partitions, or the dead letter topic not acknowledging).
+bool is_database_unavailable(const Status& cause) {
+  const std::string& code = cause.code();
+  return code != "fenced" && code != "lost" && code != "dead_letter";
+}
 
 double seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
@@ -49,7 +61,8 @@ Connector::Connector(const Config& config, RunOptions options, const std::atomic
       options_(options),
       stop_requested_(stop_requested),
       // Seeded per process so that replicas which lost the same database spread out.
-      backoff_(config.retry.initial_backoff, config.retry.max_backoff, static_cast<uint64_t>(getpid())),
+      outage_(clock_, config.retry, config.batch.max_latency + kOutageQuietMargin, static_cast<uint64_t>(getpid())),
+      stuck_write_watch_(config.postgres.write_stuck_after, kStuckWriteWarningInterval),
       metrics_(registry_, KPS_VERSION),
       // A loop iteration blocks at most for a poll, one batch or one reconnect attempt.
       heartbeat_(clock_, std::chrono::milliseconds(120000)),
@@ -112,11 +125,7 @@ Status Connector::run() {
 Status Connector::start_http_server() {
   if (config_.http.listen.empty()) return Status::ok();
   http_server_ = std::make_unique<HttpServer>(
-      registry_, [this] { return heartbeat_.check(); },
-      [this] {
-        if (ready_.load()) return HealthReport::healthy();
-        return HealthReport::unhealthy("not ready: connected to PostgreSQL and a member of the consumer group is required");
-      });
+      registry_, [this] { return heartbeat_.check(); }, [this] { return readiness(); });
   if (Status status = http_server_->start(config_.http.listen); !status) return status;
   log::info("serving /metrics, /healthz and /readyz on ", config_.http.listen);
   return Status::ok();
@@ -131,7 +140,48 @@ void Connector::refresh_gauges() {
     metrics_.dedup_state_keys().set(static_cast<double>(stats.approximate_keys));
     metrics_.dedup_state_bytes().set(static_cast<double>(stats.approximate_bytes));
   }
-  ready_.store(!recovering_ && failure_.is_ok() && consumer_->is_group_member());
+  const std::string stuck_write = watch_write_in_flight(clock_.now());
+  if (!failure_.is_ok()) {
+    set_readiness("stopping: " + failure_.message());
+  } else if (recovering_) {
+    set_readiness("recovering: " + recovery_cause_.message());
+  } else if (!stuck_write.empty()) {
+    set_readiness(stuck_write);
+  } else if (!consumer_->is_group_member()) {
+    set_readiness("not a member of the consumer group (yet)");
+  } else {
+    set_readiness("");
+  }
+}
+
+std::string Connector::watch_write_in_flight(Clock::time_point now) {
+  const std::optional<WriteInFlight> write = pipeline_->write_in_flight_details();
+  const StuckWriteWatch::Verdict verdict =
+      stuck_write_watch_.observe(write ? std::optional(write->started_at) : std::nullopt, now);
+  metrics_.write_in_flight_seconds().set(verdict.age_seconds);
+  if (!verdict.stuck) return {};
+  const std::string table = quote_qualified_name(config_.sinks[write->sink_index].table);
+  const auto tenths = static_cast<int64_t>(verdict.age_seconds * 10);
+  const std::string reason = "a write to " + table + " has been in flight for " + std::to_string(tenths / 10) + "." +
+                             std::to_string(tenths % 10) + " s (postgres.write_stuck_after_ms " +
+                             std::to_string(config_.postgres.write_stuck_after.count()) +
+                             "): blocked on a lock or a slow statement";
+  if (verdict.warn) {
+    log::warn(reason, "; postgres.lock_timeout_ms ", config_.postgres.lock_timeout.count(),
+              " and statement_timeout_ms ", config_.postgres.statement_timeout.count(), " bound it (0: never)");
+  }
+  return reason;
+}
+
+void Connector::set_readiness(std::string not_ready_reason) {
+  std::lock_guard lock(readiness_mutex_);
+  not_ready_reason_ = std::move(not_ready_reason);
+}
+
+HealthReport Connector::readiness() const {
+  std::lock_guard lock(readiness_mutex_);
+  if (not_ready_reason_.empty()) return HealthReport::healthy();
+  return HealthReport::unhealthy("not ready: " + not_ready_reason_);
 }
 
 Counter& Connector::consumed_counter(std::string_view topic) {
@@ -169,19 +219,20 @@ void Connector::on_batch_flushed(const FlushReport& report) {
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count();
   metrics_.on_batch_written(written);
+  outage_.note_committed();
   if (report.dedup_dropped > 0) metrics_.dedup_dropped(table).inc(report.dedup_dropped);
 }
 
 Status Connector::open_database() {
-  // A database that is still starting (or restarting) is waited for, like an outage.
-  const auto first_attempt_at = clock_.now();
-  backoff_.reset();
+  // A database that is still starting (or restarting), read-only, refusing connections
+  // or out of disk is waited for, like an outage; the outage goes on until a batch commits.
   while (true) {
     Status status = writer_->open();
     if (status || status.kind() != ErrorKind::Transient || stop_requested_.load()) return status;
-    const auto waited = clock_.now() - first_attempt_at;
-    if (config_.retry.give_up_after.count() > 0 && waited >= config_.retry.give_up_after) return status;
-    const auto delay = backoff_.next_delay();
+    outage_.note_failure();
+    if (outage_.exhausted()) return give_up(status);
+    set_readiness("waiting for PostgreSQL at start-up: " + status.message());
+    const auto delay = outage_.next_delay();
     log::warn("PostgreSQL unavailable (", status.message(), "); retrying in ", delay.count(), " ms");
     const auto wake_at = clock_.now() + delay;
     while (clock_.now() < wake_at && !stop_requested_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -478,6 +529,7 @@ Status Connector::poll_once() {
   continue_dedup_rebuild();
   if (Status status = follow_topics(now); !status) return status;
   if (Status status = absorb_write_result(pipeline_->flush_due(now)); !status) return status;
+  outage_.note_nothing_to_write(!pipeline_->write_in_flight() && !pipeline_->time_until_next_flush(now));
   commit_durable_offsets();
   if (now >= next_commit_check_at_) {
     commit_lagging_offsets(false);
@@ -526,10 +578,12 @@ Status Connector::absorb_write_result(Status status) {
 }
 
 void Connector::begin_recovery(const Status& cause) {
+  // Not a new start for the backoff: a reconnect that succeeded and a write that failed
+  // again belong to the outage that began with the first failure.
+  if (is_database_unavailable(cause)) outage_.note_failure();
   if (!recovering_) {
     recovering_ = true;
     recovering_since_ = clock_.now();
-    backoff_.reset();
     const char* what = cause.code() == "lost"          ? ""
                        : cause.code() == "dead_letter" ? "dead letters not acknowledged: "
                                                        : "PostgreSQL write failed: ";
@@ -538,20 +592,30 @@ void Connector::begin_recovery(const Status& cause) {
               " partition(s) to re-read the offsets stored in PostgreSQL and fetch again from there");
   }
   recovery_cause_ = cause;
-  ready_.store(false);
+  set_readiness("recovering: " + cause.message());
   const std::string& code = cause.code();
   metrics_.retries(code == "fenced" || code == "lost" || code == "dead_letter" ? code : "database").inc();
   // Nothing unwritten is kept: the partitions are re-fetched from PostgreSQL's offsets.
   pipeline_->reset();
   paused_for_backpressure_ = false;  // the recovery pauses and resumes on its own
   consumer_->pause(consumer_->assignment());
-  next_attempt_at_ = clock_.now() + backoff_.next_delay();
+  next_attempt_at_ = clock_.now() + outage_.next_delay();
+}
+
+Status Connector::give_up(const Status& last_failure) const {
+  return Status::error(ErrorKind::Fatal,
+                       "PostgreSQL unusable for " + std::to_string(outage_.elapsed().count() / 1000) +
+                           " s, longer than retry.give_up_after_ms (" +
+                           std::to_string(config_.retry.give_up_after.count()) + " ms); last error: " +
+                           last_failure.message(),
+                       last_failure.code());
 }
 
 Status Connector::try_recover() {
   const auto now = clock_.now();
   if (now < next_attempt_at_) return Status::ok();
-  const auto give_up = config_.retry.give_up_after;
+  // Checked before reconnecting too: reconnects may keep succeeding while every write fails.
+  if (outage_.exhausted()) return give_up(recovery_cause_);
   Status status = writer_->reopen();
   Result<std::vector<StoredOffset>> stored = Status::error(ErrorKind::Transient, "not read");
   if (status) {
@@ -560,13 +624,10 @@ Status Connector::try_recover() {
   }
   if (!status) {
     if (status.kind() != ErrorKind::Transient) return status;
-    if (give_up.count() > 0 && now - recovering_since_ >= give_up) {
-      return Status::error(ErrorKind::Fatal, "PostgreSQL still unavailable after " +
-                                                 std::to_string(static_cast<int64_t>(seconds_between(recovering_since_, now))) +
-                                                 " s (retry.give_up_after_ms): " + status.message());
-    }
-    log::warn("reconnect attempt ", backoff_.attempts(), " failed: ", status.message());
-    next_attempt_at_ = now + backoff_.next_delay();
+    outage_.note_failure();
+    if (outage_.exhausted()) return give_up(status);
+    log::warn("reconnect attempt ", outage_.attempts(), " failed: ", status.message());
+    next_attempt_at_ = now + outage_.next_delay();
     return Status::ok();
   }
 
@@ -585,7 +646,7 @@ Status Connector::try_recover() {
     }
   }
   if (Status seeked = consumer_->seek(positions); !seeked) {
-    next_attempt_at_ = now + backoff_.next_delay();
+    next_attempt_at_ = now + outage_.next_delay();
     log::warn("re-positioning the consumer failed: ", seeked.message());
     return Status::ok();
   }

@@ -7,7 +7,9 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <string>
 #include <span>
 #include <vector>
 
@@ -15,12 +17,14 @@
 #include "connector/catch_up.h"
 #include "connector/clock.h"
 #include "connector/config.h"
+#include "connector/database_outage.h"
 #include "connector/http_server.h"
 #include "connector/kafka_consumer.h"
 #include "connector/log.h"
 #include "connector/metrics.h"
 #include "connector/status.h"
 #include "connector/topic_selector.h"
+#include "connector/stuck_write_watch.h"
 
 namespace kps {
 
@@ -83,6 +87,8 @@ class Connector final : public RebalanceListener {
   void begin_recovery(const Status& cause);
   /// One reconnect attempt when its time has come; Ok also while still waiting.
   Status try_recover();
+  /// The Fatal status that ends the daemon once retry.give_up_after_ms of an outage passed.
+  Status give_up(const Status& last_failure) const;
   /// `marks`: per partition, its watermarks where they could be read.
   Status check_stored_offsets_against_log(std::span<const TopicPartition> partitions,
                                           const std::vector<std::optional<int64_t>>& stored,
@@ -98,8 +104,15 @@ class Connector final : public RebalanceListener {
   void follow_backpressure(Clock::time_point now);
   Status drain();
   Status start_http_server();
-  /// Lag, assignment, dedup state size and readiness: refreshed about once a second.
+  /// Lag, assignment, dedup state size, the write in flight and readiness: refreshed
+  /// about once a second.
   void refresh_gauges();
+  /// The age of the write in flight, as a gauge; a warning every 30 s while it is stuck
+  /// (older than postgres.write_stuck_after_ms). Returns why readiness fails, or "".
+  std::string watch_write_in_flight(Clock::time_point now);
+  /// What /readyz answers: ready when `not_ready_reason` is empty.
+  void set_readiness(std::string not_ready_reason);
+  HealthReport readiness() const;
   void on_batch_flushed(const struct FlushReport& report);
   /// Counts every bad record, and logs the dead-lettered ones (rate-limited).
   void on_bad_record(const BadRecord& bad);
@@ -130,14 +143,16 @@ class Connector final : public RebalanceListener {
   // offset PostgreSQL holds (or, with none stored, from the first offset fetched).
   bool recovering_ = false;
   Status recovery_cause_;
-  Backoff backoff_;
-  Clock::time_point recovering_since_;
+  DatabaseOutage outage_;               // spans reconnects until a batch commits again
+  Clock::time_point recovering_since_;  // this reconnect's wait, for its log line
   Clock::time_point next_attempt_at_;
+  StuckWriteWatch stuck_write_watch_;
 
   MetricsRegistry registry_;
   SinkMetrics metrics_;
   Heartbeat heartbeat_;
-  std::atomic<bool> ready_{false};
+  mutable std::mutex readiness_mutex_;  // the HTTP server's threads read the reason
+  std::string not_ready_reason_ = "starting: not yet connected to PostgreSQL and in the consumer group";
   std::unique_ptr<HttpServer> http_server_;
   std::map<std::string, Counter*, std::less<>> consumed_counters_;
   Clock::time_point next_gauge_refresh_at_;

@@ -399,7 +399,10 @@ SinkMetrics::SinkMetrics(MetricsRegistry& registry, std::string_view version)
       dedup_state_keys_(registry.gauge("kafka_pg_sink_dedup_state_keys",
                                        "Estimated dedup identities kept in the RocksDB state.")),
       dedup_state_bytes_(registry.gauge("kafka_pg_sink_dedup_state_bytes",
-                                        "Estimated size of the RocksDB dedup state on disk.")) {
+                                        "Estimated size of the RocksDB dedup state on disk.")),
+      write_in_flight_seconds_(registry.gauge(
+          "kafka_pg_sink_write_in_flight_seconds",
+          "Age of the batch write in flight in PostgreSQL (0 when none): grows while a write is blocked.")) {
   registry.gauge("kafka_pg_sink_up", "1 while the daemon runs.").set(1);
   registry.gauge("kafka_pg_sink_build_info", "Always 1; the version is in the label.", {{"version", version}})
       .set(1);

@@ -274,6 +274,8 @@ class SinkMetrics {
 
   Gauge& dedup_state_keys() { return dedup_state_keys_; }
   Gauge& dedup_state_bytes() { return dedup_state_bytes_; }
+  /// Seconds since the write in flight started, 0 when none; refreshed about once a second.
+  Gauge& write_in_flight_seconds() { return write_in_flight_seconds_; }
 
  private:
   CounterFamily& records_consumed_;
@@ -292,6 +294,7 @@ class SinkMetrics {
   GaugeFamily& consumer_lag_;
   Gauge& dedup_state_keys_;
   Gauge& dedup_state_bytes_;
+  Gauge& write_in_flight_seconds_;
 };
 
 }  // namespace kps

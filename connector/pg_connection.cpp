@@ -55,16 +55,19 @@ void PgConnection::Finish::operator()(pg_conn* connection) const { PQfinish(conn
 
 PgConnection::PgConnection(pg_conn* connection) : connection_(connection) {}
 
-Result<PgConnection> PgConnection::connect(const std::string& dsn) {
+Result<PgConnection> PgConnection::connect(const std::string& dsn, const SessionSettings& settings) {
   // Keywords listed before "dbname" are our defaults; the expanded DSN that follows
   // overrides any of them it sets. Keepalives bound how long a dead peer goes unseen.
   // tcp_user_timeout bounds how long sent data may stay unacknowledged (a dead
   // network in the middle of a COPY), where keepalives only cover an idle connection.
-  const std::array<const char*, 9> keywords = {"application_name", "connect_timeout", "keepalives",
-                                               "keepalives_idle", "keepalives_interval", "keepalives_count",
-                                               "tcp_user_timeout", "dbname", nullptr};
-  const std::array<const char*, 9> values = {"kafka-pg-sink", "10", "1", "30", "10", "3", "60000",
-                                             dsn.c_str(), nullptr};
+  // client_encoding comes after the DSN so that the startup packet already says UTF8
+  // (errors in the connection's first replies are decoded right); the SET below is what
+  // holds whatever the DSN's options say.
+  const std::array<const char*, 10> keywords = {"application_name", "connect_timeout", "keepalives",
+                                                "keepalives_idle", "keepalives_interval", "keepalives_count",
+                                                "tcp_user_timeout", "dbname", "client_encoding", nullptr};
+  const std::array<const char*, 10> values = {"kafka-pg-sink", "10", "1", "30", "10", "3", "60000",
+                                              dsn.c_str(), "UTF8", nullptr};
   pg_conn* raw = PQconnectdbParams(keywords.data(), values.data(), /*expand_dbname=*/1);
   PgConnection connection(raw);
   if (raw == nullptr) {
@@ -75,6 +78,13 @@ Result<PgConnection> PgConnection::connect(const std::string& dsn) {
   }
   // Server notices ("relation already exists, skipping") are chatter, not decisions.
   PQsetNoticeProcessor(raw, [](void*, const char* message) { log::debug("postgres: ", trimmed(message)); }, nullptr);
+  // SET after the startup packet wins over the DSN's `options`, PGOPTIONS and the role's
+  // and database's defaults: these are what the writer's correctness and liveness rest on.
+  const std::string session =
+      "SET client_encoding = 'UTF8'; SET TimeZone = 'UTC'; SET statement_timeout = " +
+      std::to_string(settings.statement_timeout.count()) + "; SET lock_timeout = " +
+      std::to_string(settings.lock_timeout.count());
+  if (Status status = connection.execute(session); !status) return status;
   return connection;
 }
 
@@ -98,7 +108,14 @@ Status PgConnection::error_from_result(const pg_result* result, std::string_view
   const char* column = PQresultErrorField(result, PG_DIAG_COLUMN_NAME);
   last_error_position_.column = column != nullptr ? column : context != nullptr ? copy_column_from_context(context) : "";
   last_error_position_.copy_line = context != nullptr ? copy_line_from_context(context) : std::nullopt;
-  return Status::error(classify_sqlstate(sqlstate), std::move(message), sqlstate);
+  const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+  const ServerErrorDetail detail{PQresultErrorField(result, PG_DIAG_CONSTRAINT_NAME) != nullptr,
+                                 primary != nullptr ? primary : ""};
+  if (is_missing_partition(sqlstate, detail)) {
+    // The message names the table and the detail the partition key's value.
+    message += "; create the partition that holds this value: the write is retried until it exists";
+  }
+  return Status::error(classify_sqlstate(sqlstate, detail), std::move(message), sqlstate);
 }
 
 bool dsn_parses(const std::string& dsn) {

@@ -2,6 +2,7 @@
 // RAII over libpq's PGconn and PGresult. pg_*.cpp are the only files that include
 // libpq; every libpq error becomes a Status classified by its SQLSTATE here, once.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -42,13 +43,24 @@ struct PgErrorPosition {
 /// A text parameter of a parameterised statement; nullopt is SQL NULL.
 using PgParam = std::optional<std::string_view>;
 
+/// What every session is set to right after connecting, with SET, so that neither the
+/// DSN's `options` nor PGOPTIONS nor the role's or database's defaults can undo it:
+/// client_encoding UTF8 (records are UTF-8; the server converts to the database's
+/// encoding or refuses a character it cannot hold with 22P05), TimeZone UTC, and the
+/// two timeouts that bound a write.
+struct SessionSettings {
+  std::chrono::milliseconds statement_timeout{0};  // 0: none
+  std::chrono::milliseconds lock_timeout{0};       // 0: none
+};
+
 /// One connection. Not thread-safe. Every call either succeeds or returns a Status
 /// whose code() is the SQLSTATE (empty when the connection itself failed).
 class PgConnection {
  public:
   /// Connects with `dsn` (keyword/value or URI); our defaults (application_name,
-  /// TCP keepalives, connect_timeout) apply unless the DSN sets them.
-  static Result<PgConnection> connect(const std::string& dsn);
+  /// TCP keepalives, connect_timeout) apply unless the DSN sets them; `settings` apply
+  /// whatever the DSN sets.
+  static Result<PgConnection> connect(const std::string& dsn, const SessionSettings& settings = {});
 
   /// Runs `sql` (which may hold several statements). `failpoint_after_send` names a
   /// failpoint hit once the statement has left for the server and before its reply

@@ -43,6 +43,15 @@ bool column_type_accepts(ColumnType type, uint32_t oid) {
   return false;
 }
 
+const char* mode_name(WriteMode mode) {
+  switch (mode) {
+    case WriteMode::Insert: return "insert";
+    case WriteMode::Upsert: return "upsert";
+    case WriteMode::InsertIgnore: return "insert_ignore";
+  }
+  return "unknown";
+}
+
 std::string column_list(const SinkConfig& sink, std::string_view prefix = "") {
   std::string list;
   for (const ColumnConfig& column : sink.columns) {
@@ -101,7 +110,8 @@ PgWriter::PgWriter(const Config& config) : config_(config) {}
 PgWriter::~PgWriter() = default;
 
 Status PgWriter::open() {
-  auto connected = PgConnection::connect(config_.postgres.dsn);
+  auto connected = PgConnection::connect(
+      config_.postgres.dsn, SessionSettings{config_.postgres.statement_timeout, config_.postgres.lock_timeout});
   if (!connected) return connected.status();
   connection_ = std::make_unique<PgConnection>(std::move(connected.value()));
   if (Status status = ensure_offsets_table(); !status) return status;
@@ -171,13 +181,16 @@ Status PgWriter::prepare_sink(size_t sink_index) {
       const bool known_type = std::any_of(std::begin(kAllColumnTypes), std::end(kAllColumnTypes),
                                           [&](ColumnType type) { return column_type_accepts(type, oid); });
       if (!known_type || oid == kJsonOid) all_comparable = false;
-      // Only insert mode copies straight into the table; staging goes through INSERT … SELECT,
-      // where PostgreSQL's assignment casts apply.
-      if (sink.mode == WriteMode::Insert && !column_type_accepts(column.type, oid)) {
+      // Insert mode copies straight into the table, which needs the exact type. The other
+      // modes go from a staging table of the configured types through INSERT … SELECT,
+      // where an assignment cast would silently round a number, truncate a fraction or
+      // shift a timestamp by the session's time zone: they need the same type too.
+      if (!column_type_accepts(column.type, oid)) {
         return Status::error(ErrorKind::Fatal,
             "column " + quote_identifier(column.name) + " of " + table + " is " +
             std::string(columns.value().value(row, 2)) + " but the config says " +
-            std::string(column_type_name(column.type)) + "; insert mode writes binary COPY, which needs the same type");
+            std::string(column_type_name(column.type)) + "; " + mode_name(sink.mode) +
+            " mode needs the same type (an implicit cast could change the value): change the column or the config");
       }
     }
     if (!found) {

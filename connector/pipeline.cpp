@@ -89,6 +89,7 @@ struct Pipeline::InFlightWrite {
   std::optional<BadRecord> stop_at;   // tolerance none: the refused record to stop at
   uint32_t stop_slot = 0;             // its partition slot
   std::chrono::steady_clock::time_point started_at;
+  Clock::time_point launched_at;  // of this attempt, on the pipeline's clock
   std::future<Status> result;
 };
 
@@ -494,6 +495,7 @@ void Pipeline::choose_rows_to_write() {
 void Pipeline::launch_write() {
   InFlightWrite& write = *in_flight_;
   write.rejected.clear();
+  write.launched_at = clock_.now();
   write.result = std::async(std::launch::async, [this, &write] {
     return writer_.write(
         WriteRequest{write.table->sink_index, write.batch, write.rows, write.advances, &write.rejected});
@@ -628,6 +630,11 @@ Status Pipeline::finish_write(Status status) {
 Status Pipeline::wait_for_writes() { return collect_write(/*block=*/true); }
 
 bool Pipeline::write_in_flight() const { return in_flight_->table != nullptr; }
+
+std::optional<WriteInFlight> Pipeline::write_in_flight_details() const {
+  if (in_flight_->table == nullptr) return std::nullopt;
+  return WriteInFlight{in_flight_->table->sink_index, in_flight_->launched_at};
+}
 
 Status Pipeline::flush_due(Clock::time_point now) {
   if (Status finished = collect_write(/*block=*/false); !finished.is_ok()) return finished;

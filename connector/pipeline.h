@@ -85,6 +85,12 @@ struct FlushReport {
   std::chrono::steady_clock::duration duration{};
 };
 
+/// The batch write on the writer thread: whose table, and since when (the pipeline's clock).
+struct WriteInFlight {
+  size_t sink_index = 0;
+  Clock::time_point started_at;
+};
+
 /// Driven by the connector's single polling thread. One batch at a time is written on a
 /// writer thread while the polling thread decodes the next: the TableWriter is used by one
 /// thread at a time, and callers that use it themselves call wait_for_writes() first.
@@ -152,6 +158,9 @@ class Pipeline {
   /// Waits for the write in flight, if any, and takes in its result.
   Status wait_for_writes();
   bool write_in_flight() const;
+  /// The write in flight, if any. A write stays in flight until flush_due() or a blocking
+  /// call takes in its result; a rewrite without refused rows starts again.
+  std::optional<WriteInFlight> write_in_flight_details() const;
   /// A full batch waits for the write in flight, which has taken longer than the
   /// backpressure wait: stop feeding records (pause the partitions, keep polling) until
   /// flush_due() has handed it over.

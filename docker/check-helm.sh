@@ -335,11 +335,7 @@ cp "${repo_root}/docker/prometheus-rules-test.yaml" "${work}/rules/"
 # The metric names the dashboard and the rules query, against those the daemon registers.
 dashboard_json="${chart}/dashboards/kafka-pg-sink.json"
 check_metrics() {
-  # kafka_pg_sink_write_in_flight_seconds is the write-in-flight gauge of the hardening issue
-  # (issue 10, case 4) that the dashboard and KafkaPgSinkWriteStuck read. Once the daemon
-  # registers it, this flag is stale and the check fails until the flag is removed.
-  "${python}" "${repo_root}/docker/check-dashboard-metrics.py" \
-    --not-yet-exported kafka_pg_sink_write_in_flight_seconds "$@"
+  "${python}" "${repo_root}/docker/check-dashboard-metrics.py" "$@"
 }
 # scrape_daemon_metrics OUT: what KPS_BIN's /metrics serves. The daemon serves HTTP from the
 # start and declares every metric family at construction, so one that waits for PostgreSQL (at an
@@ -453,13 +449,6 @@ sed -i 's/"kafka_pg_sink_consumer_lag"/"kafka_pg_sink_partition_lag"/' "${broken
 expect_failure "a metric renamed in the daemon fails the metric check" 'FAIL +kafka_pg_sink_consumer_lag ' \
   check_metrics --source-dir "${broken}/connector" --dashboard "${dashboard_json}" \
   --rules "${work}/observability.yaml"
-mkdir -p "${broken}/connector-with-gauge"
-cp "${repo_root}"/connector/*.h "${repo_root}"/connector/*.cpp "${broken}/connector-with-gauge/"
-echo 'Gauge& in_flight = registry.gauge("kafka_pg_sink_write_in_flight_seconds", "Age of the write in flight.");' \
-  >"${broken}/connector-with-gauge/write_in_flight.cpp"
-expect_failure "a --not-yet-exported metric the daemon registers fails the metric check until the flag goes" \
-  'kafka_pg_sink_write_in_flight_seconds is exported now' \
-  check_metrics --source-dir "${broken}/connector-with-gauge" --dashboard "${dashboard_json}"
 
 promtool="${PROMTOOL:-$(command -v promtool || true)}"
 if [[ -z "${promtool}" ]]; then

@@ -556,6 +556,28 @@ TEST_CASE("retry backoff and give-up times have defaults and must be ordered") {
   CHECK_PROBLEM(with_sections("retry: {backoff: 1}"), "retry.backoff", "unknown key");
 }
 
+TEST_CASE("postgres statement and lock timeouts and the stuck-write threshold have defaults, 0 turns a timeout off") {
+  const Config defaults = parse(with_sections(""));
+  CHECK(defaults.postgres.statement_timeout == 300000ms);
+  CHECK(defaults.postgres.lock_timeout == 30000ms);
+  CHECK(defaults.postgres.write_stuck_after == 30000ms);
+  const Config set = parse(
+      "kafka: {bootstrap_servers: 'b:9092'}\n"
+      "postgres: {dsn: 'host=db', statement_timeout_ms: 2m, lock_timeout_ms: 0, write_stuck_after_ms: 1500}\n"
+      "sinks:\n  - {topic: events, table: events, " + std::string(kColumns) + "}\n");
+  CHECK(set.postgres.statement_timeout == 120000ms);
+  CHECK(set.postgres.lock_timeout == 0ms);
+  CHECK(set.postgres.write_stuck_after == 1500ms);
+  const auto with_postgres = [](const std::string& keys) {
+    return "kafka: {bootstrap_servers: 'b:9092'}\npostgres: {dsn: 'host=db', " + keys +
+           "}\nsinks:\n  - {topic: events, table: events, " + std::string(kColumns) + "}\n";
+  };
+  CHECK_PROBLEM(with_postgres("write_stuck_after_ms: 0"), "postgres.write_stuck_after_ms", "greater than zero");
+  CHECK_PROBLEM(with_postgres("lock_timeout_ms: -5"), "postgres.lock_timeout_ms", "expected");
+  CHECK_PROBLEM(with_postgres("statement_timeout_ms: 30d"), "postgres.statement_timeout_ms", "at most 2147483647");
+  CHECK_PROBLEM(with_postgres("statement_timeout_ms: soon"), "postgres.statement_timeout_ms", "duration");
+}
+
 TEST_CASE("dedup ttl takes a duration with a unit, greater than zero, in whole seconds") {
   const std::vector<std::pair<std::string, std::chrono::seconds>> ttls{
       {"24h", 24h}, {"30m", 30min}, {"7d", 7 * 24h}, {"3600s", 3600s}, {"2000ms", 2s},

@@ -451,6 +451,29 @@ TEST_CASE("pipeline decodes the next batch while one is written, and dedups agai
   CHECK(pipeline.stored_next_offset(kPartition0) == 4);
 }
 
+TEST_CASE("pipeline tells which table's write is in flight and since when, until its result is taken in") {
+  Config config = config_with(dedup_sink(), 2);
+  GatedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, std::nullopt);
+  CHECK_FALSE(pipeline.write_in_flight_details().has_value());
+  clock.advance(std::chrono::milliseconds(1000));
+  const Clock::time_point launched = clock.now();
+  REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1,"event":"a"})")).is_ok());
+  REQUIRE(pipeline.add(record("events", 0, 1, R"({"id":2,"event":"b"})")).is_ok());  // full: in flight
+  clock.advance(std::chrono::milliseconds(45000));
+  REQUIRE(pipeline.flush_due().is_ok());  // the write is blocked: nothing to take in
+  const std::optional<WriteInFlight> write = pipeline.write_in_flight_details();
+  REQUIRE(write.has_value());
+  CHECK(write->sink_index == 0);
+  CHECK(write->started_at == launched);
+  CHECK(clock.now() - write->started_at == std::chrono::milliseconds(45000));
+  writer.open();
+  REQUIRE(pipeline.wait_for_writes().is_ok());
+  CHECK_FALSE(pipeline.write_in_flight_details().has_value());
+}
+
 namespace {
 
 /// Dead letters kept in memory; flush() fails on cue.
