@@ -83,6 +83,11 @@ Status Connector::run() {
   if (Status status = start_http_server(); !status) return status;
   writer_ = std::make_unique<PgWriter>(config_);
   if (Status status = open_database(); !status) return status;
+  if (stop_requested_.load()) {
+    // Stopped while waiting for PostgreSQL: nothing was consumed, so nothing is owed.
+    log::info("stopped before PostgreSQL answered; nothing was consumed");
+    return Status::ok();
+  }
   log::info("connected to PostgreSQL (", redact_dsn(config_.postgres.dsn), ")");
   if (Status status = open_dedup_state(); !status) return status;
   pipeline_ = std::make_unique<Pipeline>(config_, *writer_, clock_, dedup_store_.get());
@@ -228,7 +233,8 @@ Status Connector::open_database() {
   // or out of disk is waited for, like an outage; the outage goes on until a batch commits.
   while (true) {
     Status status = writer_->open();
-    if (status || status.kind() != ErrorKind::Transient || stop_requested_.load()) return status;
+    if (status || status.kind() != ErrorKind::Transient) return status;
+    if (stop_requested_.load()) return Status::ok();  // a stop while waiting is a clean stop
     outage_.note_failure();
     if (outage_.exhausted()) return give_up(status);
     set_readiness("waiting for PostgreSQL at start-up: " + status.message());

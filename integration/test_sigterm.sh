@@ -44,4 +44,14 @@ assert_eq $'120\t120\t7170.00' "$(psql_q 'SELECT count(*), count(DISTINCT id), s
 assert_eq $'0\t120' "$(stored_offsets payments)" "next offset stored in PostgreSQL"
 assert_eq $'0\t120' "$(committed_offsets payments)" "offset committed to Kafka"
 
+# SIGTERM while the daemon still waits for PostgreSQL at start-up (nothing listens where the DSN
+# points) is a clean stop as well: exit 0, quickly.
+sed "s|dsn: \".*\"|dsn: \"host=127.0.0.1 port=$(free_port) dbname=postgres user=postgres connect_timeout=2\"|" \
+  "$TEST_DIR/sink.yaml" >"$TEST_DIR/no-database.yaml"
+start_daemon "$TEST_DIR/no-database.yaml"
+wait_for "the daemon to wait for PostgreSQL" 30 grep -q "PostgreSQL unavailable" "$DAEMON_LOG"
+status=0
+stop_daemon TERM $((shutdown_timeout_seconds + 2)) || status=$?
+assert_eq 0 "$status" "exit status after SIGTERM while waiting for PostgreSQL at start-up"
+
 pass
