@@ -59,6 +59,22 @@ PartitionList to_partition_list(std::span<const std::pair<TopicPartition, int64_
   return list;
 }
 
+/// Fills `out` with views of the message's headers: valid while the message lives.
+void read_headers(rd_kafka_message_t* message, std::vector<RecordHeader>& out) {
+  out.clear();
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(message, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  const char* name = nullptr;
+  const void* value = nullptr;
+  size_t size = 0;
+  for (size_t index = 0; rd_kafka_header_get_all(headers, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+       ++index) {
+    std::optional<std::string_view> header_value;
+    if (value != nullptr) header_value = std::string_view(static_cast<const char*>(value), size);
+    out.push_back({name, header_value});
+  }
+}
+
 void log_from_librdkafka(const rd_kafka_t*, int level, const char* facility, const char* message) {
   // syslog levels: 0-3 errors, 4 warnings, 5-6 notices/info, 7 debug.
   const LogLevel mapped = level <= 3 ? LogLevel::Error : level == 4 ? LogLevel::Warn
@@ -277,19 +293,7 @@ Result<PollResult> KafkaConsumer::poll(std::chrono::milliseconds timeout) {
   if (raw->payload != nullptr) {
     record.value = std::string_view(static_cast<const char*>(raw->payload), raw->len);
   }
-  headers_.clear();
-  rd_kafka_headers_t* headers = nullptr;
-  if (rd_kafka_message_headers(raw, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    const char* name = nullptr;
-    const void* value = nullptr;
-    size_t size = 0;
-    for (size_t index = 0; rd_kafka_header_get_all(headers, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
-         ++index) {
-      std::optional<std::string_view> header_value;
-      if (value != nullptr) header_value = std::string_view(static_cast<const char*>(value), size);
-      headers_.push_back({name, header_value});
-    }
-  }
+  read_headers(raw, headers_);
   record.headers = headers_;
   return result;
 }
@@ -358,6 +362,9 @@ Status KafkaConsumer::read_range(const TopicPartition& tp, int64_t from, int64_t
     if (message->payload != nullptr) {
       record.value = std::string_view(static_cast<const char*>(message->payload), message->len);
     }
+    // The headers travel too: a dead letter carries the original's, and a dedup identity
+    // or column may come from @header:NAME.
+    read_headers(message.get(), headers);
     record.headers = headers;
     on_record(record);
     if (message->offset + 1 >= to) {
