@@ -26,6 +26,7 @@ namespace kps {
 class DeadLetterRouter;
 class DedupStore;
 class Pipeline;
+struct LastAppliedRecord;
 struct BadRecord;
 class PgWriter;
 
@@ -57,6 +58,10 @@ class Connector final : public RebalanceListener {
     std::optional<int64_t> dedup_untrusted_below;
   };
   PartitionStart plan_partition_start(const TopicPartition& tp, std::optional<int64_t> stored);
+  /// The record before the stored offset, to compare with the log on assignment (see
+  /// Pipeline::assign); nullopt when nothing can be compared.
+  std::optional<LastAppliedRecord> last_applied_to_check(const PartitionStart& start,
+                                                         std::optional<int64_t> last_record_timestamp_ms) const;
   Status start_catch_up();
   Status poll_once();
   /// Ok, or the failure the loop must stop on. Transient write failures (and a lost
