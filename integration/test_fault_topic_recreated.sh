@@ -39,7 +39,7 @@ run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || status=$?
 assert_eq 1 "$status" "exit status on a recreated topic whose log is longer than the stored offset"
 assert_log_matches 'topic=events partition=0 is not the log its stored offset 60 was taken from: the record at offset 59 has timestamp [0-9]+ ms, the one applied there had [0-9]+ ms' \
   "the message names topic, partition, offsets and both timestamps"
-assert_log_matches "DELETE FROM \"public\".\"kafka_pg_sink_offsets\" WHERE group_id = '$KPS_GROUP' AND topic = 'events' AND \"partition\" = 0" \
+assert_log_matches "DELETE FROM \"kafka_pg_sink_offsets\" WHERE group_id = '$KPS_GROUP' AND topic = 'events' AND \"partition\" = 0" \
   "the message says how to reset"
 assert_log_matches 'stopping \(fatal\)' "the daemon stops with a fatal reason"
 assert_eq 0 "$(psql_q 'SELECT count(*) FROM public.events WHERE id > 1000')" "rows of the new topic written"

@@ -25,7 +25,7 @@ expect_refused() {  # DESCRIPTION MESSAGE_REGEX
 psql_q "CREATE TABLE kafka_pg_sink_offsets (group_id text NOT NULL, topic text NOT NULL, \"partition\" integer NOT NULL,
                                             next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())"
 expect_refused "an offsets table without a primary key" \
-  'offsets table "public"."kafka_pg_sink_offsets" has no primary key or unique index on exactly \(group_id, topic, partition\).*ADD PRIMARY KEY \(group_id, topic, "partition"\)'
+  'offsets table "kafka_pg_sink_offsets" has no primary key or unique index on exactly \(group_id, topic, partition\).*ADD PRIMARY KEY \(group_id, topic, "partition"\)'
 
 # A unique index on other columns is no better.
 psql_q "CREATE UNIQUE INDEX offsets_wrong_key ON kafka_pg_sink_offsets (group_id, topic)"
@@ -35,7 +35,7 @@ psql_q "DROP TABLE kafka_pg_sink_offsets;
         CREATE TABLE kafka_pg_sink_offsets (group_id text NOT NULL, topic text NOT NULL, \"partition\" bigint NOT NULL,
                                             next_offset bigint NOT NULL, PRIMARY KEY (group_id, topic, \"partition\"))"
 expect_refused "a partition column of type bigint" \
-  'offsets table "public"."kafka_pg_sink_offsets": column partition is bigint, expected integer'
+  'offsets table "kafka_pg_sink_offsets": column partition is bigint, expected integer'
 
 # The shape of an older release (no last_record_timestamp_ms): accepted, and the column is added.
 psql_q "DROP TABLE kafka_pg_sink_offsets;
