@@ -848,3 +848,71 @@ TEST_CASE("a full batch behind a slow write reports backpressure instead of bloc
   CHECK(writer.rows_written == std::vector<size_t>{2, 2});
   CHECK(pipeline.stored_next_offset(kPartition0) == 4);
 }
+
+namespace {
+
+RecordView stamped(int64_t offset, std::string_view value, int64_t timestamp_ms) {
+  RecordView view = record("events", 0, offset, value);
+  view.timestamp_ms = timestamp_ms;
+  return view;
+}
+
+}  // namespace
+
+TEST_CASE("each stored offset carries the timestamp of the record before it, unknown after a cut") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(stamped(0, R"({"id":1})", 1000)).is_ok());
+  REQUIRE(pipeline.add(stamped(1, R"({"id":2})", 1001)).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  REQUIRE(writer.calls.size() == 1);
+  CHECK(writer.calls[0].advances[0].next_offset == 2);
+  CHECK(writer.calls[0].advances[0].last_record_timestamp_ms == 1001);
+
+  writer.refuse = {3};
+  REQUIRE(pipeline.add(stamped(2, R"({"id":3})", 1002)).is_ok());
+  REQUIRE(pipeline.add(stamped(3, R"({"id":4})", 1003)).is_ok());
+  CHECK(pipeline.flush_all().kind() == ErrorKind::Poison);
+  REQUIRE(writer.calls.size() == 2);
+  CHECK(writer.calls[1].advances[0].next_offset == 3);
+  CHECK(writer.calls[1].advances[0].last_record_timestamp_ms == std::nullopt);
+}
+
+TEST_CASE("a partition whose record before the stored offset has another timestamp stops, writing nothing") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, 50, std::nullopt, std::nullopt, LastAppliedRecord{49, 1000});
+  const Status stopped = pipeline.add(stamped(49, R"({"id":1})", 2000));  // a recreated topic's record
+  CHECK(stopped.kind() == ErrorKind::Fatal);
+  CHECK_THAT(stopped.message(), Catch::Contains("topic=events partition=0 is not the log its stored offset 50"));
+  CHECK_THAT(stopped.message(), Catch::Contains("the record at offset 49 has timestamp 2000 ms, the one applied there had 1000 ms"));
+  CHECK_THAT(stopped.message(), Catch::Contains("DELETE FROM"));
+  CHECK(pipeline.add(stamped(50, R"({"id":2})", 2001)).kind() == ErrorKind::Fatal);  // sticky
+  CHECK(pipeline.flush_all().kind() == ErrorKind::Fatal);
+  CHECK(writer.calls.empty());
+}
+
+TEST_CASE("the record before the stored offset, unchanged, is only compared; one no longer in the log skips the check") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, 50, std::nullopt, std::nullopt, LastAppliedRecord{49, 1000});
+  pipeline.assign(kPartition1, 20, std::nullopt, std::nullopt, LastAppliedRecord{19, 500});
+  REQUIRE(pipeline.add(stamped(49, R"({"id":1})", 1000)).is_ok());
+  REQUIRE(pipeline.add(stamped(50, R"({"id":2})", 1001)).is_ok());
+  RecordView after_retention = record("events", 1, 25, R"({"id":3})");  // 19..24 are gone
+  after_retention.timestamp_ms = 9999;
+  REQUIRE(pipeline.add(after_retention).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  REQUIRE(writer.calls.size() == 1);
+  CHECK(writer.calls[0].offsets_written == std::vector<int64_t>{50, 25});
+  CHECK(writer.calls[0].advances[0].expected_stored == 50);
+  CHECK(pipeline.counters().records_consumed == 2);
+}
+
