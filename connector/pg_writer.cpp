@@ -205,8 +205,11 @@ Status PgWriter::check_offsets_table_shape(const std::string& table) {
         " and let the daemon create a new one");
   }
   if (!has_timestamp_column) {
-    // Tables created before the column existed (see the log continuity check).
-    return connection_->execute("ALTER TABLE " + table + " ADD COLUMN IF NOT EXISTS last_record_timestamp_ms bigint");
+    // Tables created before the column existed (see the log continuity check). Two instances
+    // starting together can race inside ADD COLUMN IF NOT EXISTS as inside CREATE TABLE.
+    Status added = connection_->execute("ALTER TABLE " + table + " ADD COLUMN IF NOT EXISTS last_record_timestamp_ms bigint");
+    if (!added && (added.code() == "23505" || added.code() == "42701")) added = Status::ok();
+    return added;
   }
   return Status::ok();
 }
