@@ -26,11 +26,12 @@ uint32_t Batcher::note_record(const RecordView& record) {
     if (span.topic_partition.partition == record.partition &&
         span.topic_partition.topic == record.topic) {
       span.next_offset = record.offset + 1;
+      span.last_timestamp_ms = record.timestamp_ms;
       return slot;
     }
   }
-  batch_.partitions.push_back(
-      {TopicPartition{std::string(record.topic), record.partition}, record.offset, record.offset + 1});
+  batch_.partitions.push_back({TopicPartition{std::string(record.topic), record.partition}, record.offset,
+                               record.offset + 1, record.timestamp_ms});
   return static_cast<uint32_t>(batch_.partitions.size() - 1);
 }
 

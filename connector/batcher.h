@@ -30,6 +30,7 @@ struct PartitionSpan {
   TopicPartition topic_partition;
   int64_t first_offset = 0;
   int64_t next_offset = 0;  // last offset in the batch + 1: what gets stored once it commits
+  std::optional<int64_t> last_timestamp_ms;  // Kafka timestamp of the record at next_offset - 1
 };
 
 struct TableBatch {

@@ -874,8 +874,11 @@ void Reader::read_batch(const YAML::Node& node, BatchConfig& batch) {
   }
   if (const YAML::Node* value = map->find("max_bytes")) {
     const std::optional<uint64_t> bytes = read_size(*value, "batch.max_bytes");
-    if (bytes && *bytes > std::numeric_limits<size_t>::max()) {
-      problem("batch.max_bytes", "is larger than this machine can address");
+    if (bytes && *bytes > kMaxBatchBytesLimit) {
+      problem("batch.max_bytes", "is " + std::to_string(*bytes) + " bytes; at most 1GiB (" +
+                                     std::to_string(kMaxBatchBytesLimit) +
+                                     ") is allowed: a batch is held in memory twice while the previous one is "
+                                     "written, and larger batches gain nothing (use 16MiB to 256MiB)");
     } else if (bytes) {
       batch.max_bytes = static_cast<size_t>(*bytes);
     }
@@ -911,7 +914,15 @@ void Reader::read_errors(const YAML::Node& node, ErrorsConfig& errors) {
     problem("errors.dead_letter_topic", "is required when errors.tolerance is all (bad records are sent there)");
   }
   if (const YAML::Node* value = map->find("max_record_bytes")) {
-    assign(read_size(*value, "errors.max_record_bytes"), errors.max_record_bytes);
+    const std::optional<uint64_t> bytes = read_size(*value, "errors.max_record_bytes");
+    if (bytes && *bytes > kMaxRecordBytesLimit) {
+      problem("errors.max_record_bytes", "is " + std::to_string(*bytes) + " bytes; at most 256MiB (" +
+                                             std::to_string(kMaxRecordBytesLimit) +
+                                             ") is allowed, so that one record's row always fits in a batch "
+                                             "and in PostgreSQL's 1 GB field limit");
+    } else {
+      assign(bytes, errors.max_record_bytes);
+    }
   }
   if (const YAML::Node* value = map->find("circuit_breaker")) {
     const std::optional<MapEntries> breaker = open_map(*value, "errors.circuit_breaker", kCircuitBreakerKeys);

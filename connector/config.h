@@ -103,9 +103,16 @@ struct StateConfig {
   std::string dir = "/var/lib/kafka-pg-sink";  // Default: /var/lib/kafka-pg-sink
 };
 
+/// The largest batch.max_bytes: a batch's tuples stay well inside the 32-bit offsets the
+/// batcher keeps and the memory one write holds twice (the batch in flight and the next).
+inline constexpr uint64_t kMaxBatchBytesLimit = uint64_t{1} << 30;  // 1 GiB
+/// The largest errors.max_record_bytes: one record's tuple (its value may feed several
+/// columns, plus key and headers) must always fit in a batch and in PostgreSQL's 1 GB field limit.
+inline constexpr uint64_t kMaxRecordBytesLimit = uint64_t{256} << 20;  // 256 MiB
+
 struct BatchConfig {
   size_t max_rows = 10000;                          // Default: 10000
-  size_t max_bytes = 16u * 1024 * 1024;             // Default: 16 MiB
+  size_t max_bytes = 16u * 1024 * 1024;             // Default: 16 MiB; at most 1 GiB
   std::chrono::milliseconds max_latency{250};       // Default: 250ms
 };
 
@@ -119,7 +126,7 @@ struct CircuitBreakerConfig {
 struct ErrorsConfig {
   ErrorTolerance tolerance = ErrorTolerance::None;  // Default: none
   std::string dead_letter_topic;                    // required when tolerance is all
-  uint64_t max_record_bytes = 8 * 1024 * 1024;      // Default: 8MiB; a larger record (key + value + headers) is a bad record
+  uint64_t max_record_bytes = 8 * 1024 * 1024;      // Default: 8MiB, at most 256 MiB; a larger record (key + value + headers) is a bad record
   CircuitBreakerConfig circuit_breaker;
 };
 

@@ -205,7 +205,10 @@ void Connector::on_batch_flushed(const FlushReport& report) {
   const SinkConfig& sink = config_.sinks[report.sink_index];
   const std::string table = quote_qualified_name(sink.table);
   std::vector<TopicRecordCount> by_topic;
-  for (const BatchRow& row : report.batch.rows) {
+  for (size_t index = 0; index < report.batch.rows.size(); ++index) {
+    // A duplicate that waited in the batch for its claimant's fate was not written.
+    if (!report.duplicate_rows.empty() && report.duplicate_rows[index]) continue;
+    const BatchRow& row = report.batch.rows[index];
     const std::string_view topic = report.batch.partitions[row.partition_slot].topic_partition.topic;
     auto entry = std::find_if(by_topic.begin(), by_topic.end(), [&](const auto& count) { return count.topic == topic; });
     if (entry == by_topic.end()) {
@@ -777,6 +780,19 @@ void Connector::log_progress(bool final_line) {
             dedup_part, catch_up_part);
 }
 
+std::optional<LastAppliedRecord> Connector::last_applied_to_check(const PartitionStart& start,
+                                                                  std::optional<int64_t> last_record_timestamp_ms) const {
+  if (!start.stored_next_offset || *start.stored_next_offset <= 0 || !last_record_timestamp_ms) return std::nullopt;
+  // Fetching one record early is safe only if a position below the log start falls back to
+  // the earliest record: with "latest" it would jump past everything unread.
+  for (const auto& [name, value] : config_.kafka.properties) {
+    if (name == "auto.offset.reset" && value != "earliest" && value != "smallest" && value != "beginning") {
+      return std::nullopt;
+    }
+  }
+  return LastAppliedRecord{*start.stored_next_offset - 1, *last_record_timestamp_ms};
+}
+
 Status Connector::check_stored_offsets_against_log(std::span<const TopicPartition> partitions,
                                                    const std::vector<std::optional<int64_t>>& stored,
                                                    const std::vector<std::optional<PartitionWatermarks>>& marks) {
@@ -819,15 +835,15 @@ AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition>
     plan.paused = true;
     return plan;
   }
-  std::map<TopicPartition, int64_t> stored_by_partition;
-  for (const StoredOffset& offset : stored.value()) stored_by_partition.emplace(offset.topic_partition, offset.next_offset);
+  std::map<TopicPartition, const StoredOffset*> stored_by_partition;
+  for (const StoredOffset& offset : stored.value()) stored_by_partition.emplace(offset.topic_partition, &offset);
   std::vector<std::optional<int64_t>> stored_offsets(partitions.size());
   std::vector<TopicPartition> with_stored_offset;
   std::vector<size_t> with_stored_offset_index;
   for (size_t index = 0; index < partitions.size(); ++index) {
     const auto found = stored_by_partition.find(partitions[index]);
     if (found == stored_by_partition.end()) continue;
-    stored_offsets[index] = found->second;
+    stored_offsets[index] = found->second->next_offset;
     with_stored_offset.push_back(partitions[index]);
     with_stored_offset_index.push_back(index);
   }
@@ -853,8 +869,14 @@ AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition>
   for (size_t index = 0; index < partitions.size(); ++index) {
     const TopicPartition& tp = partitions[index];
     const PartitionStart& start = starts[index];
-    pipeline_->assign(tp, start.stored_next_offset, std::nullopt, start.dedup_untrusted_below);
-    plan.start_offsets[index] = start.stored_next_offset;
+    std::optional<int64_t> last_record_timestamp_ms;
+    if (const auto found = stored_by_partition.find(tp); found != stored_by_partition.end()) {
+      last_record_timestamp_ms = found->second->last_record_timestamp_ms;
+    }
+    const std::optional<LastAppliedRecord> last_applied = last_applied_to_check(start, last_record_timestamp_ms);
+    pipeline_->assign(tp, start.stored_next_offset, std::nullopt, start.dedup_untrusted_below, last_applied);
+    // From the last applied record on, when there is one to compare: no extra round trip.
+    plan.start_offsets[index] = last_applied ? std::optional<int64_t>(last_applied->offset) : start.stored_next_offset;
     if (start.dedup_rebuild) rebuilds.push_back(*start.dedup_rebuild);
     if (stored_offsets[index]) {
       // Kafka's committed offset may lag (a commit lost in the revoke that moved the

@@ -31,6 +31,7 @@ namespace kps {
 class DeadLetterRouter;
 class DedupStore;
 class Pipeline;
+struct LastAppliedRecord;
 struct BadRecord;
 class PgWriter;
 
@@ -79,6 +80,10 @@ class Connector final : public RebalanceListener {
   /// Subscribes to the topics the sinks name or match; with a topic_pattern, lists the
   /// cluster's topics again every kafka.topic_refresh_interval_ms and follows them.
   Status follow_topics(Clock::time_point now);
+  /// The record before the stored offset, to compare with the log on assignment (see
+  /// Pipeline::assign); nullopt when nothing can be compared.
+  std::optional<LastAppliedRecord> last_applied_to_check(const PartitionStart& start,
+                                                         std::optional<int64_t> last_record_timestamp_ms) const;
   Status start_catch_up();
   Status poll_once();
   /// Ok, or the failure the loop must stop on. Transient write failures (and a lost

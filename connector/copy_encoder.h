@@ -22,6 +22,19 @@ std::string_view copy_stream_header();
 /// The 2-byte trailer that closes it.
 std::string_view copy_stream_trailer();
 
+/// The most bytes handed to libpq in one PQputCopyData call. Its size argument is an
+/// int, so a batch of 2 GiB or more cannot go in one piece; 1 MiB pieces also keep each
+/// call short.
+inline constexpr size_t kCopySendChunkBytes = 1 << 20;
+
+/// Cuts the first piece of at most `max_bytes` (> 0) bytes off `rest` and returns it;
+/// empty once `rest` is.
+inline std::string_view take_copy_chunk(std::string_view& rest, size_t max_bytes = kCopySendChunkBytes) {
+  const std::string_view chunk = rest.substr(0, max_bytes);
+  rest.remove_prefix(chunk.size());
+  return chunk;
+}
+
 /// Microseconds between the Unix epoch and PostgreSQL's epoch (2000-01-01 00:00:00 UTC).
 inline constexpr int64_t kPostgresEpochMicros = 946684800LL * 1000000LL;
 /// Days between 1970-01-01 and 2000-01-01.

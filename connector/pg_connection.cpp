@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "connector/copy_encoder.h"
 #include "connector/failpoint.h"
 #include "connector/log.h"
 #include "connector/sqlstate.h"
@@ -217,8 +218,12 @@ Status PgConnection::copy_begin(const std::string& copy_sql) {
 }
 
 Status PgConnection::copy_send(std::string_view data) {
-  if (PQputCopyData(connection_.get(), data.data(), static_cast<int>(data.size())) != 1) {
-    return connection_error("COPY failed while sending data");
+  // PQputCopyData takes an int size: a whole batch may not fit in one call.
+  for (std::string_view rest = data; !rest.empty();) {
+    const std::string_view chunk = take_copy_chunk(rest);
+    if (PQputCopyData(connection_.get(), chunk.data(), static_cast<int>(chunk.size())) != 1) {
+      return connection_error("COPY failed while sending data");
+    }
   }
   return Status::ok();
 }

@@ -70,7 +70,8 @@ class PgConnection {
   Status prepare(const std::string& name, const std::string& sql);
   Result<PgResult> execute_prepared(const std::string& name, std::span<const PgParam> params);
 
-  /// COPY … FROM STDIN: start, send data in any chunks, finish.
+  /// COPY … FROM STDIN: start, send data in any chunks (copy_send cuts a large one into
+  /// kCopySendChunkBytes pieces), finish.
   Status copy_begin(const std::string& copy_sql);
   Status copy_send(std::string_view data);
   Status copy_end();

@@ -133,20 +133,95 @@ Status PgWriter::ensure_offsets_table() {
       "CREATE TABLE IF NOT EXISTS " + table +
       " (group_id text NOT NULL, topic text NOT NULL, \"partition\" integer NOT NULL,"
       " next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
+      " last_record_timestamp_ms bigint,"
       " PRIMARY KEY (group_id, topic, \"partition\"))";
   Status status = connection_->execute(create);
   // Two instances starting together can race inside CREATE TABLE IF NOT EXISTS.
   if (!status && (status.code() == "23505" || status.code() == "42P07")) status = connection_->execute(create);
   if (!status) return status;
+  if (status = check_offsets_table_shape(table); !status) return status;
   if (status = connection_->prepare("kps_offset_insert",
-          "INSERT INTO " + table + " (group_id, topic, \"partition\", next_offset) VALUES ($1, $2, $3, $4)"
-          " ON CONFLICT DO NOTHING");
+          "INSERT INTO " + table + " (group_id, topic, \"partition\", next_offset, last_record_timestamp_ms)"
+          " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING");
       !status) {
     return status;
   }
   return connection_->prepare("kps_offset_update",
-      "UPDATE " + table + " SET next_offset = $4, updated_at = now() WHERE " + offsets_key_condition() +
-      " AND next_offset = $5");
+      "UPDATE " + table + " SET next_offset = $4, last_record_timestamp_ms = $5, updated_at = now() WHERE " +
+      offsets_key_condition() + " AND next_offset = $6");
+}
+
+Status PgWriter::check_offsets_table_shape(const std::string& table) {
+  const std::array<PgParam, 1> params = {std::string_view(table)};
+  auto columns = connection_->query(
+      "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
+      " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+      params);
+  if (!columns) return columns.status();
+  // The compare-and-set on next_offset is only exact with these types and this key: with no
+  // unique key two owners of a partition could each insert its row, and resume from either.
+  constexpr std::array<std::pair<std::string_view, std::string_view>, 4> kRequired{{
+      {"group_id", "text"}, {"topic", "text"}, {"partition", "integer"}, {"next_offset", "bigint"}}};
+  const std::string or_rename = ", or rename the table and let the daemon create a new one";
+  const auto add_hint = [&](std::string_view column, std::string_view type) {
+    return ". Fix it with ALTER TABLE " + table + " ADD COLUMN \"" + std::string(column) + "\" " + std::string(type) +
+           or_rename;
+  };
+  const auto retype_hint = [&](std::string_view column, std::string_view type) {
+    return ". Fix it with ALTER TABLE " + table + " ALTER COLUMN \"" + std::string(column) + "\" TYPE " +
+           std::string(type) + or_rename;
+  };
+  bool has_timestamp_column = false;
+  for (const auto& [name, type] : kRequired) {
+    std::optional<std::string_view> found;
+    for (int row = 0; row < columns.value().row_count(); ++row) {
+      if (columns.value().value(row, 0) == name) found = columns.value().value(row, 1);
+    }
+    if (!found) {
+      return Status::error(ErrorKind::Fatal, "offsets table " + table + " has no column " + std::string(name) +
+                                                 " (" + std::string(type) + ")" +
+                                                 add_hint(name, type));
+    }
+    if (*found != type) {
+      return Status::error(ErrorKind::Fatal, "offsets table " + table + ": column " + std::string(name) + " is " +
+                                                 std::string(*found) + ", expected " + std::string(type) +
+                                                 retype_hint(name, type));
+    }
+  }
+  for (int row = 0; row < columns.value().row_count(); ++row) {
+    if (columns.value().value(row, 0) != "last_record_timestamp_ms") continue;
+    has_timestamp_column = true;
+    if (columns.value().value(row, 1) != "bigint") {
+      return Status::error(ErrorKind::Fatal, "offsets table " + table + ": column last_record_timestamp_ms is " +
+                                                 std::string(columns.value().value(row, 1)) +
+                                                 ", expected bigint" + retype_hint("last_record_timestamp_ms", "bigint"));
+    }
+  }
+  auto key = connection_->query(
+      "SELECT count(*) FROM pg_index i"
+      " WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indisvalid AND i.indpred IS NULL"
+      " AND i.indnkeyatts = 3"
+      " AND (SELECT array_agg(a.attname::text ORDER BY a.attname)"
+      "      FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)"
+      "      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+      "      WHERE k.n <= i.indnkeyatts) = ARRAY['group_id', 'partition', 'topic']",
+      params);
+  if (!key) return key.status();
+  if (key.value().value(0, 0) == "0") {
+    return Status::error(ErrorKind::Fatal,
+        "offsets table " + table + " has no primary key or unique index on exactly (group_id, topic, partition):"
+        " without one, two owners of a partition could both store its offset. Add it with ALTER TABLE " + table +
+        " ADD PRIMARY KEY (group_id, topic, \"partition\") (after removing duplicate rows), or rename the table"
+        " and let the daemon create a new one");
+  }
+  if (!has_timestamp_column) {
+    // Tables created before the column existed (see the log continuity check). Two instances
+    // starting together can race inside ADD COLUMN IF NOT EXISTS as inside CREATE TABLE.
+    Status added = connection_->execute("ALTER TABLE " + table + " ADD COLUMN IF NOT EXISTS last_record_timestamp_ms bigint");
+    if (!added && (added.code() == "23505" || added.code() == "42701")) added = Status::ok();
+    return added;
+  }
+  return Status::ok();
 }
 
 Status PgWriter::prepare_sink(size_t sink_index) {
@@ -428,12 +503,16 @@ Status PgWriter::advance_offsets(std::span<const OffsetAdvance> offsets) {
     const std::string partition = std::to_string(advance.topic_partition.partition);
     const std::string next_offset = std::to_string(advance.next_offset);
     const std::string expected = std::to_string(advance.expected_stored.value_or(-1));
-    const std::array<PgParam, 5> params = {config_.kafka.group_id, advance.topic_partition.topic, partition,
-                                           next_offset, expected};
+    std::string timestamp;
+    if (advance.last_record_timestamp_ms) timestamp = std::to_string(*advance.last_record_timestamp_ms);
+    const std::array<PgParam, 6> params = {config_.kafka.group_id, advance.topic_partition.topic, partition,
+                                           next_offset,
+                                           advance.last_record_timestamp_ms ? PgParam(timestamp) : std::nullopt,
+                                           expected};
     // With nothing stored yet the row is inserted; if it appeared meanwhile, someone else wrote it.
     auto result = advance.expected_stored
                       ? connection_->execute_prepared("kps_offset_update", params)
-                      : connection_->execute_prepared("kps_offset_insert", std::span(params).first(4));
+                      : connection_->execute_prepared("kps_offset_insert", std::span(params).first(5));
     if (!result) return result.status();
     if (result.value().affected_rows() != 1) {
       // Another consumer moved this partition's offset since we read it: it owns the
@@ -457,16 +536,18 @@ void PgWriter::roll_back() {
 
 Result<std::vector<StoredOffset>> PgWriter::load_offsets() {
   const std::array<PgParam, 1> params = {config_.kafka.group_id};
-  auto result = connection_->query("SELECT topic, \"partition\", next_offset FROM " +
+  auto result = connection_->query("SELECT topic, \"partition\", next_offset, last_record_timestamp_ms FROM " +
                                        quote_qualified_name(config_.postgres.offsets_table) +
                                        " WHERE group_id = $1",
                                    params);
   if (!result) return result.status();
   std::vector<StoredOffset> offsets;
   for (int row = 0; row < result.value().row_count(); ++row) {
+    std::optional<int64_t> timestamp;
+    if (!result.value().is_null(row, 3)) timestamp = std::stoll(std::string(result.value().value(row, 3)));
     offsets.push_back({TopicPartition{std::string(result.value().value(row, 0)),
                                       std::stoi(std::string(result.value().value(row, 1)))},
-                       std::stoll(std::string(result.value().value(row, 2)))});
+                       std::stoll(std::string(result.value().value(row, 2))), timestamp});
   }
   return offsets;
 }

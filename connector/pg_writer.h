@@ -22,6 +22,9 @@ class PgConnection;
 struct StoredOffset {
   TopicPartition topic_partition;
   int64_t next_offset = 0;
+  /// Kafka timestamp of the record at next_offset - 1, when known: how a topic deleted and
+  /// recreated with a longer log is told from the one the offset was stored for.
+  std::optional<int64_t> last_record_timestamp_ms;
 };
 
 class PgWriter final : public TableWriter {
@@ -45,6 +48,9 @@ class PgWriter final : public TableWriter {
  private:
   struct SinkStatements;
   Status ensure_offsets_table();
+  /// Refuses (Fatal) an offsets table that exists with other column types or without a
+  /// unique key on (group_id, topic, partition); adds last_record_timestamp_ms to an older one.
+  Status check_offsets_table_shape(const std::string& table);
   Status prepare_sink(size_t sink_index);
   Status write_rows(const TableBatch& batch, std::span<const ReducedRow> rows, const SinkStatements& statements);
   /// After a data error: writes `rows` in savepoints, narrowing down (by the COPY

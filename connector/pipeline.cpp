@@ -69,6 +69,8 @@ struct Pipeline::TableState {
   uint64_t dedup_dropped_in_batch = 0;
   IdentitySet batch_identities;   // applied by the batch once it commits
   std::vector<std::string_view> row_identities;  // by batch row, for a dedup sink; empty: none
+  std::vector<DedupClaim> row_claims;            // by batch row, for a dedup sink
+  IdentitySet awaiting_identities;  // claimed by the write in flight, with rows of this batch waiting
   IdentitySet replay_identities;  // already applied: re-read to rebuild the dedup state
   std::vector<std::pair<TopicPartition, int64_t>> replay_progress;
 };
@@ -80,11 +82,14 @@ struct Pipeline::InFlightWrite {
   TableBatch batch;
   IdentitySet identities;
   std::vector<std::string_view> row_identities;
+  std::vector<DedupClaim> row_claims;
   uint64_t dedup_dropped = 0;
+  std::vector<bool> duplicate_rows;   // by batch row: a pending duplicate left out, once committed
   std::vector<ReducedRow> rows;
   std::vector<OffsetAdvance> advances;
   std::vector<RejectedRow> rejected;  // filled by the writer when PostgreSQL refuses rows
   std::vector<bool> excluded;         // by batch row: refused, or after a partition's cut
+  std::vector<bool> left_out;         // by batch row: excluded, or a pending duplicate
   std::vector<std::optional<int64_t>> cut_at;  // by partition slot: stop before this offset
   std::optional<BadRecord> stop_at;   // tolerance none: the refused record to stop at
   uint32_t stop_slot = 0;             // its partition slot
@@ -153,13 +158,36 @@ const Pipeline::PartitionState* Pipeline::find_partition_state(const TopicPartit
 }
 
 void Pipeline::assign(const TopicPartition& tp, std::optional<int64_t> stored_next_offset,
-                      std::optional<int64_t> first_offset_to_fetch, std::optional<int64_t> dedup_untrusted_below) {
+                      std::optional<int64_t> first_offset_to_fetch, std::optional<int64_t> dedup_untrusted_below,
+                      std::optional<LastAppliedRecord> last_applied) {
   PartitionState* state = partition_state(tp.topic, tp.partition);
   *state = PartitionState{};
   state->assigned = true;
   state->stored_next_offset = stored_next_offset;
   state->next_offset_to_consume = first_offset_to_fetch ? first_offset_to_fetch : stored_next_offset;
   state->dedup_untrusted_below = dedup_untrusted_below;
+  state->last_applied = last_applied;
+  if (last_applied && (!state->next_offset_to_consume || *state->next_offset_to_consume > last_applied->offset)) {
+    state->next_offset_to_consume = last_applied->offset;
+    state->fetching_only_for_check = true;
+  }
+}
+
+Status Pipeline::check_last_applied(PartitionState& state, const RecordView& record) {
+  const LastAppliedRecord expected = *std::exchange(state.last_applied, std::nullopt);
+  if (record.offset != expected.offset || record.timestamp_ms == expected.timestamp_ms) return Status::ok();
+  const std::string table = quote_qualified_name(config_.postgres.offsets_table);
+  failed_write_ = Status::error(ErrorKind::Fatal,
+      "topic=" + std::string(record.topic) + " partition=" + std::to_string(record.partition) +
+      " is not the log its stored offset " + std::to_string(expected.offset + 1) + " was taken from: the record at offset " +
+      std::to_string(record.offset) + " has timestamp " +
+      (record.timestamp_ms ? std::to_string(*record.timestamp_ms) : std::string("(none)")) +
+      " ms, the one applied there had " + std::to_string(expected.timestamp_ms) +
+      " ms. Was the topic deleted and recreated? Resuming would skip the new log's records below offset " +
+      std::to_string(expected.offset + 1) + ". To consume the partition from its start, stop every instance and run "
+      "DELETE FROM " + table + " WHERE group_id = '" + config_.kafka.group_id + "' AND topic = '" +
+      std::string(record.topic) + "' AND \"partition\" = " + std::to_string(record.partition));
+  return failed_write_;
 }
 
 Status Pipeline::revoke(std::span<const TopicPartition> partitions) {
@@ -204,6 +232,7 @@ void Pipeline::reset() {
     // Never applied: its identities must not travel into the next batch's set.
     in_flight_->identities.clear();
     in_flight_->row_identities.clear();
+    in_flight_->row_claims.clear();
   }
   failed_write_ = Status::ok();
   deferring_ = false;
@@ -215,6 +244,8 @@ void Pipeline::reset() {
     table->dedup_dropped_in_batch = 0;
     table->batch_identities.clear();
     table->row_identities.clear();
+    table->row_claims.clear();
+    table->awaiting_identities.clear();
     table->replay_identities.clear();
     table->replay_progress.clear();
   }
@@ -337,6 +368,15 @@ Status Pipeline::add(const RecordView& record) {
     ++counters_.records_redelivered;
     return Status::ok();
   }
+  if (state->last_applied && record.offset >= state->last_applied->offset) {
+    if (Status same_log = check_last_applied(*state, record); !same_log) return same_log;
+    if (std::exchange(state->fetching_only_for_check, false) && state->stored_next_offset &&
+        record.offset < *state->stored_next_offset) {
+      // Fetched only to be compared: already applied, and not part of a dedup re-read.
+      state->next_offset_to_consume = record.offset + 1;
+      return Status::ok();
+    }
+  }
   if (state->stored_next_offset && record.offset < *state->stored_next_offset) {
     // Applied before, re-read on purpose so the dedup state learns its identity.
     state->next_offset_to_consume = record.offset + 1;
@@ -351,6 +391,8 @@ Status Pipeline::add(const RecordView& record) {
   const size_t tuple_begin = tuples.size();
   const bool is_tombstone = !record.value.has_value();
   std::optional<DecodeError> error;
+  DedupClaim claim = DedupClaim::None;
+  std::string_view identity_view;
   // Key and headers count too: the record's dead letter carries them all.
   if (const size_t record_bytes = record.size_bytes(); record_bytes > config_.errors.max_record_bytes) {
     error = DecodeError{"", "the record (key, value and headers) is " + std::to_string(record_bytes) +
@@ -361,10 +403,17 @@ Status Pipeline::add(const RecordView& record) {
     const bool deduplicating = table.sink.dedup && dedup_ != nullptr;
     error = table.decoder.decode_value(record, tuples, deduplicating ? &identity_ : nullptr);
     const bool trust_store = !state->dedup_untrusted_below || record.offset >= *state->dedup_untrusted_below;
-    if (!error && deduplicating && drop_duplicate(table, record, tuple_begin, trust_store)) {
-      state->next_offset_to_consume = record.offset + 1;
-      if (table.batcher.full()) return flush(table, /*may_defer=*/true);
-      return Status::ok();
+    if (!error && deduplicating) {
+      claim = claim_identity(table, trust_store, identity_view);
+      if (claim == DedupClaim::Duplicate) {
+        tuples.truncate(tuple_begin);
+        table.batcher.add_without_row(record);
+        ++counters_.dedup_dropped;
+        ++table.dedup_dropped_in_batch;
+        state->next_offset_to_consume = record.offset + 1;
+        if (table.batcher.full()) return flush(table, /*may_defer=*/true);
+        return Status::ok();
+      }
     }
   } else if (table.sink.delete_on_tombstone) {
     error = table.decoder.decode_tombstone_key(record, tuples);
@@ -375,11 +424,11 @@ Status Pipeline::add(const RecordView& record) {
   if (error) return handle_undecodable(table, *state, record, std::move(*error));
 
   table.batcher.add_row(record, tuple_begin, is_tombstone);
-  if (!is_tombstone && table.sink.dedup && dedup_ != nullptr) {
-    // Which identity each row carries, so that a row PostgreSQL refuses is not recorded as applied.
-    table.row_identities.push_back(identity_.empty() ? std::string_view() : table.batch_identities.stored(identity_));
-  } else if (table.sink.dedup && dedup_ != nullptr) {
-    table.row_identities.emplace_back();
+  if (table.sink.dedup && dedup_ != nullptr) {
+    // Which identity each row carries, so that a row PostgreSQL refuses is not recorded as
+    // applied, and a pending duplicate of it can take its place.
+    table.row_identities.push_back(identity_view);
+    table.row_claims.push_back(claim);
   }
   state->next_offset_to_consume = record.offset + 1;
   ++counters_.records_consumed;
@@ -388,21 +437,48 @@ Status Pipeline::add(const RecordView& record) {
   return Status::ok();
 }
 
-bool Pipeline::drop_duplicate(TableState& table, const RecordView& record, size_t tuple_begin, bool trust_store) {
-  if (identity_.empty()) return false;  // no identity: never dropped
-  const bool in_flight = in_flight_->table == &table && in_flight_->identities.contains(identity_);
-  const bool duplicate = in_flight || table.batch_identities.contains(identity_) ||
-                         table.replay_identities.contains(identity_) ||
-                         (trust_store && dedup_->contains(table.sink_index, identity_));
-  if (!duplicate) {
-    table.batch_identities.insert(identity_);
-    return false;
+Pipeline::DedupClaim Pipeline::claim_identity(TableState& table, bool trust_store, std::string_view& identity_view) {
+  identity_view = {};
+  if (identity_.empty()) return DedupClaim::None;  // no identity: never dropped
+  if (table.replay_identities.contains(identity_) || (trust_store && dedup_->contains(table.sink_index, identity_))) {
+    return DedupClaim::Duplicate;
   }
-  table.batcher.tuple_buffer().truncate(tuple_begin);
-  table.batcher.add_without_row(record);
-  ++counters_.dedup_dropped;
-  ++table.dedup_dropped_in_batch;
-  return true;
+  if (in_flight_->table == &table &&
+      (in_flight_->identities.contains(identity_) || table.awaiting_identities.contains(identity_))) {
+    // The write in flight may yet have that row refused. Later records of the identity wait
+    // too (even once a rewrite gave it up), so that the first of them takes its place.
+    table.awaiting_identities.insert(identity_);
+    identity_view = table.awaiting_identities.stored(identity_);
+    return DedupClaim::PendingOnInFlight;
+  }
+  if (!table.batch_identities.insert(identity_)) {
+    identity_view = table.batch_identities.stored(identity_);
+    return DedupClaim::PendingOnBatch;
+  }
+  identity_view = table.batch_identities.stored(identity_);
+  return DedupClaim::Claimant;
+}
+
+void Pipeline::judge_pending_on_in_flight(TableState& table, const IdentitySet& applied) {
+  for (size_t index = 0; index < table.row_claims.size(); ++index) {
+    DedupClaim& claim = table.row_claims[index];
+    if (claim != DedupClaim::PendingOnInFlight) continue;
+    const std::string_view identity = table.row_identities[index];
+    if (applied.contains(identity)) {
+      claim = DedupClaim::Duplicate;
+      table.row_identities[index] = {};
+      ++table.dedup_dropped_in_batch;
+      ++counters_.dedup_dropped;
+    } else if (table.batch_identities.insert(identity)) {
+      // The row that claimed it was refused: the first record after it takes its place.
+      claim = DedupClaim::Claimant;
+      table.row_identities[index] = table.batch_identities.stored(identity);
+    } else {
+      claim = DedupClaim::PendingOnBatch;
+      table.row_identities[index] = table.batch_identities.stored(identity);
+    }
+  }
+  table.awaiting_identities.clear();  // no row points into it any more
 }
 
 void Pipeline::record_dedup(const DedupUpdate& update) {
@@ -457,7 +533,10 @@ Status Pipeline::flush(TableState& table, bool may_defer) {
   table.batcher.swap_batch(write.batch);
   std::swap(write.identities, table.batch_identities);
   std::swap(write.row_identities, table.row_identities);
+  std::swap(write.row_claims, table.row_claims);
   table.row_identities.clear();
+  table.row_claims.clear();
+  write.duplicate_rows.clear();
   write.dedup_dropped = std::exchange(table.dedup_dropped_in_batch, 0);
   write.table = &table;
   write.excluded.clear();
@@ -469,7 +548,7 @@ Status Pipeline::flush(TableState& table, bool may_defer) {
     // The previous write has been taken in, so the stored offset is current.
     const PartitionState* state = find_partition_state(span.topic_partition);
     write.advances.push_back({span.topic_partition, state ? state->stored_next_offset : std::nullopt,
-                              span.next_offset});
+                              span.next_offset, span.last_timestamp_ms});
   }
   write.started_at = std::chrono::steady_clock::now();
   launch_write();
@@ -480,6 +559,18 @@ void Pipeline::choose_rows_to_write() {
   InFlightWrite& write = *in_flight_;
   const TableBatch& batch = write.batch;
   const std::vector<bool>* excluded = write.excluded.empty() ? nullptr : &write.excluded;
+  const auto waits_or_duplicate = [](DedupClaim claim) {
+    return claim == DedupClaim::PendingOnBatch || claim == DedupClaim::PendingOnInFlight ||
+           claim == DedupClaim::Duplicate;
+  };
+  if (std::any_of(write.row_claims.begin(), write.row_claims.end(), waits_or_duplicate)) {
+    // Pending duplicates are left out like refused rows: they wait for their claimant's fate.
+    write.left_out = write.excluded.empty() ? std::vector<bool>(batch.rows.size(), false) : write.excluded;
+    for (size_t index = 0; index < write.row_claims.size(); ++index) {
+      if (waits_or_duplicate(write.row_claims[index])) write.left_out[index] = true;
+    }
+    excluded = &write.left_out;
+  }
   if (write.table->sink.mode == WriteMode::Insert) {
     write.rows.clear();
     write.rows.reserve(batch.rows.size());
@@ -548,6 +639,8 @@ Status Pipeline::set_rejected_rows_aside() {
       if (cut && *cut <= refused[index].offset) continue;
       cut = refused[index].offset;
       write.advances[slot].next_offset = *cut;
+      // The record before the cut is somewhere in the batch, its timestamp not kept: unknown.
+      write.advances[slot].last_record_timestamp_ms.reset();
       // Reported: the record at the cut of the partition that comes first in the batch.
       if (!write.stop_at || slot <= write.stop_slot) {
         write.stop_at = refused[index];
@@ -560,17 +653,23 @@ Status Pipeline::set_rejected_rows_aside() {
     }
   }
   if (!write.row_identities.empty()) {
-    // Only the identities of rows that get written are recorded as applied.
+    // Only the identities of rows that get written are recorded as applied. A row left out
+    // gives its identity up: the first pending duplicate of it that is still in claims it
+    // (a corrected resend of a refused record), in offset order within the batch.
     IdentitySet kept;
     for (uint32_t index = 0; index < write.row_identities.size(); ++index) {
-      if (!write.excluded[index] && !write.row_identities[index].empty()) kept.insert(write.row_identities[index]);
+      DedupClaim& claim = write.row_claims[index];
+      const std::string_view identity = write.row_identities[index];
+      if (claim != DedupClaim::Claimant && claim != DedupClaim::PendingOnBatch) continue;
+      if (write.excluded[index]) {
+        claim = DedupClaim::None;  // not written, not applied: fetched again or dead-lettered
+        write.row_identities[index] = {};
+        continue;
+      }
+      claim = kept.insert(identity) ? DedupClaim::Claimant : DedupClaim::PendingOnBatch;
+      write.row_identities[index] = kept.stored(identity);
     }
     std::swap(write.identities, kept);
-    for (uint32_t index = 0; index < write.row_identities.size(); ++index) {
-      write.row_identities[index] = write.excluded[index] || write.row_identities[index].empty()
-                                        ? std::string_view()
-                                        : write.identities.stored(write.row_identities[index]);
-    }
   }
   choose_rows_to_write();
   return Status::ok();
@@ -587,9 +686,20 @@ Status Pipeline::finish_write(Status status) {
     write.identities.clear();
     return status;
   }
+  // Pending duplicates still left out are duplicates of rows this write applied (those
+  // judged against the previous write were counted then).
+  for (size_t index = 0; index < write.row_claims.size(); ++index) {
+    const DedupClaim claim = write.row_claims[index];
+    if (claim != DedupClaim::PendingOnBatch && claim != DedupClaim::Duplicate) continue;
+    if (write.duplicate_rows.empty()) write.duplicate_rows.assign(write.batch.rows.size(), false);
+    write.duplicate_rows[index] = true;
+    if (claim == DedupClaim::Duplicate) continue;
+    ++write.dedup_dropped;
+    ++counters_.dedup_dropped;
+  }
   if (flush_listener_) {
     flush_listener_(FlushReport{table.sink_index, write.batch, write.rows.size(), write.dedup_dropped,
-                                std::chrono::steady_clock::now() - write.started_at});
+                                write.duplicate_rows, std::chrono::steady_clock::now() - write.started_at});
   }
   for (const OffsetAdvance& advance : write.advances) {
     PartitionState* state = partition_state(advance.topic_partition.topic, advance.topic_partition.partition);
@@ -609,8 +719,10 @@ Status Pipeline::finish_write(Status status) {
     }
     record_dedup(update);
   }
+  judge_pending_on_in_flight(table, write.identities);
   write.identities.clear();
   write.row_identities.clear();
+  write.row_claims.clear();
   write.batch.tuples.clear();
   write.batch.rows.clear();
   write.batch.partitions.clear();

@@ -34,6 +34,16 @@ struct OffsetAdvance {
   TopicPartition topic_partition;
   std::optional<int64_t> expected_stored;
   int64_t next_offset = 0;
+  /// Kafka timestamp of the record at next_offset - 1, stored with the offset (nullopt:
+  /// unknown, e.g. the partition was cut before a refused record).
+  std::optional<int64_t> last_record_timestamp_ms;
+};
+
+/// The record a partition's stored offset was taken after (the one at stored offset - 1),
+/// as the offsets table remembers it.
+struct LastAppliedRecord {
+  int64_t offset = 0;
+  int64_t timestamp_ms = 0;
 };
 
 /// A row PostgreSQL refused for its data (SQLSTATE class 22 or 23).
@@ -82,6 +92,8 @@ struct FlushReport {
   const TableBatch& batch;               // as written (rows before key reduction)
   size_t rows_written = 0;               // after key reduction
   uint64_t dedup_dropped = 0;            // records of the batch dropped by dedup
+  /// By batch row: a duplicate that waited in the batch and was not written (empty: none).
+  const std::vector<bool>& duplicate_rows;
   std::chrono::steady_clock::duration duration{};
 };
 
@@ -114,9 +126,14 @@ class Pipeline {
   /// `first_offset_to_fetch`, when below the stored offset, is where that re-reading starts.
   /// `dedup_untrusted_below`: the dedup state claims identities PostgreSQL does not hold
   /// (the database was restored from a backup): below this offset it is not consulted.
+  /// `last_applied`: the partition is fetched from that record on, and when it arrives its
+  /// Kafka timestamp must be the stored one, else add() stops with a Fatal status (the
+  /// topic was deleted and recreated: resuming would skip the new log up to the offset).
+  /// When the first record fetched comes after it (retention, compaction), nothing is checked.
   void assign(const TopicPartition& tp, std::optional<int64_t> stored_next_offset,
               std::optional<int64_t> first_offset_to_fetch = std::nullopt,
-              std::optional<int64_t> dedup_untrusted_below = std::nullopt);
+              std::optional<int64_t> dedup_untrusted_below = std::nullopt,
+              std::optional<LastAppliedRecord> last_applied = std::nullopt);
   /// Flushes what is batched for these partitions, then forgets them. On error the
   /// partitions are forgotten all the same: what was not written is not stored.
   Status revoke(std::span<const TopicPartition> partitions);
@@ -199,12 +216,25 @@ class Pipeline {
     std::optional<int64_t> stored_next_offset;
     std::optional<int64_t> next_offset_to_consume;
     std::optional<int64_t> dedup_untrusted_below;
+    std::optional<LastAppliedRecord> last_applied;  // to compare with the first record fetched
+    bool fetching_only_for_check = false;           // last_applied is fetched for the check alone
     bool commit_pending = false;
   };
   struct TopicState {
     std::optional<size_t> sink_index;
     std::vector<PartitionState> partitions;            // by partition number
     std::vector<std::optional<int64_t>> first_fetched;  // by partition number; survives reset()
+  };
+  /// Where a row of a dedup sink stands with its identity. Only the durable dedup state
+  /// (and identities re-read from Kafka) drop a record at once; an identity claimed only by
+  /// the batch or by the write in flight may still be refused by PostgreSQL, so the later
+  /// record waits in the batch, left out of the write, until that is known.
+  enum class DedupClaim : uint8_t {
+    None,              // no identity: always written
+    Claimant,          // the first row of its identity: written
+    PendingOnBatch,    // an earlier row of the batch claims it: written only if that one is not
+    PendingOnInFlight, // the write in flight claims it: judged once that write is taken in
+    Duplicate,         // the identity was applied: never written
   };
   struct TableState;
   class IdentitySet;
@@ -235,6 +265,9 @@ class Pipeline {
   /// The rows of the in-flight batch to write, leaving out the excluded ones.
   void choose_rows_to_write();
   bool tolerates_bad_records() const { return dead_letters_ != nullptr && config_.errors.tolerance == ErrorTolerance::All; }
+  /// The first record fetched at or after `state.last_applied`: a Fatal status when it is
+  /// that record with another timestamp.
+  Status check_last_applied(PartitionState& state, const RecordView& record);
   /// A bad record found while decoding: stops (tolerance none) or dead-letters it.
   Status handle_undecodable(TableState& table, PartitionState& state, const RecordView& record, DecodeError error);
   /// Counts a bad record in the circuit breaker (the error to stop with when it trips)
@@ -247,9 +280,13 @@ class Pipeline {
   void record_replayed_identities(TableState& table);
   void learn_identity(TableState& table, const RecordView& record);
   void record_dedup(const DedupUpdate& update);
-  /// For a dedup sink: drops the tuple just appended when its identity was already
-  /// applied. Returns true when the record was dropped.
-  bool drop_duplicate(TableState& table, const RecordView& record, size_t tuple_begin, bool trust_store);
+  /// For a dedup sink: how the record just decoded (identity in `identity_`) stands.
+  /// Duplicate: its identity is durably applied, the caller drops it. Otherwise the identity
+  /// is kept in the batch's storage and `identity_view` points at that copy.
+  DedupClaim claim_identity(TableState& table, bool trust_store, std::string_view& identity_view);
+  /// The write in flight of `table` was taken in, applying `applied`: its pending
+  /// duplicates in the table's batch are dropped, or claim the identity it did not apply.
+  void judge_pending_on_in_flight(TableState& table, const IdentitySet& applied);
 
   const Config& config_;
   TableWriter& writer_;

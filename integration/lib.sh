@@ -308,6 +308,15 @@ start_kafka() {
   export KAFKA_BOOTSTRAP
 }
 
+# recreate_kafka TOPIC:PARTITIONS...: replaces the mock cluster by an empty one holding these
+# topics, as if every topic had been deleted and created again (the mock cluster cannot delete
+# a topic). Exports the new KAFKA_BOOTSTRAP: configs written before still name the old one.
+recreate_kafka() {
+  _stop_process "$MOCK_PID" TERM 5
+  rm -f "$TEST_DIR/kafka.bootstrap" "$MOCK_CONTROL" "$MOCK_CONTROL_LOG"
+  start_kafka "$@"
+}
+
 _control_acknowledged() {
   process_alive "$MOCK_PID" || fail "the mock Kafka cluster exited: $(tail -n 5 "$TEST_DIR/mock-kafka.log")"
   grep -Eq "^(ok|error) $1 " "$MOCK_CONTROL_LOG"

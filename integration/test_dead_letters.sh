@@ -74,6 +74,9 @@ done
 # One bad record carries a header of its own, which its dead letter must keep.
 printf 'key-with-header\t{"id":"h"}\n' | produce orders 0 -H trace=t-42
 bad_orders[0/20]=decode
+# So does a record PostgreSQL refuses: its letter is read back from Kafka, headers and all.
+printf 'key-db-header\t{"id":21,"qty":-1}\n' | produce orders 0 -H trace=t-db -H origin=billing
+bad_orders[0/21]=database
 
 # accounts: 1 and 2 are updated; 3 names a region that does not exist (23503); 1's last
 # record is refused (23514), so its previous record is what the table keeps.
@@ -90,7 +93,7 @@ port=$(free_port)
 sed -i "s|^  listen: \"\"$|  listen: \"127.0.0.1:$port\"|" "$TEST_DIR/sink.yaml"
 grep -q "127.0.0.1:$port" "$TEST_DIR/sink.yaml" || fail "could not enable HTTP in the test config"
 start_daemon "$TEST_DIR/sink.yaml"
-all_applied() { [[ "$(stored_offsets orders)" == $'0\t21\n1\t20\n2\t20' && "$(stored_offsets accounts)" == $'0\t6' ]]; }
+all_applied() { [[ "$(stored_offsets orders)" == $'0\t22\n1\t20\n2\t20' && "$(stored_offsets accounts)" == $'0\t6' ]]; }
 wait_for "every offset to be stored" 60 all_applied
 curl -sf "http://127.0.0.1:$port/metrics" >"$TEST_DIR/metrics.txt" || fail "cannot read /metrics"
 stop_daemon TERM 20 || fail "the daemon exited with status $? after SIGTERM"
@@ -98,7 +101,7 @@ stop_daemon TERM 20 || fail "the daemon exited with status $? after SIGTERM"
 # /metrics counts every bad record once, by topic, stage and reason, and each as a dead letter.
 metric() { awk -v series="$1" '$1 == series { print $2 }' "$TEST_DIR/metrics.txt"; }
 for family in bad_records_total dead_letters_total; do
-  for expected in 'orders database 23514 9' 'orders database 22001 1' 'orders database 23505 1' \
+  for expected in 'orders database 23514 10' 'orders database 22001 1' 'orders database 23505 1' \
                   'orders decode wrong_type 2' 'orders decode invalid_json 1' 'orders decode not_an_object 1' \
                   'orders decode too_large 1' 'accounts database 23503 1' 'accounts database 23514 1'; do
     read -r topic stage reason count <<<"$expected"
@@ -114,8 +117,8 @@ assert_eq "$expected_ids" "$(psql_q 'SELECT id FROM public.orders ORDER BY id')"
 assert_eq $'1\teu\t11\n2\tus\t21' "$(psql_q 'SELECT id, region, balance FROM public.accounts ORDER BY id')" \
   "accounts: the refused last record of key 1 leaves its previous one"
 
-assert_eq $'0\t21\n1\t20\n2\t20' "$(stored_offsets orders)" "orders: offsets stored past every bad record"
-assert_eq $'0\t21\n1\t20\n2\t20' "$(committed_offsets orders)" "orders: offsets committed to Kafka"
+assert_eq $'0\t22\n1\t20\n2\t20' "$(stored_offsets orders)" "orders: offsets stored past every bad record"
+assert_eq $'0\t22\n1\t20\n2\t20' "$(committed_offsets orders)" "orders: offsets committed to Kafka"
 assert_eq $'0\t6' "$(stored_offsets accounts)" "accounts: offset stored past the refused records"
 
 # The dead letter topic: one letter per bad record, each with its origin and reason.
@@ -131,7 +134,8 @@ for line in open(sys.argv[1]):
                      headers.get("__connect.errors.offset", "-"), headers.get("__connect.errors.stage", "-"),
                      headers.get("__connect.errors.sqlstate", "-"), headers.get("__connect.errors.column", "-"),
                      "reason" if headers.get("__connect.errors.exception.message") else "no-reason",
-                     headers.get("trace", "-"), letter.get("key") or "-", (letter.get("payload") or "-")[:60]]))
+                     headers.get("trace", "-") + ("," + headers["origin"] if "origin" in headers else ""),
+                     letter.get("key") or "-", (letter.get("payload") or "-")[:60]]))
 PYTHON
 sort -t $'\t' -k1,1 -k2,2n -k3,3n "$TEST_DIR/letters.txt" | uniq >"$TEST_DIR/letters.sorted"
 note "dead letters:"; cut -f1-8 "$TEST_DIR/letters.sorted" >&2
@@ -161,6 +165,8 @@ assert_eq $'decode\t-\tid\treason\t-\tkey-3\t{"id":"three","qty":1}' "$(letter o
 assert_eq $'decode\t-\t-\treason\t-\tkey-107\t{"id":107,"qty":' "$(letter orders 1 7)" "letter of orders 1/7: invalid JSON"
 assert_eq $'decode\t-\tid\treason\tt-42\tkey-with-header\t{"id":"h"}' "$(letter orders 0 20)" \
   "letter of orders 0/20 keeps its original header"
+assert_eq $'database\t23514\t-\treason\tt-db,billing\tkey-db-header\t{"id":21,"qty":-1}' "$(letter orders 0 21)" \
+  "letter of orders 0/21: a database-refused record keeps its original headers"
 assert_eq $'database\t23503\t-\treason\t-\t3\t{"id":3,"region":"mars","balance":30}' "$(letter accounts 0 2)" \
   "letter of accounts 0/2: foreign key violation"
 assert_eq $'database\t23514\t-\treason\t-\t1\t{"id":1,"region":"eu","balance":-5}' "$(letter accounts 0 5)" \

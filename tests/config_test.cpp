@@ -503,7 +503,7 @@ TEST_CASE("batch.max_bytes accepts a byte count or a size with a unit") {
       {"1GiB", 1024u * 1024 * 1024},
       {"2KB", 2000},
       {"100MB", 100u * 1000 * 1000},
-      {"3GB", 3000000000u},
+      {"1GB", 1000000000u},
   };
   for (const auto& [text, bytes] : sizes) {
     CAPTURE(text);
@@ -518,6 +518,20 @@ TEST_CASE("batch.max_bytes accepts a byte count or a size with a unit") {
   }
   CHECK_PROBLEM(with_sections("batch: {max_bytes: 16mb}"), "batch.max_bytes",
                 "expected a number of bytes or a size like 512KiB");
+}
+
+TEST_CASE("batch.max_bytes is capped at 1GiB and errors.max_record_bytes at 256MiB, each with a clear problem") {
+  CHECK(parse(with_sections("batch: {max_bytes: 1GiB}")).batch.max_bytes == kps::kMaxBatchBytesLimit);
+  CHECK(parse(with_sections("errors: {max_record_bytes: 256MiB}")).errors.max_record_bytes == kps::kMaxRecordBytesLimit);
+  for (const std::string over : {"1073741825", "3GB", "2GiB"}) {
+    CAPTURE(over);
+    CHECK_PROBLEM(with_sections("batch: {max_bytes: \"" + over + "\"}"), "batch.max_bytes", "at most 1GiB (1073741824)");
+  }
+  for (const std::string over : {"268435457", "1GiB"}) {
+    CAPTURE(over);
+    CHECK_PROBLEM(with_sections("errors: {max_record_bytes: \"" + over + "\"}"), "errors.max_record_bytes",
+                  "at most 256MiB (268435456)");
+  }
 }
 
 TEST_CASE("durations accept milliseconds or a number with a unit") {

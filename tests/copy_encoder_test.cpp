@@ -4,6 +4,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "connector/copy_encoder.h"
 #include "connector/value_text.h"
@@ -125,6 +126,30 @@ TEST_CASE("begin_tuple writes the field count and tuples follow one another") {
   buffer.begin_tuple(1);
   buffer.append_bool(true);
   CHECK(hex(buffer.view()) == "00 02 00 00 00 02 00 01 ff ff ff ff 00 01 00 00 00 01 01");
+}
+
+TEST_CASE("a COPY body is sent in pieces no larger than the chunk size, in order and whole") {
+  std::string body(static_cast<size_t>(2.5 * kCopySendChunkBytes), '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i % 251);
+  std::string_view rest = body;
+  std::vector<size_t> sizes;
+  std::string joined;
+  while (!rest.empty()) {
+    const std::string_view chunk = take_copy_chunk(rest);
+    sizes.push_back(chunk.size());
+    joined.append(chunk);
+  }
+  CHECK(sizes == std::vector<size_t>{kCopySendChunkBytes, kCopySendChunkBytes, kCopySendChunkBytes / 2});
+  CHECK(joined == body);
+  // Every piece fits libpq's int size, whatever the batch.
+  CHECK(kCopySendChunkBytes <= static_cast<size_t>(std::numeric_limits<int>::max()));
+
+  std::string_view small = "abcdefg";
+  CHECK(take_copy_chunk(small, 3) == "abc");
+  CHECK(take_copy_chunk(small, 3) == "def");
+  CHECK(take_copy_chunk(small, 3) == "g");
+  CHECK(small.empty());
+  CHECK(take_copy_chunk(small, 3).empty());
 }
 
 TEST_CASE("truncate drops a half-written tuple and keeps what came before") {
