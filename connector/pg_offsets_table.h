@@ -17,8 +17,11 @@ namespace kps {
 
 class PgConnection;
 
-/// CREATE TABLE IF NOT EXISTS of the offsets table: one row per (group, topic, partition).
-std::string offsets_table_ddl(const QualifiedName& table);
+/// Creates the offsets table (one row per group, topic and partition) when it is missing,
+/// tolerating instances that race to do so; refuses an existing one whose shape the
+/// compare-and-set cannot rely on (Fatal, saying how to fix it); adds the columns newer
+/// versions need (last_record_timestamp_ms).
+Status ensure_offsets_table(PgConnection& connection, const QualifiedName& table);
 
 class PgOffsetsTable {
  public:

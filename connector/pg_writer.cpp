@@ -8,6 +8,7 @@
 #include "connector/failpoint.h"
 #include "connector/log.h"
 #include "connector/pg_connection.h"
+#include "connector/pg_offsets_table.h"
 
 namespace kps {
 namespace {
@@ -129,17 +130,8 @@ Status PgWriter::reopen() {
 
 Status PgWriter::ensure_offsets_table() {
   const std::string table = quote_qualified_name(config_.postgres.offsets_table);
-  const std::string create =
-      "CREATE TABLE IF NOT EXISTS " + table +
-      " (group_id text NOT NULL, topic text NOT NULL, \"partition\" integer NOT NULL,"
-      " next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
-      " last_record_timestamp_ms bigint,"
-      " PRIMARY KEY (group_id, topic, \"partition\"))";
-  Status status = connection_->execute(create);
-  // Two instances starting together can race inside CREATE TABLE IF NOT EXISTS.
-  if (!status && (status.code() == "23505" || status.code() == "42P07")) status = connection_->execute(create);
+  Status status = kps::ensure_offsets_table(*connection_, config_.postgres.offsets_table);
   if (!status) return status;
-  if (status = check_offsets_table_shape(table); !status) return status;
   if (status = connection_->prepare("kps_offset_insert",
           "INSERT INTO " + table + " (group_id, topic, \"partition\", next_offset, last_record_timestamp_ms)"
           " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING");
@@ -149,79 +141,6 @@ Status PgWriter::ensure_offsets_table() {
   return connection_->prepare("kps_offset_update",
       "UPDATE " + table + " SET next_offset = $4, last_record_timestamp_ms = $5, updated_at = now() WHERE " +
       offsets_key_condition() + " AND next_offset = $6");
-}
-
-Status PgWriter::check_offsets_table_shape(const std::string& table) {
-  const std::array<PgParam, 1> params = {std::string_view(table)};
-  auto columns = connection_->query(
-      "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
-      " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
-      params);
-  if (!columns) return columns.status();
-  // The compare-and-set on next_offset is only exact with these types and this key: with no
-  // unique key two owners of a partition could each insert its row, and resume from either.
-  constexpr std::array<std::pair<std::string_view, std::string_view>, 4> kRequired{{
-      {"group_id", "text"}, {"topic", "text"}, {"partition", "integer"}, {"next_offset", "bigint"}}};
-  const std::string or_rename = ", or rename the table and let the daemon create a new one";
-  const auto add_hint = [&](std::string_view column, std::string_view type) {
-    return ". Fix it with ALTER TABLE " + table + " ADD COLUMN \"" + std::string(column) + "\" " + std::string(type) +
-           or_rename;
-  };
-  const auto retype_hint = [&](std::string_view column, std::string_view type) {
-    return ". Fix it with ALTER TABLE " + table + " ALTER COLUMN \"" + std::string(column) + "\" TYPE " +
-           std::string(type) + or_rename;
-  };
-  bool has_timestamp_column = false;
-  for (const auto& [name, type] : kRequired) {
-    std::optional<std::string_view> found;
-    for (int row = 0; row < columns.value().row_count(); ++row) {
-      if (columns.value().value(row, 0) == name) found = columns.value().value(row, 1);
-    }
-    if (!found) {
-      return Status::error(ErrorKind::Fatal, "offsets table " + table + " has no column " + std::string(name) +
-                                                 " (" + std::string(type) + ")" +
-                                                 add_hint(name, type));
-    }
-    if (*found != type) {
-      return Status::error(ErrorKind::Fatal, "offsets table " + table + ": column " + std::string(name) + " is " +
-                                                 std::string(*found) + ", expected " + std::string(type) +
-                                                 retype_hint(name, type));
-    }
-  }
-  for (int row = 0; row < columns.value().row_count(); ++row) {
-    if (columns.value().value(row, 0) != "last_record_timestamp_ms") continue;
-    has_timestamp_column = true;
-    if (columns.value().value(row, 1) != "bigint") {
-      return Status::error(ErrorKind::Fatal, "offsets table " + table + ": column last_record_timestamp_ms is " +
-                                                 std::string(columns.value().value(row, 1)) +
-                                                 ", expected bigint" + retype_hint("last_record_timestamp_ms", "bigint"));
-    }
-  }
-  auto key = connection_->query(
-      "SELECT count(*) FROM pg_index i"
-      " WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indisvalid AND i.indpred IS NULL"
-      " AND i.indnkeyatts = 3"
-      " AND (SELECT array_agg(a.attname::text ORDER BY a.attname)"
-      "      FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)"
-      "      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
-      "      WHERE k.n <= i.indnkeyatts) = ARRAY['group_id', 'partition', 'topic']",
-      params);
-  if (!key) return key.status();
-  if (key.value().value(0, 0) == "0") {
-    return Status::error(ErrorKind::Fatal,
-        "offsets table " + table + " has no primary key or unique index on exactly (group_id, topic, partition):"
-        " without one, two owners of a partition could both store its offset. Add it with ALTER TABLE " + table +
-        " ADD PRIMARY KEY (group_id, topic, \"partition\") (after removing duplicate rows), or rename the table"
-        " and let the daemon create a new one");
-  }
-  if (!has_timestamp_column) {
-    // Tables created before the column existed (see the log continuity check). Two instances
-    // starting together can race inside ADD COLUMN IF NOT EXISTS as inside CREATE TABLE.
-    Status added = connection_->execute("ALTER TABLE " + table + " ADD COLUMN IF NOT EXISTS last_record_timestamp_ms bigint");
-    if (!added && (added.code() == "23505" || added.code() == "42701")) added = Status::ok();
-    return added;
-  }
-  return Status::ok();
 }
 
 Status PgWriter::prepare_sink(size_t sink_index) {

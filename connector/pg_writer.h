@@ -50,7 +50,6 @@ class PgWriter final : public TableWriter {
   Status ensure_offsets_table();
   /// Refuses (Fatal) an offsets table that exists with other column types or without a
   /// unique key on (group_id, topic, partition); adds last_record_timestamp_ms to an older one.
-  Status check_offsets_table_shape(const std::string& table);
   Status prepare_sink(size_t sink_index);
   Status write_rows(const TableBatch& batch, std::span<const ReducedRow> rows, const SinkStatements& statements);
   /// After a data error: writes `rows` in savepoints, narrowing down (by the COPY
