@@ -26,6 +26,9 @@ constexpr std::chrono::milliseconds kMetadataTimeout{10000};
 constexpr std::chrono::milliseconds kWatermarkCheckTimeout{5000};
 constexpr int kMetadataAttempts = 6;
 constexpr std::chrono::milliseconds kCatchUpDatabaseCheckInterval{1000};
+// How often an idle daemon compares the stored offsets of its partitions with its own view: an
+// `offsets reset` while nothing is written is noticed this soon (a write notices at once).
+constexpr std::chrono::milliseconds kStoredOffsetsCheckInterval{3000};
 // How long a dedup rebuild may take in all before the partitions are consumed anyway
 // (with a warning: duplicates of the records not re-read may then be applied again).
 constexpr std::chrono::milliseconds kDedupRebuildTimeout{120000};
@@ -545,6 +548,10 @@ Status Connector::poll_once() {
     next_commit_check_at_ = now + std::chrono::seconds(5);
   }
 
+  if (now >= next_stored_offsets_check_at_) {
+    next_stored_offsets_check_at_ = now + kStoredOffsetsCheckInterval;
+    check_stored_offsets_unmoved();
+  }
   if (catch_up_ && !recovering_) {
     catch_up_->settle([this](const TopicPartition& tp) { return pipeline_->has_unwritten_records(tp); });
     // Partitions owned by other members of the group finish when PostgreSQL says so.
@@ -714,6 +721,30 @@ Status Connector::stop_at_refused_record(const Status& status) {
   log_progress(true);
   consumer_->close();
   return status;
+}
+
+void Connector::check_stored_offsets_unmoved() {
+  // The writer's connection belongs to the write in flight, whose outcome moves our view.
+  if (recovering_ || pipeline_->write_in_flight() || consumer_->assignment().empty()) return;
+  auto stored = writer_->load_offsets();
+  if (!stored) return;  // the next write meets the same trouble and starts the recovery
+  std::map<TopicPartition, int64_t> stored_by_partition;
+  for (const StoredOffset& offset : stored.value()) stored_by_partition.emplace(offset.topic_partition, offset.next_offset);
+  for (const TopicPartition& tp : consumer_->assignment()) {
+    const auto found = stored_by_partition.find(tp);
+    const bool in_database = found != stored_by_partition.end();
+    const std::optional<int64_t> ours = pipeline_->stored_next_offset(tp);
+    if (in_database ? ours == found->second : !ours) continue;
+    // Our next compare-and-set would fail on it: start over from the database's offsets now,
+    // rather than when the next record arrives.
+    begin_recovery(Status::error(
+        ErrorKind::Transient,
+        "the stored offset of topic=" + tp.topic + " partition=" + std::to_string(tp.partition) + " was moved to " +
+            (in_database ? std::to_string(found->second) : std::string("nothing")) +
+            " by another writer (an offsets reset?)",
+        "fenced"));
+    return;
+  }
 }
 
 void Connector::refresh_catch_up_from_database() {

@@ -104,6 +104,9 @@ class Connector final : public RebalanceListener {
   /// PostgreSQL's (a failed commit is never retried by librdkafka itself).
   Status commit_lagging_offsets(bool synchronous);
   void refresh_catch_up_from_database();
+  /// Starts a recovery when an owned partition's stored offset is no longer the one this
+  /// daemon wrote (an `offsets reset`, another owner): checked while no write is in flight.
+  void check_stored_offsets_unmoved();
   void log_progress(bool final_line);
   /// Pauses or resumes every partition as the pipeline's backpressure comes and goes.
   void follow_backpressure(Clock::time_point now);
@@ -186,6 +189,7 @@ class Connector final : public RebalanceListener {
   Clock::time_point started_at_;
   Clock::time_point next_progress_at_;
   Clock::time_point next_database_check_at_;
+  Clock::time_point next_stored_offsets_check_at_;
   uint64_t rows_at_last_progress_ = 0;
   Clock::time_point last_progress_at_;
 };

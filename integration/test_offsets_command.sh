@@ -171,11 +171,14 @@ produce_orders 0 10 14
 wait_for "the new orders to be applied" 60 sql_equals "SELECT next_offset FROM kafka_pg_sink_offsets
   WHERE group_id = '$KPS_GROUP' AND topic = 'orders' AND \"partition\" = 0" 15
 offsets reset --topic orders --partition 0 --to-offset 12 --execute || fail "reset while running: status $? $OFFSETS_ERR"
+# Idle, the daemon notices within a few seconds and replays 12..14 without a new record.
+wait_for "the idle daemon to replay from the new position" 30 sql_equals \
+  "SELECT count(*) FROM public.orders WHERE p = 0" 34
 produce_orders 0 15 19
 wait_for "the daemon to catch up from the new position" 60 sql_equals "SELECT next_offset FROM kafka_pg_sink_offsets
   WHERE group_id = '$KPS_GROUP' AND topic = 'orders' AND \"partition\" = 0" 20
 stop_daemon TERM 30 || fail "the fenced daemon exited with status $? on SIGTERM"
-assert_log_matches "moved by another consumer" "the running daemon was fenced by the reset"
+assert_log_matches "moved to 12 by another writer" "the running daemon was fenced by the reset"
 # Partition 0: offsets 10..14 once, then 12..14 again from the new position, then 15..19 once.
 assert_eq $'0\t39\t19\n1\t30\t15' "$(orders_summary)" "the running daemon replays from the reset position only"
 assert_eq 0 "$(psql_q "SELECT count(*) FROM (SELECT o FROM public.orders WHERE p = 0 AND o >= 10
