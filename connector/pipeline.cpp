@@ -184,9 +184,11 @@ Status Pipeline::check_last_applied(PartitionState& state, const RecordView& rec
       (record.timestamp_ms ? std::to_string(*record.timestamp_ms) : std::string("(none)")) +
       " ms, the one applied there had " + std::to_string(expected.timestamp_ms) +
       " ms. Was the topic deleted and recreated? Resuming would skip the new log's records below offset " +
-      std::to_string(expected.offset + 1) + ". To consume the partition from its start, stop every instance and run "
-      "DELETE FROM " + table + " WHERE group_id = '" + config_.kafka.group_id + "' AND topic = '" +
-      std::string(record.topic) + "' AND \"partition\" = " + std::to_string(record.partition));
+      std::to_string(expected.offset + 1) + ". To consume the partition from its start, run kafka-pg-sink --config … "
+      "offsets reset --topic " + std::string(record.topic) + " --partition " + std::to_string(record.partition) +
+      " --to-earliest --execute (or stop every instance and run DELETE FROM " + table + " WHERE group_id = '" +
+      config_.kafka.group_id + "' AND topic = '" + std::string(record.topic) + "' AND \"partition\" = " +
+      std::to_string(record.partition) + ")");
   return failed_write_;
 }
 

@@ -39,14 +39,17 @@ run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || status=$?
 assert_eq 1 "$status" "exit status on a recreated topic whose log is longer than the stored offset"
 assert_log_matches 'topic=events partition=0 is not the log its stored offset 60 was taken from: the record at offset 59 has timestamp [0-9]+ ms, the one applied there had [0-9]+ ms' \
   "the message names topic, partition, offsets and both timestamps"
+assert_log_matches "offsets reset --topic events --partition 0 --to-earliest --execute" "the message says how to reset"
 assert_log_matches "DELETE FROM \"kafka_pg_sink_offsets\" WHERE group_id = '$KPS_GROUP' AND topic = 'events' AND \"partition\" = 0" \
   "the message says how to reset"
 assert_log_matches 'stopping \(fatal\)' "the daemon stops with a fatal reason"
 assert_eq 0 "$(psql_q 'SELECT count(*) FROM public.events WHERE id > 1000')" "rows of the new topic written"
 assert_eq $'0\t60' "$(stored_offsets events)" "the stored offset was changed"
 
-# The documented reset: delete the partition's row, and the new log is consumed from its start.
-psql_q "DELETE FROM kafka_pg_sink_offsets WHERE group_id = '$KPS_GROUP' AND topic = 'events' AND \"partition\" = 0"
+# The documented reset, with the offsets subcommand: the new log is consumed from its start.
+timeout 60 "$KPS_BIN" --config "$TEST_DIR/sink.yaml" offsets reset --topic events --partition 0 --to-earliest --execute ||
+  fail "offsets reset --to-earliest exited with status $?"
+assert_eq $'0\t0' "$(stored_offsets events)" "the reset moved the stored offset to the log start"
 run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || fail "the run after the reset exited with status $?"
 assert_eq 80 "$(psql_q 'SELECT count(*) FROM public.events WHERE id > 1000')" "rows of the new topic after the reset"
 assert_eq $'0\t80' "$(stored_offsets events)" "offset stored after the reset"
