@@ -248,6 +248,9 @@ Status Connector::open_database() {
     log::warn("PostgreSQL unavailable (", status.message(), "); retrying in ", delay.count(), " ms");
     const auto wake_at = clock_.now() + delay;
     while (clock_.now() < wake_at && !stop_requested_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // Waiting is what the daemon should be doing: alive (/healthz), not ready (/readyz), so
+    // the kubelet does not restart a pod whose database is still starting or read-only.
+    heartbeat_.beat();
   }
 }
 
@@ -283,7 +286,7 @@ Status Connector::open_dedup_state() {
 
 std::vector<Connector::PartitionStart> Connector::plan_partition_starts(
     std::span<const TopicPartition> partitions, const std::vector<std::optional<int64_t>>& stored,
-    const std::vector<std::optional<int64_t>>& log_starts) {
+    const std::vector<std::optional<int64_t>>& log_starts, const std::vector<bool>& moved_by_reset) {
   std::vector<PartitionStart> starts(partitions.size());
   std::vector<bool> missed_identities(partitions.size(), false);
   std::vector<std::optional<int64_t>> from(partitions.size());
@@ -300,6 +303,14 @@ std::vector<Connector::PartitionStart> Connector::plan_partition_starts(
       log::warn("dedup state of topic=", tp.topic, " partition=", tp.partition, " is ahead of PostgreSQL (",
                 *complete, " > ", *stored[index], "): not consulted below offset ", *complete);
       starts[index].dedup_untrusted_below = complete;
+      continue;
+    }
+    if (moved_by_reset[index]) {
+      // An operator moved the offset forward (offsets reset): the records in between were
+      // skipped, not applied, so their identities must not be learnt (a corrected resend of
+      // one would be dropped). Records before the marker are in the state already.
+      log::info("topic=", tp.topic, " partition=", tp.partition, " was moved to offset ", *stored[index],
+                " by an offsets reset: the dedup state does not learn the records it skipped");
       continue;
     }
     // Identities the state missed (a crash between COMMIT and its write, or a lost state
@@ -339,33 +350,8 @@ std::vector<Connector::PartitionStart> Connector::plan_partition_starts(
   return starts;
 }
 
-Connector::PartitionStart Connector::plan_partition_start(const TopicPartition& tp, std::optional<int64_t> stored) {
-  const TopicPartition partitions[] = {tp};
-  std::vector<std::optional<int64_t>> log_start(1);
-  const std::optional<size_t> sink_index = pipeline_->sink_for_topic(tp.topic);
-  if (dedup_store_ && stored && sink_index && config_.sinks[*sink_index].dedup) {
-    if (auto marks = consumer_->query_watermarks(partitions, kWatermarkCheckTimeout)) log_start[0] = marks.value()[0].low;
-  }
-  PartitionStart start = plan_partition_starts(partitions, {stored}, log_start)[0];
-  if (const std::optional<OffsetRange> rebuild = std::exchange(start.dedup_rebuild, std::nullopt)) {
-    // Read before the partition is consumed at all: a record of another partition must
-    // never be checked against a state that is still missing identities.
-    log::info("rebuilding the dedup state of topic=", tp.topic, " partition=", tp.partition, ": re-reading offsets ",
-              rebuild->from, "..", rebuild->to - 1);
-    const Status read = consumer_->read_range(
-        tp, rebuild->from, rebuild->to, [this](const RecordView& record) { pipeline_->replay(record); },
-        kDedupRebuildTimeout);
-    if (read) {
-      pipeline_->finish_replay(tp, rebuild->to);
-    } else {
-      log::warn("dedup rebuild of topic=", tp.topic, " partition=", tp.partition, " incomplete: ", read.message(),
-                "; duplicates of those records may be applied again");
-    }
-  }
-  return start;
-}
-
 void Connector::schedule_dedup_rebuild(std::vector<OffsetRange> ranges) {
+  rebuild_active_ = true;
   if (rebuilds_pending_.empty()) {
     rebuild_started_at_ = clock_.now();
     rebuild_partitions_ = 0;
@@ -389,12 +375,12 @@ void Connector::schedule_dedup_rebuild(std::vector<OffsetRange> ranges) {
 }
 
 void Connector::continue_dedup_rebuild() {
+  if (!rebuild_active_) return;
   if (rebuilds_pending_.empty()) {
-    if (rebuild_reader_) {
-      // Every partition it was re-reading was revoked: nothing is left to wait for.
-      log::info("dedup rebuild ended: its partitions were revoked");
-      end_dedup_rebuild(Status::ok());
-    }
+    // Every partition it was to re-read was revoked (before or after its reader opened):
+    // nothing is left to wait for, and the partitions paused for it resume.
+    log::info("dedup rebuild ended: its partitions were revoked");
+    end_dedup_rebuild(Status::ok());
     return;
   }
   if (!rebuild_reader_) {
@@ -423,6 +409,7 @@ void Connector::continue_dedup_rebuild() {
 }
 
 void Connector::end_dedup_rebuild(const Status& outcome) {
+  rebuild_active_ = false;
   rebuild_reader_.reset();
   const auto took_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - rebuild_started_at_).count();
@@ -473,10 +460,7 @@ Status Connector::follow_topics(Clock::time_point now) {
 }
 
 Status Connector::start_catch_up() {
-  auto wanted = [this](std::string_view topic) {
-    return std::any_of(config_.sinks.begin(), config_.sinks.end(),
-                       [&](const SinkConfig& sink) { return sink_matches_topic(sink, topic); });
-  };
+  auto wanted = [this](std::string_view topic) { return topic_selector_.wants(topic); };
   Result<std::vector<PartitionWatermarks>> marks = Status::error(ErrorKind::Transient, "not queried");
   for (int attempt = 1; attempt <= kMetadataAttempts && !stop_requested_.load(); ++attempt) {
     marks = consumer_->query_watermarks(wanted, kMetadataTimeout);
@@ -536,6 +520,7 @@ Status Connector::poll_once() {
     // The recovery re-plans every partition, the dedup rebuild included.
     rebuilds_pending_.clear();
     rebuild_reader_.reset();
+    rebuild_active_ = false;
     return try_recover();
   }
   continue_dedup_rebuild();
@@ -565,7 +550,7 @@ Status Connector::poll_once() {
     next_progress_at_ = now + config_.log.progress_interval;
   }
   follow_backpressure(now);
-  poll_wait_ = paused_for_backpressure_ || !rebuilds_pending_.empty() ? kBackpressurePollWait : kMaxPollWait;
+  poll_wait_ = paused_for_backpressure_ || rebuild_active_ ? kBackpressurePollWait : kMaxPollWait;
   if (const auto until_flush = pipeline_->time_until_next_flush(now)) poll_wait_ = std::min(poll_wait_, *until_flush);
   return Status::ok();
 }
@@ -578,7 +563,7 @@ void Connector::follow_backpressure(Clock::time_point now) {
     consumer_->pause(consumer_->assignment());
     backpressure_log_.info(now, "PostgreSQL is slower than Kafka: ", consumer_->assignment().size(),
                            " partition(s) paused until the batch in flight is written (polling goes on)");
-  } else if (rebuilds_pending_.empty()) {  // else resumed when the dedup rebuild ends
+  } else if (!rebuild_active_) {  // else resumed when the dedup rebuild ends
     consumer_->resume(consumer_->assignment());
   }
 }
@@ -647,16 +632,43 @@ Status Connector::try_recover() {
     return Status::ok();
   }
 
-  std::vector<std::pair<TopicPartition, int64_t>> positions;
-  for (const TopicPartition& tp : consumer_->assignment()) {
-    std::optional<int64_t> next_offset;
-    for (const StoredOffset& offset : stored.value()) {
-      if (offset.topic_partition == tp) next_offset = offset.next_offset;
+  // One planning round for every owned partition, as on assignment: the loop stays
+  // responsive (heartbeats, probes, signals) however many partitions there are, and a dedup
+  // rebuild runs in slices afterwards with the partitions paused.
+  const std::vector<TopicPartition> owned = consumer_->assignment();
+  std::map<TopicPartition, const StoredOffset*> stored_by_partition;
+  for (const StoredOffset& offset : stored.value()) stored_by_partition.emplace(offset.topic_partition, &offset);
+  std::vector<std::optional<int64_t>> stored_offsets(owned.size());
+  std::vector<bool> moved_by_reset(owned.size(), false);
+  std::vector<TopicPartition> with_stored_offset;
+  std::vector<size_t> with_stored_offset_index;
+  for (size_t index = 0; index < owned.size(); ++index) {
+    const auto found = stored_by_partition.find(owned[index]);
+    if (found == stored_by_partition.end()) continue;
+    stored_offsets[index] = found->second->next_offset;
+    moved_by_reset[index] = found->second->moved_by_reset;
+    with_stored_offset.push_back(owned[index]);
+    with_stored_offset_index.push_back(index);
+  }
+  std::vector<std::optional<int64_t>> log_starts(owned.size());
+  if (dedup_store_ && !with_stored_offset.empty()) {
+    if (auto marks = consumer_->query_watermarks(with_stored_offset, kWatermarkCheckTimeout)) {
+      for (size_t position = 0; position < with_stored_offset.size(); ++position) {
+        log_starts[with_stored_offset_index[position]] = marks.value()[position].low;
+      }
     }
-    const PartitionStart start = plan_partition_start(tp, next_offset);
+  }
+  const std::vector<PartitionStart> starts = plan_partition_starts(owned, stored_offsets, log_starts, moved_by_reset);
+  std::vector<std::pair<TopicPartition, int64_t>> positions;
+  std::vector<OffsetRange> rebuilds;
+  for (size_t index = 0; index < owned.size(); ++index) {
+    const TopicPartition& tp = owned[index];
+    const PartitionStart& start = starts[index];
     pipeline_->assign(tp, start.stored_next_offset, std::nullopt, start.dedup_untrusted_below);
+    if (start.dedup_rebuild) rebuilds.push_back(*start.dedup_rebuild);
     if (start.stored_next_offset) {
       positions.emplace_back(tp, *start.stored_next_offset);
+      durable_offsets_[tp] = *start.stored_next_offset;
     } else if (const auto first_fetched = pipeline_->first_offset_fetched(tp)) {
       positions.emplace_back(tp, *first_fetched);
     }
@@ -666,8 +678,10 @@ Status Connector::try_recover() {
     log::warn("re-positioning the consumer failed: ", seeked.message());
     return Status::ok();
   }
-  consumer_->resume(consumer_->assignment());
   recovering_ = false;
+  if (!rebuilds.empty()) schedule_dedup_rebuild(std::move(rebuilds));
+  // Else resumed when the rebuild ends.
+  if (!rebuild_active_) consumer_->resume(owned);
   log::info(recovery_cause_.code() == "dead_letter" ? "trying the dead letters again after " : "PostgreSQL is back after ",
             static_cast<int64_t>(seconds_between(recovering_since_, now) * 1000), " ms; resuming ", positions.size(),
             " partition(s) from the stored offsets");
@@ -895,7 +909,12 @@ AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition>
                 queried.status().message());
     }
   }
-  const std::vector<PartitionStart> starts = plan_partition_starts(partitions, stored_offsets, log_starts);
+  std::vector<bool> moved_by_reset(partitions.size(), false);
+  for (size_t index = 0; index < partitions.size(); ++index) {
+    const auto found = stored_by_partition.find(partitions[index]);
+    moved_by_reset[index] = found != stored_by_partition.end() && found->second->moved_by_reset;
+  }
+  const std::vector<PartitionStart> starts = plan_partition_starts(partitions, stored_offsets, log_starts, moved_by_reset);
   std::vector<OffsetRange> rebuilds;
   for (size_t index = 0; index < partitions.size(); ++index) {
     const TopicPartition& tp = partitions[index];
@@ -928,7 +947,7 @@ AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition>
   // the loop, with every partition paused until it is done (identities are per sink, so a
   // record of any partition could be a duplicate of one being re-read).
   if (!rebuilds.empty()) schedule_dedup_rebuild(std::move(rebuilds));
-  if (!rebuilds_pending_.empty()) {
+  if (rebuild_active_) {
     plan.paused = true;
     consumer_->pause(consumer_->assignment());
   }

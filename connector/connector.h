@@ -66,12 +66,11 @@ class Connector final : public RebalanceListener {
   };
   /// Plans every partition with one round of lookups for all of them (offsets by time);
   /// `log_starts` are their low watermarks where known. Rebuilds nothing itself.
+  /// `moved_by_reset`: an offsets reset put the stored offset there (no rebuild of what it skipped).
   std::vector<PartitionStart> plan_partition_starts(std::span<const TopicPartition> partitions,
                                                     const std::vector<std::optional<int64_t>>& stored,
-                                                    const std::vector<std::optional<int64_t>>& log_starts);
-  /// One partition, for the recovery: a dedup state that missed identities is rebuilt
-  /// right away, by re-reading the gap from Kafka.
-  PartitionStart plan_partition_start(const TopicPartition& tp, std::optional<int64_t> stored);
+                                                    const std::vector<std::optional<int64_t>>& log_starts,
+                                                    const std::vector<bool>& moved_by_reset);
   /// Re-reads the ranges after the rebalance callback returned, a slice per loop round,
   /// while every owned partition stays paused.
   void schedule_dedup_rebuild(std::vector<OffsetRange> ranges);
@@ -176,6 +175,7 @@ class Connector final : public RebalanceListener {
   // partition is paused, so no record is checked against a state missing identities.
   std::map<TopicPartition, OffsetRange> rebuilds_pending_;
   std::unique_ptr<RangeReader> rebuild_reader_;
+  bool rebuild_active_ = false;  // scheduled and not ended: the owned partitions stay paused
   Clock::time_point rebuild_started_at_;
   size_t rebuild_partitions_ = 0;  // re-read to the end of their range in this rebuild
 

@@ -8,6 +8,7 @@
 
 #include "connector/kafka_offsets_admin.h"
 #include "connector/pg_offsets_table.h"
+#include "connector/topic_selector.h"
 
 namespace kps {
 namespace {
@@ -21,25 +22,24 @@ constexpr int kExitRefused = 2;
 int run_offsets_command(const Config& config, const OffsetsRequest& request, std::ostream& out, std::ostream& err) {
   // Which topics: a configured topic, every topic a configured topic_pattern matches, or
   // (show without --topic) every topic any sink consumes.
+  const TopicSelector selector(config);
   const SinkConfig* pattern_sink = nullptr;
   if (request.topic) {
     for (const SinkConfig& sink : config.sinks) {
       if (!sink.topic_pattern.empty() && sink.topic_pattern == *request.topic) pattern_sink = &sink;
     }
-    const bool consumed = pattern_sink != nullptr ||
-                          std::any_of(config.sinks.begin(), config.sinks.end(),
-                                      [&](const SinkConfig& sink) { return sink_matches_topic(sink, *request.topic); });
+    const bool consumed = pattern_sink != nullptr || selector.wants(*request.topic);
     if (!consumed) {
       err << "no sink in the configuration consumes topic " << *request.topic
           << " (give a topic a sink consumes, or a sink's topic_pattern exactly as configured)\n";
       return kExitRefused;
     }
   }
+  // Exactly the topics the daemon consumes: never the dead letter topic a pattern matches.
   const auto wanted = [&](std::string_view topic) {
-    if (pattern_sink != nullptr) return sink_matches_topic(*pattern_sink, topic);
+    if (pattern_sink != nullptr) return sink_matches_topic(*pattern_sink, topic) && selector.wants(topic);
     if (request.topic) return topic == *request.topic;
-    return std::any_of(config.sinks.begin(), config.sinks.end(),
-                       [&](const SinkConfig& sink) { return sink_matches_topic(sink, topic); });
+    return selector.wants(topic);
   };
 
   std::unique_ptr<KafkaOffsetsAdmin> kafka;

@@ -11,6 +11,10 @@ namespace kps {
 
 namespace {
 
+/// Nullable bigint columns added after the first release (see StoredOffset).
+constexpr std::array<std::string_view, 3> kOptionalColumns{"last_record_timestamp_ms", "last_record_offset",
+                                                           "reset_to_offset"};
+
 /// Refuses a table the compare-and-set cannot rely on; adds the columns newer versions need.
 Status check_offsets_table_shape(PgConnection& connection, const std::string& table) {
   const std::array<PgParam, 1> params = {std::string_view(table)};
@@ -32,7 +36,6 @@ Status check_offsets_table_shape(PgConnection& connection, const std::string& ta
     return ". Fix it with ALTER TABLE " + table + " ALTER COLUMN \"" + std::string(column) + "\" TYPE " +
            std::string(type) + or_rename;
   };
-  bool has_timestamp_column = false;
   for (const auto& [name, type] : kRequired) {
     std::optional<std::string_view> found;
     for (int row = 0; row < columns.value().row_count(); ++row) {
@@ -49,13 +52,19 @@ Status check_offsets_table_shape(PgConnection& connection, const std::string& ta
                                                  retype_hint(name, type));
     }
   }
-  for (int row = 0; row < columns.value().row_count(); ++row) {
-    if (columns.value().value(row, 0) != "last_record_timestamp_ms") continue;
-    has_timestamp_column = true;
-    if (columns.value().value(row, 1) != "bigint") {
-      return Status::error(ErrorKind::Fatal, "offsets table " + table + ": column last_record_timestamp_ms is " +
-                                                 std::string(columns.value().value(row, 1)) +
-                                                 ", expected bigint" + retype_hint("last_record_timestamp_ms", "bigint"));
+  // Columns later versions added: created when missing, checked when present.
+  std::string missing_columns;
+  for (const std::string_view name : kOptionalColumns) {
+    std::optional<std::string_view> found;
+    for (int row = 0; row < columns.value().row_count(); ++row) {
+      if (columns.value().value(row, 0) == name) found = columns.value().value(row, 1);
+    }
+    if (!found) {
+      missing_columns += std::string(missing_columns.empty() ? "" : ",") + " ADD COLUMN IF NOT EXISTS " +
+                         std::string(name) + " bigint";
+    } else if (*found != "bigint") {
+      return Status::error(ErrorKind::Fatal, "offsets table " + table + ": column " + std::string(name) + " is " +
+                                                 std::string(*found) + ", expected bigint" + retype_hint(name, "bigint"));
     }
   }
   auto key = connection.query(
@@ -75,10 +84,10 @@ Status check_offsets_table_shape(PgConnection& connection, const std::string& ta
         " ADD PRIMARY KEY (group_id, topic, \"partition\") (after removing duplicate rows), or rename the table"
         " and let the daemon create a new one");
   }
-  if (!has_timestamp_column) {
-    // Tables created before the column existed (see the log continuity check). Two instances
-    // starting together can race inside ADD COLUMN IF NOT EXISTS as inside CREATE TABLE.
-    Status added = connection.execute("ALTER TABLE " + table + " ADD COLUMN IF NOT EXISTS last_record_timestamp_ms bigint");
+  if (!missing_columns.empty()) {
+    // A table created by an earlier version. Two instances starting together can race inside
+    // ADD COLUMN IF NOT EXISTS as inside CREATE TABLE.
+    Status added = connection.execute("ALTER TABLE " + table + missing_columns);
     if (!added && (added.code() == "23505" || added.code() == "42701")) added = Status::ok();
     return added;
   }
@@ -93,7 +102,7 @@ Status ensure_offsets_table(PgConnection& connection, const QualifiedName& name)
       "CREATE TABLE IF NOT EXISTS " + table +
       " (group_id text NOT NULL, topic text NOT NULL, \"partition\" integer NOT NULL,"
       " next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
-      " last_record_timestamp_ms bigint,"
+      " last_record_timestamp_ms bigint, last_record_offset bigint, reset_to_offset bigint,"
       " PRIMARY KEY (group_id, topic, \"partition\"))";
   Status status = connection.execute(create);
   // Two instances starting together can race inside CREATE TABLE IF NOT EXISTS.
@@ -139,12 +148,16 @@ Status PgOffsetsTable::move(std::span<const std::pair<TopicPartition, int64_t>> 
   const std::string table = quote_qualified_name(config_->postgres.offsets_table);
   if (Status ready = ensure_offsets_table(*connection_, config_->postgres.offsets_table); !ready) return ready;
   if (Status begun = connection_->execute("BEGIN"); !begun) return begun;
+  // The record before the new offset is another one: nothing to compare it with. And the
+  // row says that an operator put the offset there, so the daemon neither takes the records
+  // a forward reset skips for applied ones (the dedup state would learn their identities)
+  // nor re-reads them.
   const std::string upsert = "INSERT INTO " + table +
-                             " (group_id, topic, \"partition\", next_offset) VALUES ($1, $2, $3, $4)"
+                             " (group_id, topic, \"partition\", next_offset, reset_to_offset) VALUES ($1, $2, $3, $4, $4)"
                              " ON CONFLICT (group_id, topic, \"partition\") DO UPDATE"
                              " SET next_offset = EXCLUDED.next_offset, updated_at = now(),"
-                             // The record before the new offset is another one: nothing to compare.
-                             " last_record_timestamp_ms = NULL";
+                             " last_record_timestamp_ms = NULL, last_record_offset = NULL,"
+                             " reset_to_offset = EXCLUDED.next_offset";
   for (const auto& [tp, next_offset] : offsets) {
     const std::string partition = std::to_string(tp.partition);
     const std::string offset = std::to_string(next_offset);

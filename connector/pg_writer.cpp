@@ -133,14 +133,14 @@ Status PgWriter::ensure_offsets_table() {
   Status status = kps::ensure_offsets_table(*connection_, config_.postgres.offsets_table);
   if (!status) return status;
   if (status = connection_->prepare("kps_offset_insert",
-          "INSERT INTO " + table + " (group_id, topic, \"partition\", next_offset, last_record_timestamp_ms)"
-          " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING");
+          "INSERT INTO " + table + " (group_id, topic, \"partition\", next_offset, last_record_timestamp_ms,"
+          " last_record_offset) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING");
       !status) {
     return status;
   }
   return connection_->prepare("kps_offset_update",
-      "UPDATE " + table + " SET next_offset = $4, last_record_timestamp_ms = $5, updated_at = now() WHERE " +
-      offsets_key_condition() + " AND next_offset = $6");
+      "UPDATE " + table + " SET next_offset = $4, last_record_timestamp_ms = $5, last_record_offset = $6,"
+      " reset_to_offset = NULL, updated_at = now() WHERE " + offsets_key_condition() + " AND next_offset = $7");
 }
 
 Status PgWriter::prepare_sink(size_t sink_index) {
@@ -422,16 +422,22 @@ Status PgWriter::advance_offsets(std::span<const OffsetAdvance> offsets) {
     const std::string partition = std::to_string(advance.topic_partition.partition);
     const std::string next_offset = std::to_string(advance.next_offset);
     const std::string expected = std::to_string(advance.expected_stored.value_or(-1));
+    // The timestamp says which record it belongs to, so a row an earlier version (or a hand)
+    // moved without it is never compared against the wrong record.
     std::string timestamp;
-    if (advance.last_record_timestamp_ms) timestamp = std::to_string(*advance.last_record_timestamp_ms);
-    const std::array<PgParam, 6> params = {config_.kafka.group_id, advance.topic_partition.topic, partition,
-                                           next_offset,
-                                           advance.last_record_timestamp_ms ? PgParam(timestamp) : std::nullopt,
-                                           expected};
+    std::string last_offset;
+    if (advance.last_record_timestamp_ms) {
+      timestamp = std::to_string(*advance.last_record_timestamp_ms);
+      last_offset = std::to_string(advance.next_offset - 1);
+    }
+    const bool known = advance.last_record_timestamp_ms.has_value();
+    const std::array<PgParam, 7> params = {config_.kafka.group_id, advance.topic_partition.topic, partition,
+                                           next_offset, known ? PgParam(timestamp) : std::nullopt,
+                                           known ? PgParam(last_offset) : std::nullopt, expected};
     // With nothing stored yet the row is inserted; if it appeared meanwhile, someone else wrote it.
     auto result = advance.expected_stored
                       ? connection_->execute_prepared("kps_offset_update", params)
-                      : connection_->execute_prepared("kps_offset_insert", std::span(params).first(5));
+                      : connection_->execute_prepared("kps_offset_insert", std::span(params).first(6));
     if (!result) return result.status();
     if (result.value().affected_rows() != 1) {
       // Another consumer moved this partition's offset since we read it: it owns the
@@ -455,10 +461,12 @@ void PgWriter::roll_back() {
 
 Result<std::vector<StoredOffset>> PgWriter::load_offsets() {
   const std::array<PgParam, 1> params = {config_.kafka.group_id};
-  auto result = connection_->query("SELECT topic, \"partition\", next_offset, last_record_timestamp_ms FROM " +
-                                       quote_qualified_name(config_.postgres.offsets_table) +
-                                       " WHERE group_id = $1",
-                                   params);
+  auto result = connection_->query(
+      "SELECT topic, \"partition\", next_offset,"
+      " CASE WHEN last_record_offset = next_offset - 1 THEN last_record_timestamp_ms END,"
+      " reset_to_offset IS NOT DISTINCT FROM next_offset FROM " +
+          quote_qualified_name(config_.postgres.offsets_table) + " WHERE group_id = $1",
+      params);
   if (!result) return result.status();
   std::vector<StoredOffset> offsets;
   for (int row = 0; row < result.value().row_count(); ++row) {
@@ -466,7 +474,8 @@ Result<std::vector<StoredOffset>> PgWriter::load_offsets() {
     if (!result.value().is_null(row, 3)) timestamp = std::stoll(std::string(result.value().value(row, 3)));
     offsets.push_back({TopicPartition{std::string(result.value().value(row, 0)),
                                       std::stoi(std::string(result.value().value(row, 1)))},
-                       std::stoll(std::string(result.value().value(row, 2))), timestamp});
+                       std::stoll(std::string(result.value().value(row, 2))), timestamp,
+                       result.value().value(row, 4) == "t"});
   }
   return offsets;
 }

@@ -23,8 +23,12 @@ struct StoredOffset {
   TopicPartition topic_partition;
   int64_t next_offset = 0;
   /// Kafka timestamp of the record at next_offset - 1, when known: how a topic deleted and
-  /// recreated with a longer log is told from the one the offset was stored for.
+  /// recreated with a longer log is told from the one the offset was stored for. Known only
+  /// when the row says which record it belongs to and that is next_offset - 1 (an earlier
+  /// version, or an UPDATE by hand, moves next_offset without it).
   std::optional<int64_t> last_record_timestamp_ms;
+  /// `offsets reset` put next_offset here, and no batch has moved it since.
+  bool moved_by_reset = false;
 };
 
 class PgWriter final : public TableWriter {

@@ -717,7 +717,12 @@ Status Pipeline::finish_write(Status status) {
     update.applied_at_seconds = unix_seconds_();
     update.identities = write.identities.views();
     for (const OffsetAdvance& advance : write.advances) {
-      update.complete_up_to.emplace_back(advance.topic_partition, advance.next_offset);
+      // Never lowered: after a rewind the state still holds the identities up to the old
+      // marker, and a later re-plan must keep distrusting it there, or it would drop the
+      // rest of the replay as duplicates.
+      const PartitionState* state = find_partition_state(advance.topic_partition);
+      const int64_t untrusted_below = state && state->dedup_untrusted_below ? *state->dedup_untrusted_below : 0;
+      update.complete_up_to.emplace_back(advance.topic_partition, std::max(advance.next_offset, untrusted_below));
     }
     record_dedup(update);
   }

@@ -12,16 +12,22 @@ TopicSelector::TopicSelector(const Config& config) : dead_letter_topic_(config.e
   }
 }
 
+bool TopicSelector::wants(std::string_view topic) const {
+  if (!dead_letter_topic_.empty() && topic == dead_letter_topic_) return false;
+  // Kafka's internal topics are never a sink's, whatever a pattern says.
+  if (topic == "__consumer_offsets" || topic == "__transaction_state") return false;
+  if (std::find(exact_topics_.begin(), exact_topics_.end(), topic) != exact_topics_.end()) return true;
+  return std::any_of(patterns_.begin(), patterns_.end(), [&](const std::regex& pattern) {
+    return std::regex_match(topic.begin(), topic.end(), pattern);
+  });
+}
+
 std::vector<std::string> TopicSelector::select(std::span<const std::string> existing_topics) const {
   std::vector<std::string> selected = exact_topics_;
   for (const std::string& topic : existing_topics) {
-    const bool matched = std::any_of(patterns_.begin(), patterns_.end(),
-                                     [&](const std::regex& pattern) { return std::regex_match(topic, pattern); });
-    if (matched) selected.push_back(topic);
+    if (wants(topic)) selected.push_back(topic);
   }
-  std::erase_if(selected, [&](const std::string& topic) {
-    return !dead_letter_topic_.empty() && topic == dead_letter_topic_;
-  });
+  std::erase_if(selected, [&](const std::string& topic) { return !wants(topic); });
   std::sort(selected.begin(), selected.end());
   selected.erase(std::unique(selected.begin(), selected.end()), selected.end());
   return selected;

@@ -9,6 +9,7 @@
 #include <regex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "connector/config.h"
@@ -27,6 +28,12 @@ class TopicSelector {
   /// letter topic, whatever a pattern says (its records are ours: reading them back
   /// would loop).
   std::vector<std::string> select(std::span<const std::string> existing_topics) const;
+
+  /// Is `topic` one the daemon consumes? The same rule as select(), for one name: what
+  /// --until-caught-up waits for and what the offsets subcommand lists must be exactly the
+  /// topics subscribed to (a dead letter topic a pattern matches is never consumed, so
+  /// waiting for it would never end).
+  bool wants(std::string_view topic) const;
 
  private:
   std::vector<std::string> exact_topics_;

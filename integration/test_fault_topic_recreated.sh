@@ -28,6 +28,14 @@ run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || fail "the restart on the s
 assert_eq 60 "$(psql_q 'SELECT count(*) FROM public.events')" "rows after the restart on the same log"
 assert_eq $'0\t60' "$(stored_offsets events)" "offset stored after the restart on the same log"
 
+# An offset moved by a writer that does not keep the timestamp (an earlier version of the
+# daemon, or an UPDATE by hand) leaves a timestamp that belongs to another record: it is not
+# compared, so the restart must not take the topic for recreated.
+psql_q "UPDATE kafka_pg_sink_offsets SET next_offset = 55 WHERE group_id = '$KPS_GROUP' AND topic = 'events'"
+run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || fail "the run after a hand-moved offset exited with status $?"
+assert_eq 65 "$(psql_q 'SELECT count(*) FROM public.events')" "records 55..59 applied again after the hand rewind"
+assert_eq $'0\t60' "$(stored_offsets events)" "offset stored after the hand rewind"
+
 # The topic is deleted and recreated, and gets more records than the stored offset.
 recreate_kafka events:1
 sed -i "s|^  bootstrap_servers: .*|  bootstrap_servers: \"$KAFKA_BOOTSTRAP\"|" "$TEST_DIR/sink.yaml"

@@ -138,11 +138,20 @@ KPS_GROUP=$old_group
 
 # --- to the earliest: the insert table holds the replayed copies, the upsert table is unchanged,
 #     and the dedup sink applies the replay instead of dropping it ---------------------------------
-for topic in orders accounts events; do
+for topic in orders accounts; do
   offsets reset --topic "$topic" --to-earliest --execute || fail "reset of $topic to earliest: status $? $OFFSETS_ERR"
 done
 assert_eq $'0\t0\n1\t0' "$(stored_offsets orders)" "orders moved to the earliest offsets"
 run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || fail "the run after the reset to earliest exited with status $?"
+# The dedup sink's replay is interrupted after its first batch (offsets 0..4) commits, by a
+# kill -9: the restart must go on distrusting the dedup state for the rest of the replay
+# (offset 5), not drop it as a duplicate.
+offsets reset --topic events --to-earliest --execute || fail "reset of events to earliest: status $? $OFFSETS_ERR"
+status=0
+KPS_FAILPOINT=before_begin:2 run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || status=$?
+assert_eq 137 "$status" "the replay was killed as its second batch began"
+assert_eq $'0\t5' "$(stored_offsets events)" "the replay stopped after its first batch"
+run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || fail "the run finishing the replay exited with status $?"
 assert_eq $'0\t26\t16\n1\t20\t10' "$(orders_summary)" "every order is applied once more"
 assert_eq "$accounts_before" "$(psql_q "SELECT id, balance FROM public.accounts ORDER BY id")" \
   "the upsert table's content is unchanged by the replay"
@@ -151,6 +160,16 @@ assert_eq 12 "$(psql_q "SELECT count(*) FROM public.events")" "the dedup sink ap
 printf 'e3\t{"event_id":"e3"}\n' | produce events 0
 run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || fail "the run with a duplicate event exited with status $?"
 assert_eq 12 "$(psql_q "SELECT count(*) FROM public.events")" "a new duplicate of an applied event is dropped"
+
+# --- skipping forward on a dedup sink: the skipped records are not taken for applied ones -------
+printf 'e6\t{"event_id":"e6"}\ne7\t{"event_id":"e7"}\n' | produce events 0
+offsets reset --topic events --to-offset 9 --execute || fail "skipping e6: status $? $OFFSETS_ERR"
+run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || fail "the run after skipping e6 exited with status $?"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM public.events WHERE event_id IN ('e6', 'e7')")" "e6 and e7 were skipped"
+printf 'e6\t{"event_id":"e6"}\n' | produce events 0
+run_daemon "$TEST_DIR/sink.yaml" --until-caught-up || fail "the run with e6 sent again exited with status $?"
+assert_eq 1 "$(psql_q "SELECT count(*) FROM public.events WHERE event_id = 'e6'")" \
+  "a record the reset skipped is applied when sent again (its identity was never learnt)"
 
 # --- to a timestamp ----------------------------------------------------------------------------
 sleep 1.1

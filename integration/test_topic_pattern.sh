@@ -63,9 +63,13 @@ sleep 2.5
 process_alive "$DAEMON_PID" || fail "the daemon stopped: $(tail -n 5 "$DAEMON_LOG")"
 consumed=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^kafka_pg_sink_records_consumed_total\{' | sort)
 note "consumed counters:"$'\n'"$consumed"
-assert_eq 'kafka_pg_sink_records_consumed_total{topic="orders"} 200
-kafka_pg_sink_records_consumed_total{topic="orders.eu"} 100' "$consumed" \
-  "only the topics whose whole name matches are consumed"
+# The counters count fetches: records fetched before a rebalance (the subscription grew) and
+# not yet written are fetched again, so a counter may exceed the records produced. The topics
+# they name are what matters here; the rows below prove each record is applied once.
+assert_eq $'kafka_pg_sink_records_consumed_total{topic="orders"}\nkafka_pg_sink_records_consumed_total{topic="orders.eu"}' \
+  "$(awk '{ print $1 }' <<<"$consumed")" "only the topics whose whole name matches are consumed"
+awk '$1 ~ /"orders"/ && $2 < 200 || $1 ~ /"orders.eu"/ && $2 < 100 { bad = 1 } END { exit bad }' <<<"$consumed" ||
+  fail "every record of orders and orders.eu is consumed: $consumed"
 if grep -Eq "topic=(orders-archive|ordersX|orders-dlq|orders-new) |no sink is configured" "$DAEMON_LOG"; then
   fail "the daemon saw a topic the pattern does not match: $(grep -E "orders-archive|ordersX|orders-dlq|orders-new|no sink" "$DAEMON_LOG" | head -3)"
 fi
@@ -74,4 +78,19 @@ orders.eu	100" "$(psql_q "SELECT src, count(*) FROM public.orders GROUP BY src O
 assert_eq "300 300" "$(psql_q "SELECT count(*) || ' ' || count(DISTINCT id) FROM public.orders WHERE id <= 300")" \
   "every matching record once"
 stop_daemon TERM 20 || fail "the daemon exited with status $? after SIGTERM"
+
+# --until-caught-up waits for exactly the topics it consumes: a pattern that also matches the
+# dead letter topic (which holds records) must not wait for that topic forever.
+ids 9000 9004 | produce orders-dlq 0
+psql_q "CREATE TABLE public.all_orders (id bigint NOT NULL, src text NOT NULL)"
+KPS_GROUP=$KPS_GROUP-catch-up
+sed -e 's|topic_pattern: "^orders(\\\\.eu)?"|topic_pattern: "orders.*"|' -e 's|table: public.orders|table: public.all_orders|' \
+  -e "s|group_id: .*|group_id: \"$KPS_GROUP\"|" "$TEST_DIR/sink.yaml" >"$TEST_DIR/catch-up.yaml"
+grep -q 'topic_pattern: "orders.\*"' "$TEST_DIR/catch-up.yaml" || fail "could not write the catch-up config"
+run_daemon "$TEST_DIR/catch-up.yaml" --until-caught-up || fail "--until-caught-up exited with status $?"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM public.all_orders WHERE src = 'orders-dlq'")" \
+  "the dead letter topic is not consumed, though the pattern matches it"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM public.orders o WHERE NOT EXISTS
+               (SELECT 1 FROM public.all_orders a WHERE a.id = o.id AND a.src = o.src)")" \
+  "every record of the matching topics is consumed by the catch-up run"
 pass

@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -79,5 +80,24 @@ TEST_CASE("kafka.topic_refresh_interval_ms defaults to 30 s and takes a duration
   } catch (const kps::ConfigError& error) {
     REQUIRE(error.problems().size() == 1);
     CHECK(error.problems()[0].path == "kafka.topic_refresh_interval_ms");
+  }
+}
+
+TEST_CASE("wants() answers for one name what select() picks: never the dead letter or an internal topic") {
+  Config config;
+  config.errors.dead_letter_topic = "orders-dlq";
+  config.sinks.push_back(sink_on("payments", ""));
+  config.sinks.push_back(sink_on("", "orders.*"));
+  config.sinks.push_back(sink_on("", ".*offsets"));
+  const TopicSelector selector(config);
+  CHECK(selector.wants("payments"));
+  CHECK(selector.wants("orders"));
+  CHECK(selector.wants("orders.eu"));
+  CHECK_FALSE(selector.wants("orders-dlq"));          // what --until-caught-up would wait for forever
+  CHECK_FALSE(selector.wants("__consumer_offsets"));  // matched by .*offsets, still Kafka's own
+  CHECK_FALSE(selector.wants("pre-orders"));
+  for (const std::string& topic : kCluster) {
+    const auto selected = selector.select(std::vector<std::string>{topic});
+    CHECK(selector.wants(topic) == (std::find(selected.begin(), selected.end(), topic) != selected.end()));
   }
 }
