@@ -456,11 +456,14 @@ Status DeadLetterProducer::flush(std::chrono::milliseconds timeout) {
   State& state = *state_;
   rd_kafka_t* producer = state.producer.get();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (state.fatal.is_ok() && state.acknowledged + state.failed + state.replaced < state.enqueued) {
+  // A refusal for size may have been reported already (by a poll inside enqueue()): its cut
+  // copy waits in to_resend while the counts look complete, so send it before judging them.
+  while (state.fatal.is_ok() &&
+         (!state.to_resend.empty() || state.acknowledged + state.failed + state.replaced < state.enqueued)) {
+    if (!state.to_resend.empty()) state.resend_cut_letters(topic_);
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     rd_kafka_poll(producer, static_cast<int>(std::min<int64_t>(left.count(), 100)));
-    if (!state.to_resend.empty()) state.resend_cut_letters(topic_);
   }
 
   Status result;

@@ -56,7 +56,9 @@ Status DeadLetterRouter::enqueue_released(std::span<const BadRecord> bad) {
           ++next;
         },
         kRereadTimeout);
-    if (!read) return read;
+    // Kafka, not PostgreSQL, failed here: the recovery must not count it as a database outage.
+    if (!read) return Status::error(read.kind(), "reading refused records back for their dead letters: " + read.message(),
+                                    "dead_letter");
     if (!status) return status;
     if (next < records.size()) {
       // Fewer records came back than were refused: never move past one without its letter.
