@@ -456,6 +456,27 @@ stop_daemon() {
   return "$status"
 }
 
+# start_daemon_timing_assignment CONFIG PARTITIONS LIMIT_SECONDS: starts the daemon (HTTP on), keeps
+# probing /healthz (start_healthz_probe), and waits until it has been assigned all PARTITIONS;
+# fails unless that happened within LIMIT_SECONDS of the start, and notes the time it took.
+start_daemon_timing_assignment() {
+  local config=$1 expected=$2 limit=$3 started_at elapsed deadline
+  started_at=$EPOCHREALTIME
+  start_daemon "$config"
+  wait_for "the HTTP server" 15 grep -q "serving /metrics" "$DAEMON_LOG"
+  start_healthz_probe "$HTTP_PORT"
+  deadline=$((SECONDS + 60))
+  until grep -q "rebalance: $expected partition(s) assigned" "$DAEMON_LOG"; do
+    process_alive "$DAEMON_PID" || fail "the daemon exited during the assignment"
+    ((SECONDS < deadline)) || fail "no assignment of the $expected partitions within 60 s"
+    sleep 0.05
+  done
+  elapsed=$(awk -v a="$started_at" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+  note "measured: the assignment of $expected partitions completed ${elapsed} s after the start"
+  awk -v e="$elapsed" -v limit="$limit" 'BEGIN { exit !(e < limit) }' ||
+    fail "the assignment took ${elapsed} s (limit ${limit} s)"
+}
+
 # ---------------------------------------------------------------------------------------------
 # Fault tests: records with a known content, several daemons, and the exactly-once checker
 

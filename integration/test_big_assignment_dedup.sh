@@ -42,22 +42,7 @@ rm -rf "$TEST_DIR/state"
 produce_records bigdedup 1 1000
 produce_records bigdedup 4001 5000
 
-serving() { grep -q "serving /metrics" "$DAEMON_LOG"; }
-assigned_all() { grep -q "rebalance: $partitions partition(s) assigned" "$DAEMON_LOG"; }
-started_at=$EPOCHREALTIME
-start_daemon "$TEST_DIR/sink.yaml"
-wait_for "the HTTP server" 15 serving
-start_healthz_probe "$HTTP_PORT"
-deadline=$((SECONDS + 60))
-until assigned_all; do
-  process_alive "$DAEMON_PID" || fail "the daemon exited during the assignment"
-  ((SECONDS < deadline)) || fail "no assignment of the $partitions partitions within 60 s"
-  sleep 0.05
-done
-elapsed=$(awk -v a="$started_at" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
-note "measured: the assignment of $partitions partitions completed ${elapsed} s after the start"
-awk -v e="$elapsed" -v limit="$assignment_limit_seconds" 'BEGIN { exit !(e < limit) }' ||
-  fail "the assignment took ${elapsed} s (limit ${assignment_limit_seconds} s)"
+start_daemon_timing_assignment "$TEST_DIR/sink.yaml" "$partitions" "$assignment_limit_seconds"
 assert_log_matches "rebalance: $partitions partition\(s\) assigned \(paused\), $partitions owned" \
   "the partitions are assigned paused while the dedup state is rebuilt"
 assert_log_matches "rebuilding the dedup state of $partitions partition\(s\)" "the rebuild covers the whole topic"
