@@ -126,7 +126,12 @@ Status Connector::run() {
     }
   }
   if (Status status = drain(); !status) return status;
-  if (catch_up_) log::info("caught up: every record below the starting high watermarks is applied and committed");
+  if (catch_up_ && catch_up_->done()) {
+    log::info("caught up: every record below the starting high watermarks is applied and committed");
+  } else if (catch_up_) {
+    log::info("stopped before catching up: ", catch_up_->remaining_records(), " record(s) in ",
+              catch_up_->remaining_partitions(), " partition(s) remain; the next run resumes from the stored offsets");
+  }
   return Status::ok();
 }
 
