@@ -4,15 +4,6 @@
 
 namespace kps {
 
-const PartitionSpan* TableBatch::find_partition(const TopicPartition& tp) const {
-  for (const PartitionSpan& span : partitions) {
-    if (span.topic_partition.partition == tp.partition && span.topic_partition.topic == tp.topic) {
-      return &span;
-    }
-  }
-  return nullptr;
-}
-
 Batcher::Batcher(const BatchConfig& limits, const Clock& clock) : limits_(limits), clock_(clock) {}
 
 uint32_t Batcher::note_record(const RecordView& record) {

@@ -7,49 +7,13 @@
 #include <cstdint>
 #include <optional>
 #include <utility>
-#include <vector>
 
 #include "connector/clock.h"
 #include "connector/config.h"
-#include "connector/copy_encoder.h"
 #include "connector/record.h"
+#include "connector/table_batch.h"
 
 namespace kps {
-
-/// One row of a batch: where its tuple sits in TableBatch::tuples and which record made it.
-struct BatchRow {
-  uint32_t tuple_begin = 0;
-  uint32_t tuple_size = 0;
-  uint32_t partition_slot = 0;  // index into TableBatch::partitions
-  int64_t offset = 0;
-  bool is_delete = false;  // a tombstone: the tuple holds only the primary key
-};
-
-/// How far a batch reaches into one partition.
-struct PartitionSpan {
-  TopicPartition topic_partition;
-  int64_t first_offset = 0;
-  int64_t next_offset = 0;  // last offset in the batch + 1: what gets stored once it commits
-  std::optional<int64_t> last_timestamp_ms;  // Kafka timestamp of the record at next_offset - 1
-};
-
-struct TableBatch {
-  CopyBuffer tuples;
-  std::vector<BatchRow> rows;
-  std::vector<PartitionSpan> partitions;  // few per batch: searched linearly
-  size_t message_bytes = 0;
-  std::optional<Clock::time_point> oldest_record_at;
-  std::optional<int64_t> oldest_record_timestamp_ms;  // Kafka timestamp, for end-to-end latency
-
-  bool empty() const { return partitions.empty(); }
-  std::string_view tuple(const BatchRow& row) const {
-    return view_tuple(row.tuple_begin, row.tuple_size);
-  }
-  std::string_view view_tuple(uint32_t begin, uint32_t size) const {
-    return tuples.view().substr(begin, size);
-  }
-  const PartitionSpan* find_partition(const TopicPartition& tp) const;
-};
 
 /// Collects the rows of one table and says when the batch must be flushed.
 /// Not thread-safe.

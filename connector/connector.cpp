@@ -9,6 +9,7 @@
 #include "connector/dead_letter_router.h"
 #include "connector/dedup_store.h"
 #include "connector/failpoint.h"
+#include "connector/failure_policy.h"
 #include "connector/log.h"
 #include "connector/pg_writer.h"
 #include "connector/pipeline.h"
@@ -45,13 +46,6 @@ constexpr std::chrono::milliseconds kDeadLetterFlushTimeout{30000};
 constexpr std::chrono::milliseconds kOutageQuietMargin{5000};
 // How often a stuck write is logged again while it stays stuck.
 constexpr std::chrono::milliseconds kStuckWriteWarningInterval{30000};
-
-/// A cause of recovery that says PostgreSQL cannot be written to (rather than another
-/// member taking partitions, or the dead letter topic not acknowledging).
-bool is_database_unavailable(const Status& cause) {
-  const std::string& code = cause.code();
-  return code != "fenced" && code != "lost" && code != "dead_letter";
-}
 
 double seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
@@ -112,14 +106,16 @@ Status Connector::run() {
   while (!stop_requested_.load()) {
     if (catch_up_ && catch_up_->done() && !recovering_) break;
     if (Status status = poll_once(); !status) {
-      if (status.kind() == ErrorKind::Poison && status.code().empty()) {
-        // A record that cannot be decoded: stop at it, after applying and committing
-        // everything before it.
-        log::error(status.message());
-        if (Status drained = drain(); !drained) log::error("could not flush before stopping: ", drained.message());
-        return status;
+      switch (failure_action(status)) {
+        case FailureAction::StopAtUndecodable:
+          // Stop at it, after applying and committing everything before it.
+          log::error(status.message());
+          if (Status drained = drain(); !drained) log::error("could not flush before stopping: ", drained.message());
+          return status;
+        case FailureAction::StopAtRefusedRecord: return stop_at_refused_record(status);
+        case FailureAction::Recover:  // poll_once() recovers from these itself; never here
+        case FailureAction::Stop: break;
       }
-      if (status.kind() == ErrorKind::Poison) return stop_at_refused_record(status);
       failure_ = status;
       consumer_->close();
       return status;
@@ -576,7 +572,7 @@ void Connector::follow_backpressure(Clock::time_point now) {
 Status Connector::absorb_write_result(Status status) {
   if (status.is_ok()) return status;
   if (status.code().size() == 5) metrics_.database_errors(status.code()).inc();  // a SQLSTATE
-  if (status.kind() == ErrorKind::Transient) {
+  if (failure_action(status) == FailureAction::Recover) {
     begin_recovery(status);
     return Status::ok();
   }
@@ -586,21 +582,18 @@ Status Connector::absorb_write_result(Status status) {
 void Connector::begin_recovery(const Status& cause) {
   // Not a new start for the backoff: a reconnect that succeeded and a write that failed
   // again belong to the outage that began with the first failure.
-  if (is_database_unavailable(cause)) outage_.note_failure();
+  const RecoveryCause named = recovery_cause(cause);
+  if (named.database_unavailable) outage_.note_failure();
   if (!recovering_) {
     recovering_ = true;
     recovering_since_ = clock_.now();
-    const char* what = cause.code() == "lost"          ? ""
-                       : cause.code() == "dead_letter" ? "dead letters not acknowledged: "
-                                                       : "PostgreSQL write failed: ";
-    log::warn(what, cause.message(), "; pausing ",
+    log::warn(named.log_prefix, cause.message(), "; pausing ",
               consumer_->assignment().size(),
               " partition(s) to re-read the offsets stored in PostgreSQL and fetch again from there");
   }
   recovery_cause_ = cause;
   set_readiness("recovering: " + cause.message());
-  const std::string& code = cause.code();
-  metrics_.retries(code == "fenced" || code == "lost" || code == "dead_letter" ? code : "database").inc();
+  metrics_.retries(named.metric_label).inc();
   // Nothing unwritten is kept: the partitions are re-fetched from PostgreSQL's offsets.
   pipeline_->reset();
   paused_for_backpressure_ = false;  // the recovery pauses and resumes on its own
@@ -687,7 +680,7 @@ Status Connector::try_recover() {
   if (!rebuilds.empty()) schedule_dedup_rebuild(std::move(rebuilds));
   // Else resumed when the rebuild ends.
   if (!rebuild_active_) consumer_->resume(owned);
-  log::info(recovery_cause_.code() == "dead_letter" ? "trying the dead letters again after " : "PostgreSQL is back after ",
+  log::info(recovery_cause_.cause() == Cause::DeadLetters ? "trying the dead letters again after " : "PostgreSQL is back after ",
             static_cast<int64_t>(seconds_between(recovering_since_, now) * 1000), " ms; resuming ", positions.size(),
             " partition(s) from the stored offsets");
   if (catch_up_) {
@@ -757,11 +750,10 @@ void Connector::check_stored_offsets_unmoved() {
     // Our next compare-and-set would fail on it: start over from the database's offsets now,
     // rather than when the next record arrives.
     begin_recovery(Status::error(
-        ErrorKind::Transient,
+        ErrorKind::Transient, Cause::Fenced,
         "the stored offset of topic=" + tp.topic + " partition=" + std::to_string(tp.partition) + " was moved to " +
             (in_database ? std::to_string(found->second) : std::string("nothing")) +
-            " by another writer (an offsets reset?)",
-        "fenced"));
+            " by another writer (an offsets reset?)"));
     return;
   }
 }
@@ -976,7 +968,7 @@ void Connector::on_partitions_revoked(std::span<const TopicPartition> partitions
     if (lost) log::warn("lost ", partitions.size(), " partition(s) to the group without a clean revoke");
     pipeline_->reset();
     if (!recovering_ && !consumer_->assignment().empty()) {
-      begin_recovery(Status::error(ErrorKind::Transient, "partitions were lost to the group", "lost"));
+      begin_recovery(Status::error(ErrorKind::Transient, Cause::PartitionsLost, "partitions were lost to the group"));
     }
     return;
   }

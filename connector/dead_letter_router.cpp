@@ -30,7 +30,7 @@ Status DeadLetterRouter::enqueue_letter(const DeadLetter& letter) {
   if (Status flushed = flush(); !flushed) return flushed;
   status = producer_.enqueue(letter);
   if (status || status.kind() != ErrorKind::Transient) return status;
-  return Status::error(ErrorKind::Transient, status.message(), "dead_letter");
+  return Status::error(ErrorKind::Transient, Cause::DeadLetters, status.message());
 }
 
 Status DeadLetterRouter::enqueue(const RecordView& record, const BadRecord& bad) {
@@ -57,15 +57,14 @@ Status DeadLetterRouter::enqueue_released(std::span<const BadRecord> bad) {
         },
         kRereadTimeout);
     // Kafka, not PostgreSQL, failed here: the recovery must not count it as a database outage.
-    if (!read) return Status::error(read.kind(), "reading refused records back for their dead letters: " + read.message(),
-                                    "dead_letter");
+    if (!read) return Status::error(read.kind(), Cause::DeadLetters,
+                                    "reading refused records back for their dead letters: " + read.message());
     if (!status) return status;
     if (next < records.size()) {
       // Fewer records came back than were refused: never move past one without its letter.
-      return Status::error(ErrorKind::Transient,
+      return Status::error(ErrorKind::Transient, Cause::DeadLetters,
                            "could not read back topic=" + tp.topic + " partition=" + std::to_string(tp.partition) +
-                               " offset=" + std::to_string(records[next]->offset) + " for its dead letter",
-                           "dead_letter");
+                               " offset=" + std::to_string(records[next]->offset) + " for its dead letter");
     }
   }
   return Status::ok();
@@ -74,7 +73,7 @@ Status DeadLetterRouter::enqueue_released(std::span<const BadRecord> bad) {
 Status DeadLetterRouter::flush() {
   const Status status = producer_.flush(flush_timeout_);
   if (status || status.kind() != ErrorKind::Transient) return status;
-  return Status::error(ErrorKind::Transient, status.message(), "dead_letter");
+  return Status::error(ErrorKind::Transient, Cause::DeadLetters, status.message());
 }
 
 }  // namespace kps

@@ -12,19 +12,6 @@
 
 namespace kps {
 
-/// What the writer does with a reduced row. The values are stored in the staging
-/// table's op column, so they are part of the SQL the writer generates.
-enum class RowOp : int16_t {
-  Upsert = 0,            // insert, or update per the sink's mode
-  DeleteThenUpsert = 1,  // a tombstone came first in the batch: delete the stored row, then insert
-  Delete = 2,            // the key's last record in the batch is a tombstone
-};
-
-struct ReducedRow {
-  uint32_t row_index = 0;  // into TableBatch::rows; for Delete, the tombstone's row
-  RowOp op = RowOp::Upsert;
-};
-
 /// Per key, records apply in offset order: a tombstone deletes what came before it;
 /// among the upserts after the last tombstone the last one wins, or with
 /// upsert_when_newer the greatest value wins (ties: the later record, as across

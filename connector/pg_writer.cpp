@@ -442,11 +442,11 @@ Status PgWriter::advance_offsets(std::span<const OffsetAdvance> offsets) {
     if (result.value().affected_rows() != 1) {
       // Another consumer moved this partition's offset since we read it: it owns the
       // partition now, and our batch must not be applied.
-      return Status::error(ErrorKind::Transient,
+      return Status::error(ErrorKind::Transient, Cause::Fenced,
           "offset of topic=" + advance.topic_partition.topic + " partition=" + partition +
           " was moved by another consumer (expected " +
           (advance.expected_stored ? std::to_string(*advance.expected_stored) : std::string("no stored offset")) +
-          "); the batch was rolled back", "fenced");
+          "); the batch was rolled back");
     }
   }
   return Status::ok();

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "connector/config.h"
-#include "connector/pipeline.h"
+#include "connector/table_writer.h"
 #include "connector/record.h"
 #include "connector/status.h"
 

@@ -105,12 +105,20 @@ Pipeline::Pipeline(const Config& config, TableWriter& writer, const Clock& clock
       clock_(clock),
       dedup_(dedup),
       unix_seconds_(unix_seconds ? std::move(unix_seconds) : [] { return static_cast<int64_t>(std::time(nullptr)); }),
+      own_ledger_(std::make_unique<PartitionLedger>()),
+      ledger_(own_ledger_.get()),
       in_flight_(std::make_unique<InFlightWrite>()),
       breaker_(config.errors.circuit_breaker) {
   tables_.reserve(config.sinks.size());
   for (size_t index = 0; index < config.sinks.size(); ++index) {
     tables_.push_back(std::make_unique<TableState>(index, config.sinks[index], config.batch, clock));
   }
+}
+
+void Pipeline::share_ledger(PartitionLedger& ledger, uint32_t lane) {
+  ledger_ = &ledger;
+  lane_ = lane;
+  own_ledger_.reset();
 }
 
 Pipeline::~Pipeline() {
@@ -136,46 +144,13 @@ Pipeline::TopicState& Pipeline::topic_state(std::string_view topic) {
   return topics_.emplace(std::string(topic), std::move(state)).first->second;
 }
 
-Pipeline::PartitionState* Pipeline::partition_state(std::string_view topic, int32_t partition) {
-  return partition_state(topic_state(topic), partition);
-}
-
-Pipeline::PartitionState* Pipeline::partition_state(TopicState& topic_entry, int32_t partition) {
-  if (partition < 0) return nullptr;
-  if (static_cast<size_t>(partition) >= topic_entry.partitions.size()) {
-    topic_entry.partitions.resize(static_cast<size_t>(partition) + 1);
-  }
-  return &topic_entry.partitions[static_cast<size_t>(partition)];
-}
-
-const Pipeline::PartitionState* Pipeline::find_partition_state(const TopicPartition& tp) const {
-  const auto found = topics_.find(std::string_view(tp.topic));
-  if (found == topics_.end() || tp.partition < 0 ||
-      static_cast<size_t>(tp.partition) >= found->second.partitions.size()) {
-    return nullptr;
-  }
-  return &found->second.partitions[static_cast<size_t>(tp.partition)];
-}
-
 void Pipeline::assign(const TopicPartition& tp, std::optional<int64_t> stored_next_offset,
                       std::optional<int64_t> first_offset_to_fetch, std::optional<int64_t> dedup_untrusted_below,
                       std::optional<LastAppliedRecord> last_applied) {
-  PartitionState* state = partition_state(tp.topic, tp.partition);
-  *state = PartitionState{};
-  state->assigned = true;
-  state->stored_next_offset = stored_next_offset;
-  state->next_offset_to_consume = first_offset_to_fetch ? first_offset_to_fetch : stored_next_offset;
-  state->dedup_untrusted_below = dedup_untrusted_below;
-  state->last_applied = last_applied;
-  if (last_applied && (!state->next_offset_to_consume || *state->next_offset_to_consume > last_applied->offset)) {
-    state->next_offset_to_consume = last_applied->offset;
-    state->fetching_only_for_check = true;
-  }
+  ledger_->own(tp, PartitionStart{stored_next_offset, first_offset_to_fetch, dedup_untrusted_below, last_applied}, lane_);
 }
 
-Status Pipeline::check_last_applied(PartitionState& state, const RecordView& record) {
-  const LastAppliedRecord expected = *std::exchange(state.last_applied, std::nullopt);
-  if (record.offset != expected.offset || record.timestamp_ms == expected.timestamp_ms) return Status::ok();
+Status Pipeline::log_replaced(const RecordView& record, const LastAppliedRecord& expected) {
   const std::string table = quote_qualified_name(config_.postgres.offsets_table);
   failed_write_ = Status::error(ErrorKind::Fatal,
       "topic=" + std::string(record.topic) + " partition=" + std::to_string(record.partition) +
@@ -200,29 +175,16 @@ Status Pipeline::revoke(std::span<const TopicPartition> partitions) {
     if (holds_revoked && status.is_ok()) status = flush(*table);
   }
   if (status.is_ok()) status = wait_for_writes();
-  for (const TopicPartition& tp : partitions) {
-    *partition_state(tp.topic, tp.partition) = PartitionState{};
-    forget_first_fetched(tp);
-  }
+  for (const TopicPartition& tp : partitions) ledger_->forget(tp);
   return status;
 }
 
-void Pipeline::note_fetched(const RecordView& record) { note_fetched(topic_state(record.topic), record); }
-
-void Pipeline::note_fetched(TopicState& topic_entry, const RecordView& record) {
-  if (record.partition < 0) return;
-  const auto partition = static_cast<size_t>(record.partition);
-  if (partition >= topic_entry.first_fetched.size()) topic_entry.first_fetched.resize(partition + 1);
-  if (!topic_entry.first_fetched[partition]) topic_entry.first_fetched[partition] = record.offset;
+void Pipeline::note_fetched(const RecordView& record) {
+  ledger_->note_fetched(record.topic, record.partition, record.offset);
 }
 
 std::optional<int64_t> Pipeline::first_offset_fetched(const TopicPartition& tp) const {
-  const auto found = topics_.find(std::string_view(tp.topic));
-  if (found == topics_.end() || tp.partition < 0 ||
-      static_cast<size_t>(tp.partition) >= found->second.first_fetched.size()) {
-    return std::nullopt;
-  }
-  return found->second.first_fetched[static_cast<size_t>(tp.partition)];
+  return ledger_->first_offset_fetched(tp);
 }
 
 void Pipeline::reset() {
@@ -251,14 +213,7 @@ void Pipeline::reset() {
     table->replay_identities.clear();
     table->replay_progress.clear();
   }
-  for (auto& [topic, topic_entry] : topics_) topic_entry.partitions.clear();
-}
-
-void Pipeline::forget_first_fetched(const TopicPartition& tp) {
-  TopicState& topic_entry = topic_state(tp.topic);
-  if (tp.partition >= 0 && static_cast<size_t>(tp.partition) < topic_entry.first_fetched.size()) {
-    topic_entry.first_fetched[static_cast<size_t>(tp.partition)].reset();
-  }
+  ledger_->forget_lane(lane_);
 }
 
 void Pipeline::learn_identity(TableState& table, const RecordView& record) {
@@ -331,63 +286,55 @@ Status Pipeline::flush_dead_letters() {
   return Status::ok();
 }
 
-Status Pipeline::handle_undecodable(TableState& table, PartitionState& state, const RecordView& record,
+Status Pipeline::handle_undecodable(TableState& table, PartitionFacts& facts, const RecordView& record,
                                     DecodeError error) {
   BadRecord bad{TopicPartition{std::string(record.topic), record.partition}, record.offset, BadRecordStage::Decode,
                 std::move(error.column), decode_failure_name(error.failure), "", std::move(error.reason)};
   if (!tolerates_bad_records()) {
     if (Status stopped = note_bad_record(bad); !stopped) return stopped;
-    // Empty code: the connector tells this stop from a database refusal by it.
-    return Status::error(ErrorKind::Poison, "bad record at " + bad.describe());
+    return Status::error(ErrorKind::Poison, Cause::UndecodableRecord, "bad record at " + bad.describe());
   }
   if (Status queued = dead_letters_->enqueue(record, bad); !queued) return queued;
   // No row, but the offset is stored with the batch: after the letter is acknowledged.
   table.batcher.add_without_row(record);
-  state.next_offset_to_consume = record.offset + 1;
+  PartitionLedger::consumed(facts, record.offset);
   if (Status stopped = note_bad_record(bad); !stopped) return stopped;
   if (table.batcher.full()) return flush(table, /*may_defer=*/true);
   return Status::ok();
 }
 
 Status Pipeline::add(const RecordView& record) {
-  // One lookup of the topic per record: this is the per-record path.
-  TopicState& topic_entry = topic_state(record.topic);
-  note_fetched(topic_entry, record);
+  // One lookup of the topic and one of the partition per record: this is the per-record path.
+  ledger_->note_fetched(record.topic, record.partition, record.offset);
   if (!failed_write_.is_ok()) return failed_write_;
-  PartitionState* state = partition_state(topic_entry, record.partition);
-  if (state == nullptr || !state->assigned) {
-    // A record fetched before a revoke completed: its partition has a new owner now.
-    return Status::ok();
-  }
-  const std::optional<size_t> sink_index = topic_entry.sink_index;
+  PartitionFacts* facts = ledger_->find(record.topic, record.partition);
+  // Not owned: fetched before a revoke completed, its partition has a new owner now.
+  if (facts == nullptr) return Status::ok();
+  const std::optional<size_t> sink_index = topic_state(record.topic).sink_index;
   if (!sink_index) {
     return Status::error(ErrorKind::Fatal,
                          "no sink is configured for topic " + std::string(record.topic));
   }
   TableState& table = *tables_[*sink_index];
-  if (state->next_offset_to_consume && record.offset < *state->next_offset_to_consume) {
-    // Re-delivered (librdkafka may repeat records around a resume): already applied.
-    ++counters_.records_redelivered;
-    return Status::ok();
-  }
-  if (state->last_applied && record.offset >= state->last_applied->offset) {
-    if (Status same_log = check_last_applied(*state, record); !same_log) return same_log;
-    if (std::exchange(state->fetching_only_for_check, false) && state->stored_next_offset &&
-        record.offset < *state->stored_next_offset) {
-      // Fetched only to be compared: already applied, and not part of a dedup re-read.
-      state->next_offset_to_consume = record.offset + 1;
-      return Status::ok();
-    }
-  }
-  if (state->stored_next_offset && record.offset < *state->stored_next_offset) {
-    // Applied before, re-read on purpose so the dedup state learns its identity.
-    state->next_offset_to_consume = record.offset + 1;
-    if (table.sink.dedup && dedup_ != nullptr) {
-      learn_identity(table, record);
-    } else {
+  LastAppliedRecord expected;
+  switch (PartitionLedger::classify(*facts, record, &expected)) {
+    case Arrival::NotOwned: return Status::ok();
+    case Arrival::Redelivered:
       ++counters_.records_redelivered;
-    }
-    return Status::ok();
+      return Status::ok();
+    case Arrival::LogReplaced: return log_replaced(record, expected);
+    case Arrival::CheckedOnly:  // already applied, and not part of a dedup re-read
+      PartitionLedger::consumed(*facts, record.offset);
+      return Status::ok();
+    case Arrival::AlreadyApplied:  // re-read on purpose, so the dedup state learns its identity
+      PartitionLedger::consumed(*facts, record.offset);
+      if (table.sink.dedup && dedup_ != nullptr) {
+        learn_identity(table, record);
+      } else {
+        ++counters_.records_redelivered;
+      }
+      return Status::ok();
+    case Arrival::New: break;
   }
   CopyBuffer& tuples = table.batcher.tuple_buffer();
   const size_t tuple_begin = tuples.size();
@@ -404,7 +351,7 @@ Status Pipeline::add(const RecordView& record) {
   } else if (!is_tombstone) {
     const bool deduplicating = table.sink.dedup && dedup_ != nullptr;
     error = table.decoder.decode_value(record, tuples, deduplicating ? &identity_ : nullptr);
-    const bool trust_store = !state->dedup_untrusted_below || record.offset >= *state->dedup_untrusted_below;
+    const bool trust_store = !facts->dedup_untrusted_below || record.offset >= *facts->dedup_untrusted_below;
     if (!error && deduplicating) {
       claim = claim_identity(table, trust_store, identity_view);
       if (claim == DedupClaim::Duplicate) {
@@ -412,7 +359,7 @@ Status Pipeline::add(const RecordView& record) {
         table.batcher.add_without_row(record);
         ++counters_.dedup_dropped;
         ++table.dedup_dropped_in_batch;
-        state->next_offset_to_consume = record.offset + 1;
+        PartitionLedger::consumed(*facts, record.offset);
         if (table.batcher.full()) return flush(table, /*may_defer=*/true);
         return Status::ok();
       }
@@ -423,7 +370,7 @@ Status Pipeline::add(const RecordView& record) {
     error = DecodeError{"", "tombstone (null value) but delete_on_tombstone is false for table " +
                                 quote_qualified_name(table.sink.table), DecodeFailure::Tombstone};
   }
-  if (error) return handle_undecodable(table, *state, record, std::move(*error));
+  if (error) return handle_undecodable(table, *facts, record, std::move(*error));
 
   table.batcher.add_row(record, tuple_begin, is_tombstone);
   if (table.sink.dedup && dedup_ != nullptr) {
@@ -432,7 +379,7 @@ Status Pipeline::add(const RecordView& record) {
     table.row_identities.push_back(identity_view);
     table.row_claims.push_back(claim);
   }
-  state->next_offset_to_consume = record.offset + 1;
+  PartitionLedger::consumed(*facts, record.offset);
   ++counters_.records_consumed;
   if (tolerates_bad_records()) breaker_.note(false);
   if (table.batcher.full()) return flush(table, /*may_defer=*/true);
@@ -548,8 +495,7 @@ Status Pipeline::flush(TableState& table, bool may_defer) {
   write.advances.clear();
   for (const PartitionSpan& span : write.batch.partitions) {
     // The previous write has been taken in, so the stored offset is current.
-    const PartitionState* state = find_partition_state(span.topic_partition);
-    write.advances.push_back({span.topic_partition, state ? state->stored_next_offset : std::nullopt,
+    write.advances.push_back({span.topic_partition, ledger_->stored_next_offset(span.topic_partition),
                               span.next_offset, span.last_timestamp_ms});
   }
   write.started_at = std::chrono::steady_clock::now();
@@ -703,12 +649,7 @@ Status Pipeline::finish_write(Status status) {
     flush_listener_(FlushReport{table.sink_index, write.batch, write.rows.size(), write.dedup_dropped,
                                 write.duplicate_rows, std::chrono::steady_clock::now() - write.started_at});
   }
-  for (const OffsetAdvance& advance : write.advances) {
-    PartitionState* state = partition_state(advance.topic_partition.topic, advance.topic_partition.partition);
-    // A partition revoked meanwhile was waited for, so this write belongs to the current owner.
-    state->stored_next_offset = advance.next_offset;
-    state->commit_pending = true;
-  }
+  for (const OffsetAdvance& advance : write.advances) ledger_->note_durable(advance.topic_partition, advance.next_offset);
   counters_.rows_written += write.rows.size();
   ++counters_.batches_written;
   if (table.sink.dedup && dedup_ != nullptr && !dedup_recording_failed_) {
@@ -720,8 +661,8 @@ Status Pipeline::finish_write(Status status) {
       // Never lowered: after a rewind the state still holds the identities up to the old
       // marker, and a later re-plan must keep distrusting it there, or it would drop the
       // rest of the replay as duplicates.
-      const PartitionState* state = find_partition_state(advance.topic_partition);
-      const int64_t untrusted_below = state && state->dedup_untrusted_below ? *state->dedup_untrusted_below : 0;
+      const PartitionFacts* facts = ledger_->find(advance.topic_partition);
+      const int64_t untrusted_below = facts && facts->dedup_untrusted_below ? *facts->dedup_untrusted_below : 0;
       update.complete_up_to.emplace_back(advance.topic_partition, std::max(advance.next_offset, untrusted_below));
     }
     record_dedup(update);
@@ -740,7 +681,7 @@ Status Pipeline::finish_write(Status status) {
     // Everything before the refused record is committed; nothing after it may follow.
     const BadRecord bad = *std::exchange(write.stop_at, std::nullopt);
     if (Status counted = note_bad_record(bad); !counted) return counted;
-    failed_write_ = Status::error(ErrorKind::Poison, "bad record at " + bad.describe(), bad.sqlstate);
+    failed_write_ = Status::error(ErrorKind::Poison, Cause::RefusedRecord, "bad record at " + bad.describe(), bad.sqlstate);
     return failed_write_;
   }
   return Status::ok();
@@ -785,21 +726,11 @@ std::optional<std::chrono::milliseconds> Pipeline::time_until_next_flush(Clock::
 }
 
 std::vector<std::pair<TopicPartition, int64_t>> Pipeline::take_durable_offsets() {
-  std::vector<std::pair<TopicPartition, int64_t>> durable;
-  for (auto& [topic, topic_entry] : topics_) {
-    for (size_t partition = 0; partition < topic_entry.partitions.size(); ++partition) {
-      PartitionState& state = topic_entry.partitions[partition];
-      if (!state.commit_pending || !state.stored_next_offset) continue;
-      durable.push_back({TopicPartition{topic, static_cast<int32_t>(partition)}, *state.stored_next_offset});
-      state.commit_pending = false;
-    }
-  }
-  return durable;
+  return ledger_->take_durable(lane_);
 }
 
 std::optional<int64_t> Pipeline::stored_next_offset(const TopicPartition& tp) const {
-  const PartitionState* state = find_partition_state(tp);
-  return state ? state->stored_next_offset : std::nullopt;
+  return ledger_->stored_next_offset(tp);
 }
 
 bool Pipeline::has_unwritten_records(const TopicPartition& tp) const {

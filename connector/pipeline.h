@@ -20,61 +20,15 @@
 #include "connector/config.h"
 #include "connector/dedup_index.h"
 #include "connector/key_reducer.h"
+#include "connector/partition_ledger.h"
 #include "connector/record.h"
 #include "connector/status.h"
+#include "connector/table_writer.h"
 
 namespace kps {
 
 class Decoder;
 struct DecodeError;
-
-/// The stored offset of one partition moves from `expected_stored` to `next_offset`
-/// in the same transaction as the batch's rows. nullopt: no row is stored yet.
-struct OffsetAdvance {
-  TopicPartition topic_partition;
-  std::optional<int64_t> expected_stored;
-  int64_t next_offset = 0;
-  /// Kafka timestamp of the record at next_offset - 1, stored with the offset (nullopt:
-  /// unknown, e.g. the partition was cut before a refused record).
-  std::optional<int64_t> last_record_timestamp_ms;
-};
-
-/// The record a partition's stored offset was taken after (the one at stored offset - 1),
-/// as the offsets table remembers it.
-struct LastAppliedRecord {
-  int64_t offset = 0;
-  int64_t timestamp_ms = 0;
-};
-
-/// A row PostgreSQL refused for its data (SQLSTATE class 22 or 23).
-struct RejectedRow {
-  uint32_t row_index = 0;  // into TableBatch::rows
-  std::string sqlstate;
-  std::string column;      // when PostgreSQL named one
-  std::string reason;      // PostgreSQL's message
-};
-
-struct WriteRequest {
-  size_t sink_index = 0;  // into Config::sinks
-  const TableBatch& batch;
-  std::span<const ReducedRow> rows;  // what to write; every row of the batch in insert mode
-  std::span<const OffsetAdvance> offsets;
-  /// Given: when PostgreSQL refuses rows for their data, find every refused row, list
-  /// them here, change nothing and fail with ErrorKind::Poison; the caller sets them
-  /// aside and writes the rest again.
-  std::vector<RejectedRow>* rejected = nullptr;
-};
-
-/// Where batches go. The PostgreSQL implementation is PgWriter.
-class TableWriter {
- public:
-  virtual ~TableWriter() = default;
-  /// Applies `request.rows` and moves every partition's stored offset in one
-  /// transaction: afterwards all of it is durable or none of it is. An offset whose
-  /// stored value is not `expected_stored` (another owner moved it) fails the whole
-  /// write and changes nothing.
-  virtual Status write(const WriteRequest& request) = 0;
-};
 
 struct PipelineCounters {
   uint64_t records_consumed = 0;
@@ -115,6 +69,12 @@ class Pipeline {
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
+
+  /// Keeps the partitions' offset facts in `ledger` (shared by every writer lane, so the
+  /// connector reads them in one place) as those of lane `lane`, instead of a ledger of its
+  /// own. Call before anything else; `ledger` must outlive the pipeline.
+  void share_ledger(PartitionLedger& ledger, uint32_t lane);
+  const PartitionLedger& ledger() const { return *ledger_; }
 
   /// Which sink consumes `topic`: index into Config::sinks, nullopt when none.
   std::optional<size_t> sink_for_topic(std::string_view topic);
@@ -211,19 +171,8 @@ class Pipeline {
   }
 
  private:
-  struct PartitionState {
-    bool assigned = false;
-    std::optional<int64_t> stored_next_offset;
-    std::optional<int64_t> next_offset_to_consume;
-    std::optional<int64_t> dedup_untrusted_below;
-    std::optional<LastAppliedRecord> last_applied;  // to compare with the first record fetched
-    bool fetching_only_for_check = false;           // last_applied is fetched for the check alone
-    bool commit_pending = false;
-  };
   struct TopicState {
     std::optional<size_t> sink_index;
-    std::vector<PartitionState> partitions;            // by partition number
-    std::vector<std::optional<int64_t>> first_fetched;  // by partition number; survives reset()
   };
   /// Where a row of a dedup sink stands with its identity. Only the durable dedup state
   /// (and identities re-read from Kafka) drop a record at once; an identity claimed only by
@@ -245,10 +194,6 @@ class Pipeline {
   };
 
   TopicState& topic_state(std::string_view topic);
-  PartitionState* partition_state(std::string_view topic, int32_t partition);
-  PartitionState* partition_state(TopicState& topic_entry, int32_t partition);
-  void note_fetched(TopicState& topic_entry, const RecordView& record);
-  const PartitionState* find_partition_state(const TopicPartition& tp) const;
   /// Hands the table's batch to the writer thread (after the previous write finished).
   /// With `may_defer`, a batch that would wait behind a write in flight for longer
   /// than the backpressure wait stays where it is (see backpressured()).
@@ -265,18 +210,16 @@ class Pipeline {
   /// The rows of the in-flight batch to write, leaving out the excluded ones.
   void choose_rows_to_write();
   bool tolerates_bad_records() const { return dead_letters_ != nullptr && config_.errors.tolerance == ErrorTolerance::All; }
-  /// The first record fetched at or after `state.last_applied`: a Fatal status when it is
-  /// that record with another timestamp.
-  Status check_last_applied(PartitionState& state, const RecordView& record);
+  /// The record the stored offset was taken after came back with another timestamp.
+  Status log_replaced(const RecordView& record, const LastAppliedRecord& expected);
   /// A bad record found while decoding: stops (tolerance none) or dead-letters it.
-  Status handle_undecodable(TableState& table, PartitionState& state, const RecordView& record, DecodeError error);
+  Status handle_undecodable(TableState& table, PartitionFacts& facts, const RecordView& record, DecodeError error);
   /// Counts a bad record in the circuit breaker (the error to stop with when it trips)
   /// and reports it, once its dead letter is acknowledged when there is one.
   Status note_bad_record(const BadRecord& bad);
   void report_bad_record(const BadRecord& bad);
   /// Flushes the dead letter sink; reports the bad records it acknowledged.
   Status flush_dead_letters();
-  void forget_first_fetched(const TopicPartition& tp);
   void record_replayed_identities(TableState& table);
   void learn_identity(TableState& table, const RecordView& record);
   void record_dedup(const DedupUpdate& update);
@@ -296,7 +239,10 @@ class Pipeline {
   bool dedup_recording_failed_ = false;
   std::string identity_;  // scratch: the current record's dedup identity
   std::vector<std::unique_ptr<TableState>> tables_;  // one per sink, same index
-  std::unordered_map<std::string, TopicState, TransparentHash, std::equal_to<>> topics_;
+  std::unordered_map<std::string, TopicState, TransparentHash, std::equal_to<>> topics_;  // sink per topic
+  std::unique_ptr<PartitionLedger> own_ledger_;  // unless share_ledger() gave one
+  PartitionLedger* ledger_;
+  uint32_t lane_ = 0;
   std::unique_ptr<InFlightWrite> in_flight_;
   Status failed_write_;  // sticky until reset()
   PipelineCounters counters_;

@@ -3,6 +3,7 @@
 // error once, where it enters, into one of three kinds; the connector decides what to
 // do (retry, stop) in one place.
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <variant>
@@ -17,12 +18,27 @@ enum class ErrorKind {
 
 const char* error_kind_name(ErrorKind kind);
 
+/// What went wrong, where the kind alone does not say enough for the connector to act:
+/// set once where the error is classified, acted on in one switch (failure_policy.h).
+enum class Cause : uint8_t {
+  Unspecified,        // the kind and the message say it all (a database error, a config error...)
+  Fenced,             // a stored offset was moved by someone else (another owner, an offsets reset)
+  PartitionsLost,     // the group took partitions without a revoke
+  DeadLetters,        // the dead letter topic did not acknowledge
+  UndecodableRecord,  // a record that fits no column (errors.tolerance: none)
+  RefusedRecord,      // PostgreSQL refused a record for its data (tolerance none); code() is the SQLSTATE
+};
+
 class Status {
  public:
   Status() = default;  // ok
   static Status ok() { return Status(); }
   static Status error(ErrorKind kind, std::string message, std::string code = {}) {
+    return error(kind, Cause::Unspecified, std::move(message), std::move(code));
+  }
+  static Status error(ErrorKind kind, Cause cause, std::string message, std::string code = {}) {
     Status s;
+    s.cause_ = cause;
     s.ok_ = false;
     s.kind_ = kind;
     s.message_ = std::move(message);
@@ -34,12 +50,14 @@ class Status {
   explicit operator bool() const { return ok_; }
   ErrorKind kind() const { return kind_; }
   const std::string& message() const { return message_; }
+  Cause cause() const { return cause_; }
   /// Library error code when there is one (a SQLSTATE, a librdkafka error name).
   const std::string& code() const { return code_; }
 
  private:
   bool ok_ = true;
   ErrorKind kind_ = ErrorKind::Fatal;
+  Cause cause_ = Cause::Unspecified;
   std::string message_;
   std::string code_;
 };
