@@ -93,7 +93,7 @@ struct Pipeline::InFlightWrite {
   std::vector<std::optional<int64_t>> cut_at;  // by partition slot: stop before this offset
   std::optional<BadRecord> stop_at;   // tolerance none: the refused record to stop at
   uint32_t stop_slot = 0;             // its partition slot
-  std::chrono::steady_clock::time_point started_at;
+  Clock::time_point started_at;  // of the first attempt
   Clock::time_point launched_at;  // of this attempt, on the pipeline's clock
   std::future<Status> result;
 };
@@ -108,7 +108,11 @@ Pipeline::Pipeline(const Config& config, TableWriter& writer, const Clock& clock
       own_ledger_(std::make_unique<PartitionLedger>()),
       ledger_(own_ledger_.get()),
       in_flight_(std::make_unique<InFlightWrite>()),
-      breaker_(config.errors.circuit_breaker) {
+      bad_records_(config.errors) {
+  bad_records_.set_listener([this](const BadRecord& bad) {
+    ++counters_.bad_records;
+    if (bad_record_listener_) bad_record_listener_(bad);
+  });
   tables_.reserve(config.sinks.size());
   for (size_t index = 0; index < config.sinks.size(); ++index) {
     tables_.push_back(std::make_unique<TableState>(index, config.sinks[index], config.batch, clock));
@@ -201,8 +205,7 @@ void Pipeline::reset() {
   failed_write_ = Status::ok();
   deferring_ = false;
   // The records it saw are fetched and judged again.
-  breaker_.reset();
-  unacknowledged_bad_.clear();
+  bad_records_.reset();
   for (auto& table : tables_) {
     table->batcher.clear();
     table->dedup_dropped_in_batch = 0;
@@ -258,47 +261,19 @@ void Pipeline::finish_replay(const TopicPartition& tp, int64_t complete_up_to) {
   record_replayed_identities(table);
 }
 
-Status Pipeline::note_bad_record(const BadRecord& bad) {
-  if (tolerates_bad_records()) {
-    // Reported once its dead letter is acknowledged: a rewind before that sees it again.
-    unacknowledged_bad_.push_back(bad);
-  } else {
-    report_bad_record(bad);
-  }
-  if (!tolerates_bad_records() || !breaker_.note(true)) return Status::ok();
-  const CircuitBreakerConfig& limits = config_.errors.circuit_breaker;
-  return Status::error(ErrorKind::Fatal,
-      std::to_string(breaker_.bad_in_window()) + " of the last " + std::to_string(breaker_.window()) +
-      " records were bad, more than errors.circuit_breaker.max_bad_share=" + std::to_string(limits.max_bad_share) +
-      "; stopping instead of sending them all to the dead letter topic (a schema change upstream?). Last: " +
-      bad.describe());
-}
-
-void Pipeline::report_bad_record(const BadRecord& bad) {
-  ++counters_.bad_records;
-  if (bad_record_listener_) bad_record_listener_(bad);
-}
-
-Status Pipeline::flush_dead_letters() {
-  if (Status flushed = dead_letters_->flush(); !flushed) return flushed;
-  for (const BadRecord& bad : unacknowledged_bad_) report_bad_record(bad);
-  unacknowledged_bad_.clear();
-  return Status::ok();
-}
-
 Status Pipeline::handle_undecodable(TableState& table, PartitionFacts& facts, const RecordView& record,
                                     DecodeError error) {
   BadRecord bad{TopicPartition{std::string(record.topic), record.partition}, record.offset, BadRecordStage::Decode,
                 std::move(error.column), decode_failure_name(error.failure), "", std::move(error.reason)};
-  if (!tolerates_bad_records()) {
-    if (Status stopped = note_bad_record(bad); !stopped) return stopped;
+  if (!bad_records_.tolerates()) {
+    if (Status stopped = bad_records_.note_bad(bad); !stopped) return stopped;
     return Status::error(ErrorKind::Poison, Cause::UndecodableRecord, "bad record at " + bad.describe());
   }
-  if (Status queued = dead_letters_->enqueue(record, bad); !queued) return queued;
+  if (Status queued = bad_records_.dead_letter(record, bad); !queued) return queued;
   // No row, but the offset is stored with the batch: after the letter is acknowledged.
   table.batcher.add_without_row(record);
   PartitionLedger::consumed(facts, record.offset);
-  if (Status stopped = note_bad_record(bad); !stopped) return stopped;
+  if (Status stopped = bad_records_.note_bad(bad); !stopped) return stopped;
   if (table.batcher.full()) return flush(table, /*may_defer=*/true);
   return Status::ok();
 }
@@ -381,7 +356,7 @@ Status Pipeline::add(const RecordView& record) {
   }
   PartitionLedger::consumed(*facts, record.offset);
   ++counters_.records_consumed;
-  if (tolerates_bad_records()) breaker_.note(false);
+  bad_records_.note_good();
   if (table.batcher.full()) return flush(table, /*may_defer=*/true);
   return Status::ok();
 }
@@ -470,9 +445,9 @@ Status Pipeline::flush(TableState& table, bool may_defer) {
   }
   deferring_ = false;
   if (Status previous = collect_write(/*block=*/true); !previous.is_ok()) return previous;
-  if (dead_letters_ != nullptr && dead_letters_->has_unflushed()) {
+  if (bad_records_.has_unflushed_letters()) {
     // The batch stores offsets past its bad records: their letters must be on the broker first.
-    if (Status flushed = flush_dead_letters(); !flushed) {
+    if (Status flushed = bad_records_.flush_letters(); !flushed) {
       failed_write_ = flushed;
       return flushed;
     }
@@ -498,7 +473,7 @@ Status Pipeline::flush(TableState& table, bool may_defer) {
     write.advances.push_back({span.topic_partition, ledger_->stored_next_offset(span.topic_partition),
                               span.next_offset, span.last_timestamp_ms});
   }
-  write.started_at = std::chrono::steady_clock::now();
+  write.started_at = clock_.now();
   launch_write();
   return Status::ok();
 }
@@ -570,14 +545,14 @@ Status Pipeline::set_rejected_rows_aside() {
                                 BadRecordStage::Database, rejected.column, rejected.sqlstate, rejected.sqlstate,
                                 rejected.reason});
   }
-  if (tolerates_bad_records()) {
+  if (bad_records_.tolerates()) {
     for (const RejectedRow& rejected : write.rejected) write.excluded[rejected.row_index] = true;
-    if (Status queued = dead_letters_->enqueue_released(refused); !queued) return queued;
+    if (Status queued = bad_records_.dead_letter_released(refused); !queued) return queued;
     for (const BadRecord& bad : refused) {
-      if (Status stopped = note_bad_record(bad); !stopped) return stopped;
+      if (Status stopped = bad_records_.note_bad(bad); !stopped) return stopped;
     }
     // The rewrite stores offsets past these records: their letters go first.
-    if (Status flushed = flush_dead_letters(); !flushed) return flushed;
+    if (Status flushed = bad_records_.flush_letters(); !flushed) return flushed;
   } else {
     // Stop at the first refused record of each partition: everything before it is
     // written, nothing from it on. Offsets are per partition, so that is exact.
@@ -647,7 +622,7 @@ Status Pipeline::finish_write(Status status) {
   }
   if (flush_listener_) {
     flush_listener_(FlushReport{table.sink_index, write.batch, write.rows.size(), write.dedup_dropped,
-                                write.duplicate_rows, std::chrono::steady_clock::now() - write.started_at});
+                                write.duplicate_rows, clock_.now() - write.started_at});
   }
   for (const OffsetAdvance& advance : write.advances) ledger_->note_durable(advance.topic_partition, advance.next_offset);
   counters_.rows_written += write.rows.size();
@@ -680,7 +655,7 @@ Status Pipeline::finish_write(Status status) {
   if (write.stop_at) {
     // Everything before the refused record is committed; nothing after it may follow.
     const BadRecord bad = *std::exchange(write.stop_at, std::nullopt);
-    if (Status counted = note_bad_record(bad); !counted) return counted;
+    if (Status counted = bad_records_.note_bad(bad); !counted) return counted;
     failed_write_ = Status::error(ErrorKind::Poison, Cause::RefusedRecord, "bad record at " + bad.describe(), bad.sqlstate);
     return failed_write_;
   }

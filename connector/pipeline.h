@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "connector/bad_record.h"
+#include "connector/bad_record_policy.h"
 #include "connector/batcher.h"
 #include "connector/clock.h"
 #include "connector/config.h"
@@ -48,7 +49,7 @@ struct FlushReport {
   uint64_t dedup_dropped = 0;            // records of the batch dropped by dedup
   /// By batch row: a duplicate that waited in the batch and was not written (empty: none).
   const std::vector<bool>& duplicate_rows;
-  std::chrono::steady_clock::duration duration{};
+  Clock::time_point::duration duration{};
 };
 
 /// The batch write on the writer thread: whose table, and since when (the pipeline's clock).
@@ -163,7 +164,7 @@ class Pipeline {
   void set_flush_listener(std::function<void(const FlushReport&)> listener) { flush_listener_ = std::move(listener); }
   /// Where bad records go with `errors.tolerance: all`; must outlive the pipeline.
   /// Without one, every bad record stops the pipeline as with `tolerance: none`.
-  void set_dead_letter_sink(DeadLetterSink* sink) { dead_letters_ = sink; }
+  void set_dead_letter_sink(DeadLetterSink* sink) { bad_records_.set_dead_letter_sink(sink); }
   /// Called once for every bad record: the one stopped at, or a dead-lettered one once
   /// its letter is acknowledged.
   void set_bad_record_listener(std::function<void(const BadRecord&)> listener) {
@@ -209,17 +210,10 @@ class Pipeline {
   Status set_rejected_rows_aside();
   /// The rows of the in-flight batch to write, leaving out the excluded ones.
   void choose_rows_to_write();
-  bool tolerates_bad_records() const { return dead_letters_ != nullptr && config_.errors.tolerance == ErrorTolerance::All; }
   /// The record the stored offset was taken after came back with another timestamp.
   Status log_replaced(const RecordView& record, const LastAppliedRecord& expected);
   /// A bad record found while decoding: stops (tolerance none) or dead-letters it.
   Status handle_undecodable(TableState& table, PartitionFacts& facts, const RecordView& record, DecodeError error);
-  /// Counts a bad record in the circuit breaker (the error to stop with when it trips)
-  /// and reports it, once its dead letter is acknowledged when there is one.
-  Status note_bad_record(const BadRecord& bad);
-  void report_bad_record(const BadRecord& bad);
-  /// Flushes the dead letter sink; reports the bad records it acknowledged.
-  Status flush_dead_letters();
   void record_replayed_identities(TableState& table);
   void learn_identity(TableState& table, const RecordView& record);
   void record_dedup(const DedupUpdate& update);
@@ -247,10 +241,8 @@ class Pipeline {
   Status failed_write_;  // sticky until reset()
   PipelineCounters counters_;
   std::function<void(const FlushReport&)> flush_listener_;
-  DeadLetterSink* dead_letters_ = nullptr;
   std::function<void(const BadRecord&)> bad_record_listener_;
-  std::vector<BadRecord> unacknowledged_bad_;  // dead-lettered, not yet acknowledged
-  CircuitBreaker breaker_;
+  BadRecordPolicy bad_records_;
   bool deferring_ = false;
   std::chrono::milliseconds backpressure_wait_{500};
 };
