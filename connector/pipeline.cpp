@@ -7,55 +7,11 @@
 #include <unordered_set>
 
 #include "connector/decoder.h"
+#include "connector/dedup_filter.h"
 #include "connector/failpoint.h"
 #include "connector/log.h"
 
 namespace kps {
-
-/// The dedup identities of one batch (or one replay run), copied into chunks that never
-/// move, so the set can hold plain views.
-class Pipeline::IdentitySet {
- public:
-  /// Inserts `identity`; false when it was already there.
-  bool insert(std::string_view identity) {
-    if (set_.find(identity) != set_.end()) return false;
-    set_.insert(store(identity));
-    return true;
-  }
-  bool contains(std::string_view identity) const { return set_.find(identity) != set_.end(); }
-  /// The set's own copy of `identity`, which must be in the set.
-  std::string_view stored(std::string_view identity) const { return *set_.find(identity); }
-  std::vector<std::string_view> views() const { return {set_.begin(), set_.end()}; }
-  size_t size() const { return set_.size(); }
-  void clear() {
-    set_.clear();
-    // Keep one chunk: a steady stream of batches then allocates no chunk at all.
-    chunks_.resize(std::min<size_t>(chunks_.size(), 1));
-    chunk_sizes_.resize(chunks_.size());
-    used_in_last_chunk_ = 0;
-  }
-
- private:
-  static constexpr size_t kChunkBytes = 64 * 1024;
-
-  std::string_view store(std::string_view identity) {
-    if (chunks_.empty() || used_in_last_chunk_ + identity.size() > chunk_sizes_.back()) {
-      const size_t size = std::max(kChunkBytes, identity.size());
-      chunks_.push_back(std::make_unique<char[]>(size));
-      chunk_sizes_.push_back(size);
-      used_in_last_chunk_ = 0;
-    }
-    char* destination = chunks_.back().get() + used_in_last_chunk_;
-    std::copy(identity.begin(), identity.end(), destination);
-    used_in_last_chunk_ += identity.size();
-    return {destination, identity.size()};
-  }
-
-  std::unordered_set<std::string_view> set_;
-  std::vector<std::unique_ptr<char[]>> chunks_;
-  std::vector<size_t> chunk_sizes_;
-  size_t used_in_last_chunk_ = 0;
-};
 
 struct Pipeline::TableState {
   TableState(size_t index, const SinkConfig& sink_config, const BatchConfig& limits, const Clock& clock)
@@ -66,13 +22,7 @@ struct Pipeline::TableState {
   Decoder decoder;
   Batcher batcher;
   KeyReducer reducer;
-  uint64_t dedup_dropped_in_batch = 0;
-  IdentitySet batch_identities;   // applied by the batch once it commits
-  std::vector<std::string_view> row_identities;  // by batch row, for a dedup sink; empty: none
-  std::vector<DedupClaim> row_claims;            // by batch row, for a dedup sink
-  IdentitySet awaiting_identities;  // claimed by the write in flight, with rows of this batch waiting
-  IdentitySet replay_identities;  // already applied: re-read to rebuild the dedup state
-  std::vector<std::pair<TopicPartition, int64_t>> replay_progress;
+  std::unique_ptr<DedupFilter> dedup;  // a dedup sink with a dedup state; else null
 };
 
 /// The batch being written on the writer thread, with everything the write reads. It
@@ -80,10 +30,7 @@ struct Pipeline::TableState {
 struct Pipeline::InFlightWrite {
   TableState* table = nullptr;  // null: nothing in flight
   TableBatch batch;
-  IdentitySet identities;
-  std::vector<std::string_view> row_identities;
-  std::vector<DedupClaim> row_claims;
-  uint64_t dedup_dropped = 0;
+  BatchClaims claims;                 // of a dedup sink: what its rows claim
   std::vector<bool> duplicate_rows;   // by batch row: a pending duplicate left out, once committed
   std::vector<ReducedRow> rows;
   std::vector<OffsetAdvance> advances;
@@ -116,6 +63,9 @@ Pipeline::Pipeline(const Config& config, TableWriter& writer, const Clock& clock
   tables_.reserve(config.sinks.size());
   for (size_t index = 0; index < config.sinks.size(); ++index) {
     tables_.push_back(std::make_unique<TableState>(index, config.sinks[index], config.batch, clock));
+    if (config.sinks[index].dedup && dedup_ != nullptr) {
+      tables_.back()->dedup = std::make_unique<DedupFilter>(index, config.sinks[index].dedup->ttl, *dedup_, unix_seconds_);
+    }
   }
 }
 
@@ -198,9 +148,7 @@ void Pipeline::reset() {
     in_flight_->batch.tuples.clear();
     in_flight_->batch = TableBatch{};
     // Never applied: its identities must not travel into the next batch's set.
-    in_flight_->identities.clear();
-    in_flight_->row_identities.clear();
-    in_flight_->row_claims.clear();
+    in_flight_->claims.clear();
   }
   failed_write_ = Status::ok();
   deferring_ = false;
@@ -208,57 +156,35 @@ void Pipeline::reset() {
   bad_records_.reset();
   for (auto& table : tables_) {
     table->batcher.clear();
-    table->dedup_dropped_in_batch = 0;
-    table->batch_identities.clear();
-    table->row_identities.clear();
-    table->row_claims.clear();
-    table->awaiting_identities.clear();
-    table->replay_identities.clear();
-    table->replay_progress.clear();
+    if (table->dedup) table->dedup->clear();
   }
   ledger_->forget_lane(lane_);
 }
 
 void Pipeline::learn_identity(TableState& table, const RecordView& record) {
-  const bool within_ttl =
-      !record.timestamp_ms ||
-      *record.timestamp_ms / 1000 >= unix_seconds_() - static_cast<int64_t>(table.sink.dedup->ttl.count());
-  if (record.value && within_ttl) {
+  if (record.value && table.dedup->within_ttl(record.timestamp_ms)) {
     CopyBuffer& scratch = table.batcher.tuple_buffer();
     const size_t scratch_begin = scratch.size();
     const bool decoded = !table.decoder.decode_value(record, scratch, &identity_);
     scratch.truncate(scratch_begin);
-    if (decoded && !identity_.empty()) table.replay_identities.insert(identity_);
+    if (decoded && !identity_.empty()) table.dedup->learn(identity_);
   }
-  const TopicPartition tp{std::string(record.topic), record.partition};
-  auto progress = std::find_if(table.replay_progress.begin(), table.replay_progress.end(),
-                               [&](const auto& entry) { return entry.first == tp; });
-  if (progress == table.replay_progress.end()) {
-    table.replay_progress.emplace_back(tp, record.offset + 1);
-  } else {
-    progress->second = std::max(progress->second, record.offset + 1);
-  }
+  table.dedup->note_replayed(TopicPartition{std::string(record.topic), record.partition}, record.offset + 1);
   ++counters_.dedup_replayed;
 }
 
 void Pipeline::replay(const RecordView& record) {
   const std::optional<size_t> sink_index = topic_state(record.topic).sink_index;
-  if (!sink_index || dedup_ == nullptr || !tables_[*sink_index]->sink.dedup) return;
+  if (!sink_index || !tables_[*sink_index]->dedup) return;
   learn_identity(*tables_[*sink_index], record);
 }
 
 void Pipeline::finish_replay(const TopicPartition& tp, int64_t complete_up_to) {
   const std::optional<size_t> sink_index = topic_state(tp.topic).sink_index;
-  if (!sink_index || dedup_ == nullptr || !tables_[*sink_index]->sink.dedup) return;
-  TableState& table = *tables_[*sink_index];
-  auto progress = std::find_if(table.replay_progress.begin(), table.replay_progress.end(),
-                               [&](const auto& entry) { return entry.first == tp; });
-  if (progress == table.replay_progress.end()) {
-    table.replay_progress.emplace_back(tp, complete_up_to);
-  } else {
-    progress->second = std::max(progress->second, complete_up_to);
-  }
-  record_replayed_identities(table);
+  if (!sink_index || !tables_[*sink_index]->dedup) return;
+  DedupFilter& dedup = *tables_[*sink_index]->dedup;
+  dedup.note_replayed(tp, complete_up_to);
+  dedup.record_replayed();
 }
 
 Status Pipeline::handle_undecodable(TableState& table, PartitionFacts& facts, const RecordView& record,
@@ -303,7 +229,7 @@ Status Pipeline::add(const RecordView& record) {
       return Status::ok();
     case Arrival::AlreadyApplied:  // re-read on purpose, so the dedup state learns its identity
       PartitionLedger::consumed(*facts, record.offset);
-      if (table.sink.dedup && dedup_ != nullptr) {
+      if (table.dedup) {
         learn_identity(table, record);
       } else {
         ++counters_.records_redelivered;
@@ -324,16 +250,17 @@ Status Pipeline::add(const RecordView& record) {
                                 std::to_string(config_.errors.max_record_bytes) + ")",
                         DecodeFailure::TooLarge};
   } else if (!is_tombstone) {
-    const bool deduplicating = table.sink.dedup && dedup_ != nullptr;
+    const bool deduplicating = table.dedup != nullptr;
     error = table.decoder.decode_value(record, tuples, deduplicating ? &identity_ : nullptr);
     const bool trust_store = !facts->dedup_untrusted_below || record.offset >= *facts->dedup_untrusted_below;
     if (!error && deduplicating) {
-      claim = claim_identity(table, trust_store, identity_view);
+      const BatchClaims* in_flight = in_flight_->table == &table ? &in_flight_->claims : nullptr;
+      claim = table.dedup->claim(identity_, trust_store, in_flight, identity_view);
       if (claim == DedupClaim::Duplicate) {
         tuples.truncate(tuple_begin);
         table.batcher.add_without_row(record);
         ++counters_.dedup_dropped;
-        ++table.dedup_dropped_in_batch;
+        table.dedup->note_dropped();
         PartitionLedger::consumed(*facts, record.offset);
         if (table.batcher.full()) return flush(table, /*may_defer=*/true);
         return Status::ok();
@@ -348,11 +275,10 @@ Status Pipeline::add(const RecordView& record) {
   if (error) return handle_undecodable(table, *facts, record, std::move(*error));
 
   table.batcher.add_row(record, tuple_begin, is_tombstone);
-  if (table.sink.dedup && dedup_ != nullptr) {
+  if (table.dedup) {
     // Which identity each row carries, so that a row PostgreSQL refuses is not recorded as
     // applied, and a pending duplicate of it can take its place.
-    table.row_identities.push_back(identity_view);
-    table.row_claims.push_back(claim);
+    table.dedup->note_row(identity_view, claim);
   }
   PartitionLedger::consumed(*facts, record.offset);
   ++counters_.records_consumed;
@@ -361,77 +287,9 @@ Status Pipeline::add(const RecordView& record) {
   return Status::ok();
 }
 
-Pipeline::DedupClaim Pipeline::claim_identity(TableState& table, bool trust_store, std::string_view& identity_view) {
-  identity_view = {};
-  if (identity_.empty()) return DedupClaim::None;  // no identity: never dropped
-  if (table.replay_identities.contains(identity_) || (trust_store && dedup_->contains(table.sink_index, identity_))) {
-    return DedupClaim::Duplicate;
-  }
-  if (in_flight_->table == &table &&
-      (in_flight_->identities.contains(identity_) || table.awaiting_identities.contains(identity_))) {
-    // The write in flight may yet have that row refused. Later records of the identity wait
-    // too (even once a rewrite gave it up), so that the first of them takes its place.
-    table.awaiting_identities.insert(identity_);
-    identity_view = table.awaiting_identities.stored(identity_);
-    return DedupClaim::PendingOnInFlight;
-  }
-  if (!table.batch_identities.insert(identity_)) {
-    identity_view = table.batch_identities.stored(identity_);
-    return DedupClaim::PendingOnBatch;
-  }
-  identity_view = table.batch_identities.stored(identity_);
-  return DedupClaim::Claimant;
-}
-
-void Pipeline::judge_pending_on_in_flight(TableState& table, const IdentitySet& applied) {
-  for (size_t index = 0; index < table.row_claims.size(); ++index) {
-    DedupClaim& claim = table.row_claims[index];
-    if (claim != DedupClaim::PendingOnInFlight) continue;
-    const std::string_view identity = table.row_identities[index];
-    if (applied.contains(identity)) {
-      claim = DedupClaim::Duplicate;
-      table.row_identities[index] = {};
-      ++table.dedup_dropped_in_batch;
-      ++counters_.dedup_dropped;
-    } else if (table.batch_identities.insert(identity)) {
-      // The row that claimed it was refused: the first record after it takes its place.
-      claim = DedupClaim::Claimant;
-      table.row_identities[index] = table.batch_identities.stored(identity);
-    } else {
-      claim = DedupClaim::PendingOnBatch;
-      table.row_identities[index] = table.batch_identities.stored(identity);
-    }
-  }
-  table.awaiting_identities.clear();  // no row points into it any more
-}
-
-void Pipeline::record_dedup(const DedupUpdate& update) {
-  failpoint("before_dedup_write");
-  if (const Status status = dedup_->record(update); !status) {
-    // Markers stop moving from here on, so the next start re-reads the gap from Kafka:
-    // coverage is lost for this run, never correctness.
-    dedup_recording_failed_ = true;
-    log::error("dedup state write failed, no longer recording identities in this run: ", status.message());
-  }
-}
-
-void Pipeline::record_replayed_identities(TableState& table) {
-  if (table.replay_progress.empty()) return;
-  if (table.sink.dedup && dedup_ != nullptr && !dedup_recording_failed_) {
-    DedupUpdate update;
-    update.sink = table.sink_index;
-    update.applied_at_seconds = unix_seconds_();
-    update.identities = table.replay_identities.views();
-    update.complete_up_to = table.replay_progress;
-    record_dedup(update);
-  }
-  table.replay_identities.clear();
-  table.replay_progress.clear();
-}
-
 Status Pipeline::flush(TableState& table, bool may_defer) {
   if (!failed_write_.is_ok()) return failed_write_;
-  record_replayed_identities(table);
+  if (table.dedup) table.dedup->record_replayed();
   if (table.batcher.batch().empty()) return Status::ok();
   if (may_defer && in_flight_->table != nullptr) {
     // PostgreSQL is slower than Kafka. Past a short wait the batch stays here, full, and
@@ -455,13 +313,12 @@ Status Pipeline::flush(TableState& table, bool may_defer) {
 
   InFlightWrite& write = *in_flight_;
   table.batcher.swap_batch(write.batch);
-  std::swap(write.identities, table.batch_identities);
-  std::swap(write.row_identities, table.row_identities);
-  std::swap(write.row_claims, table.row_claims);
-  table.row_identities.clear();
-  table.row_claims.clear();
+  if (table.dedup) {
+    table.dedup->hand_over(write.claims);
+  } else {
+    write.claims.clear();
+  }
   write.duplicate_rows.clear();
-  write.dedup_dropped = std::exchange(table.dedup_dropped_in_batch, 0);
   write.table = &table;
   write.excluded.clear();
   write.cut_at.clear();
@@ -482,15 +339,11 @@ void Pipeline::choose_rows_to_write() {
   InFlightWrite& write = *in_flight_;
   const TableBatch& batch = write.batch;
   const std::vector<bool>* excluded = write.excluded.empty() ? nullptr : &write.excluded;
-  const auto waits_or_duplicate = [](DedupClaim claim) {
-    return claim == DedupClaim::PendingOnBatch || claim == DedupClaim::PendingOnInFlight ||
-           claim == DedupClaim::Duplicate;
-  };
-  if (std::any_of(write.row_claims.begin(), write.row_claims.end(), waits_or_duplicate)) {
+  if (write.claims.any_left_out()) {
     // Pending duplicates are left out like refused rows: they wait for their claimant's fate.
     write.left_out = write.excluded.empty() ? std::vector<bool>(batch.rows.size(), false) : write.excluded;
-    for (size_t index = 0; index < write.row_claims.size(); ++index) {
-      if (waits_or_duplicate(write.row_claims[index])) write.left_out[index] = true;
+    for (size_t index = 0; index < write.claims.claims.size(); ++index) {
+      if (left_out_by_dedup(write.claims.claims[index])) write.left_out[index] = true;
     }
     excluded = &write.left_out;
   }
@@ -575,25 +428,8 @@ Status Pipeline::set_rejected_rows_aside() {
       if (cut && batch.rows[index].offset >= *cut) write.excluded[index] = true;
     }
   }
-  if (!write.row_identities.empty()) {
-    // Only the identities of rows that get written are recorded as applied. A row left out
-    // gives its identity up: the first pending duplicate of it that is still in claims it
-    // (a corrected resend of a refused record), in offset order within the batch.
-    IdentitySet kept;
-    for (uint32_t index = 0; index < write.row_identities.size(); ++index) {
-      DedupClaim& claim = write.row_claims[index];
-      const std::string_view identity = write.row_identities[index];
-      if (claim != DedupClaim::Claimant && claim != DedupClaim::PendingOnBatch) continue;
-      if (write.excluded[index]) {
-        claim = DedupClaim::None;  // not written, not applied: fetched again or dead-lettered
-        write.row_identities[index] = {};
-        continue;
-      }
-      claim = kept.insert(identity) ? DedupClaim::Claimant : DedupClaim::PendingOnBatch;
-      write.row_identities[index] = kept.stored(identity);
-    }
-    std::swap(write.identities, kept);
-  }
+  // Only the identities of rows that get written are recorded as applied.
+  write.claims.give_up(write.excluded);
   choose_rows_to_write();
   return Status::ok();
 }
@@ -606,46 +442,31 @@ Status Pipeline::finish_write(Status status) {
     failed_write_ = status;
     write.batch.tuples.clear();
     write.batch = TableBatch{};
-    write.identities.clear();
+    write.claims.clear();
     return status;
   }
-  // Pending duplicates still left out are duplicates of rows this write applied (those
-  // judged against the previous write were counted then).
-  for (size_t index = 0; index < write.row_claims.size(); ++index) {
-    const DedupClaim claim = write.row_claims[index];
-    if (claim != DedupClaim::PendingOnBatch && claim != DedupClaim::Duplicate) continue;
-    if (write.duplicate_rows.empty()) write.duplicate_rows.assign(write.batch.rows.size(), false);
-    write.duplicate_rows[index] = true;
-    if (claim == DedupClaim::Duplicate) continue;
-    ++write.dedup_dropped;
-    ++counters_.dedup_dropped;
-  }
+  counters_.dedup_dropped += write.claims.mark_duplicates(write.duplicate_rows, write.batch.rows.size());
   if (flush_listener_) {
-    flush_listener_(FlushReport{table.sink_index, write.batch, write.rows.size(), write.dedup_dropped,
+    flush_listener_(FlushReport{table.sink_index, write.batch, write.rows.size(), write.claims.dropped,
                                 write.duplicate_rows, clock_.now() - write.started_at});
   }
   for (const OffsetAdvance& advance : write.advances) ledger_->note_durable(advance.topic_partition, advance.next_offset);
   counters_.rows_written += write.rows.size();
   ++counters_.batches_written;
-  if (table.sink.dedup && dedup_ != nullptr && !dedup_recording_failed_) {
-    DedupUpdate update;
-    update.sink = table.sink_index;
-    update.applied_at_seconds = unix_seconds_();
-    update.identities = write.identities.views();
+  if (table.dedup) {
+    std::vector<std::pair<TopicPartition, int64_t>> complete_up_to;
     for (const OffsetAdvance& advance : write.advances) {
       // Never lowered: after a rewind the state still holds the identities up to the old
       // marker, and a later re-plan must keep distrusting it there, or it would drop the
       // rest of the replay as duplicates.
       const PartitionFacts* facts = ledger_->find(advance.topic_partition);
       const int64_t untrusted_below = facts && facts->dedup_untrusted_below ? *facts->dedup_untrusted_below : 0;
-      update.complete_up_to.emplace_back(advance.topic_partition, std::max(advance.next_offset, untrusted_below));
+      complete_up_to.emplace_back(advance.topic_partition, std::max(advance.next_offset, untrusted_below));
     }
-    record_dedup(update);
+    table.dedup->record_applied(write.claims.identities, std::move(complete_up_to));
+    counters_.dedup_dropped += table.dedup->judge_pending(write.claims.identities);
   }
-  judge_pending_on_in_flight(table, write.identities);
-  write.identities.clear();
-  write.row_identities.clear();
-  write.row_claims.clear();
+  write.claims.clear();
   write.batch.tuples.clear();
   write.batch.rows.clear();
   write.batch.partitions.clear();

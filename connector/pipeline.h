@@ -175,19 +175,7 @@ class Pipeline {
   struct TopicState {
     std::optional<size_t> sink_index;
   };
-  /// Where a row of a dedup sink stands with its identity. Only the durable dedup state
-  /// (and identities re-read from Kafka) drop a record at once; an identity claimed only by
-  /// the batch or by the write in flight may still be refused by PostgreSQL, so the later
-  /// record waits in the batch, left out of the write, until that is known.
-  enum class DedupClaim : uint8_t {
-    None,              // no identity: always written
-    Claimant,          // the first row of its identity: written
-    PendingOnBatch,    // an earlier row of the batch claims it: written only if that one is not
-    PendingOnInFlight, // the write in flight claims it: judged once that write is taken in
-    Duplicate,         // the identity was applied: never written
-  };
   struct TableState;
-  class IdentitySet;
   struct InFlightWrite;
   struct TransparentHash {
     using is_transparent = void;
@@ -214,23 +202,14 @@ class Pipeline {
   Status log_replaced(const RecordView& record, const LastAppliedRecord& expected);
   /// A bad record found while decoding: stops (tolerance none) or dead-letters it.
   Status handle_undecodable(TableState& table, PartitionFacts& facts, const RecordView& record, DecodeError error);
-  void record_replayed_identities(TableState& table);
+  /// Learns the identity of a record already applied (a replay).
   void learn_identity(TableState& table, const RecordView& record);
-  void record_dedup(const DedupUpdate& update);
-  /// For a dedup sink: how the record just decoded (identity in `identity_`) stands.
-  /// Duplicate: its identity is durably applied, the caller drops it. Otherwise the identity
-  /// is kept in the batch's storage and `identity_view` points at that copy.
-  DedupClaim claim_identity(TableState& table, bool trust_store, std::string_view& identity_view);
-  /// The write in flight of `table` was taken in, applying `applied`: its pending
-  /// duplicates in the table's batch are dropped, or claim the identity it did not apply.
-  void judge_pending_on_in_flight(TableState& table, const IdentitySet& applied);
 
   const Config& config_;
   TableWriter& writer_;
   const Clock& clock_;
   DedupIndex* dedup_;
   std::function<int64_t()> unix_seconds_;
-  bool dedup_recording_failed_ = false;
   std::string identity_;  // scratch: the current record's dedup identity
   std::vector<std::unique_ptr<TableState>> tables_;  // one per sink, same index
   std::unordered_map<std::string, TopicState, TransparentHash, std::equal_to<>> topics_;  // sink per topic
