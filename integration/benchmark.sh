@@ -1,47 +1,64 @@
 #!/usr/bin/env bash
 # kafka-pg-sink's end-to-end benchmark: how fast the daemon drains a Kafka backlog into
-# PostgreSQL, against PostgreSQL's own bulk loader (psql \copy) loading the same rows, on the
-# same server, in the same run.
+# PostgreSQL, against two baselines loading the same rows into the same table on the same
+# server in the same run: PostgreSQL's own bulk loader (psql \copy) and a Python sink written
+# the way popular guides teach (integration/python_sink.py).
 #
 #   integration/benchmark.sh [--records N] [--rounds R] [--modes insert,upsert] [--partitions P]
-#                            [--max-rows N] [--max-bytes N] [--max-latency-ms N] [--pool-size N]
+#                            [--pool-size LIST] [--baselines LIST]
+#                            [--max-rows N] [--max-bytes N] [--max-latency-ms N]
 #                            [--kafka-property NAME=VALUE]...
 #                            [--latency] [--latency-rate N] [--latency-seconds S]
 #
+# --pool-size takes a comma-separated list (e.g. 1,2,4): the daemon runs once per setting per
+# round, with postgres.pool_size set to it, and each setting gets its own row in the medians.
+# --baselines takes a comma-separated list of psql and python, or none (default psql,python):
+# skipping one keeps a quick run quick; the ratios against a skipped baseline are not printed.
+#
 # Every flag has an environment equivalent, read first: KPS_BENCH_RECORDS (default 1000000),
 # KPS_BENCH_ROUNDS (3), KPS_BENCH_MODES (insert,upsert), KPS_BENCH_PARTITIONS (16),
-# KPS_BENCH_MAX_ROWS, KPS_BENCH_MAX_BYTES, KPS_BENCH_MAX_LATENCY_MS, KPS_BENCH_POOL_SIZE,
+# KPS_BENCH_POOL_SIZE (4), KPS_BENCH_BASELINES (psql,python),
+# KPS_BENCH_MAX_ROWS, KPS_BENCH_MAX_BYTES, KPS_BENCH_MAX_LATENCY_MS,
 # KPS_BENCH_KAFKA_PROPERTIES (space-separated NAME=VALUE), KPS_BENCH_LATENCY (0/1),
 # KPS_BENCH_LATENCY_RATE (5000), KPS_BENCH_LATENCY_SECONDS (10). Binaries: KPS_BIN,
 # KPS_MOCK_KAFKA and KPS_BENCH_PRODUCE (default: build/...; build the kafka-pg-sink,
-# kps-mock-kafka and kps-bench-produce targets).
+# kps-mock-kafka and kps-bench-produce targets); KPS_BENCH_PYTHON, the interpreter of the Python
+# baseline (default /usr/bin/python3, Debian's, which python3-confluent-kafka and
+# python3-asyncpg install into: integration/install-deps.sh).
 #
 # What it does:
 #  1. starts its own PostgreSQL and mock Kafka cluster (integration/lib.sh, which stops them on
 #     exit, however the run ends), and produces N records of 6 fields (~135 bytes of JSON each)
-#     with kps-bench-produce, which also writes the same rows as CSV for the baselines; checks
-#     that the cluster holds all N (it keeps only ~5 MB of batches per partition);
+#     with kps-bench-produce, which also writes the same rows as CSV for the psql baseline;
+#     checks that the cluster holds all N (it keeps only ~5 MB of batches per partition);
 #  2. per round and mode, on a freshly created table (6 columns, PRIMARY KEY (id)):
 #       insert: the daemon with --until-caught-up (a new consumer group each run) into the empty
-#               table, against `psql -c "\copy ... CSV"` into the same empty table;
+#               table, once per --pool-size setting; `psql -c "\copy ... CSV"` into the same
+#               empty table; the Python sink (a new consumer group each run) with asyncpg's
+#               copy_records_to_table, 5,000-record transactions, Kafka offsets committed after
+#               each;
 #       upsert: the table first holds every key with other values (loaded untimed), so every
-#               record is an update; the daemon in upsert mode, against one psql session doing
-#               \copy into a temp table and one INSERT ... ON CONFLICT (id) DO UPDATE;
+#               record is an update; the daemon in upsert mode; one psql session doing \copy
+#               into a temp table and one INSERT ... ON CONFLICT (id) DO UPDATE; the Python sink
+#               doing the same per 5,000-record transaction;
 #     after each run the table must hold exactly the produced rows (count and every value),
-#     else the benchmark fails; the order of daemon and psql alternates between rounds;
-#  3. prints one line per run and a table of medians per mode;
-#  4. with --latency: runs the daemon (not --until-caught-up), produces records at
-#     --latency-rate for --latency-seconds with the moment of producing in "ts", and reports
-#     p50/p99/max of (visible in PostgreSQL - produced).
+#     else the benchmark fails; the order of the runs reverses from one round to the next;
+#  3. prints one line per run, a table of medians per mode and sink, and the issue 11 targets
+#     (ours against psql and Python at the best pool size);
+#  4. with --latency: runs the daemon (not --until-caught-up; pool_size the first of the list),
+#     produces records at --latency-rate for --latency-seconds with the moment of producing in
+#     "ts", and reports p50/p99/max of (visible in PostgreSQL - produced).
 #
-# How it measures: wall time from the daemon's start to its exit, taken by this shell;
-# CPU (user+sys) and peak RSS of the daemon process by GNU time (`/usr/bin/time -f`), the
-# least machinery that gives both (installed with apt-get when missing). "after join" is the
-# time from the daemon's first partition assignment (its log line) to its exit: the mock
-# cluster, like a broker's group.initial.rebalance.delay.ms, holds the first join of a new
-# group for 3 s, and that wait is part of the end-to-end figure but not of the throughput.
+# How it measures: wall time from a sink's start to its exit, taken by this shell; CPU
+# (user+sys) and peak RSS of the sink's process (the daemon, the Python interpreter, the psql
+# client) by GNU time (`/usr/bin/time -f`), the least machinery that gives both (installed with
+# apt-get when missing). "from join" is the time from a Kafka sink's first partition assignment
+# (its log line) to its exit, for the daemon and the Python sink alike: the mock cluster, like a
+# broker's group.initial.rebalance.delay.ms, holds the first join of a new group for 3 s, and
+# that wait is part of the end-to-end figure but not of the throughput. The ratios compare
+# from-join rates (psql has no join: its whole run); "vs psql e2e" compares end to end.
 # PostgreSQL runs as lib.sh starts it (fsync, synchronous_commit and full_page_writes off) for
-# the daemon and psql alike; the header prints those settings.
+# every sink alike; the header prints those settings.
 #
 # Exit status: 0 when every run loaded exactly the produced rows; 1 when one did not, or failed,
 # or timed out (the reason and the log tails are printed); 2 for bad usage.
@@ -77,7 +94,9 @@ latency_seconds=${KPS_BENCH_LATENCY_SECONDS:-10}
 max_rows=${KPS_BENCH_MAX_ROWS:-50000}
 max_bytes=${KPS_BENCH_MAX_BYTES:-33554432}
 max_latency_ms=${KPS_BENCH_MAX_LATENCY_MS:-250}
-pool_size=${KPS_BENCH_POOL_SIZE:-4}
+pool_sizes=${KPS_BENCH_POOL_SIZE:-4}
+baselines=${KPS_BENCH_BASELINES:-psql,python}
+KPS_BENCH_PYTHON=${KPS_BENCH_PYTHON:-/usr/bin/python3}
 kafka_properties=(max.partition.fetch.bytes=4194304 queued.min.messages=1000000 queued.max.messages.kbytes=32768)
 
 # set_kafka_property NAME=VALUE: adds the property, or replaces the value of one already set.
@@ -94,7 +113,7 @@ for property in ${KPS_BENCH_KAFKA_PROPERTIES:-}; do set_kafka_property "$propert
 while (($# > 0)); do
   case $1 in
     --records | --rounds | --modes | --partitions | --max-rows | --max-bytes | --max-latency-ms | --pool-size | \
-    --kafka-property | --latency-rate | --latency-seconds)
+    --baselines | --kafka-property | --latency-rate | --latency-seconds)
       (($# >= 2)) || usage_error "$1 needs a value"
       case $1 in
         --records) records=$2 ;;
@@ -104,7 +123,8 @@ while (($# > 0)); do
         --max-rows) max_rows=$2 ;;
         --max-bytes) max_bytes=$2 ;;
         --max-latency-ms) max_latency_ms=$2 ;;
-        --pool-size) pool_size=$2 ;;
+        --pool-size) pool_sizes=$2 ;;
+        --baselines) baselines=$2 ;;
         --kafka-property) set_kafka_property "$2" ;;
         --latency-rate) latency_rate=$2 ;;
         --latency-seconds) latency_seconds=$2 ;;
@@ -126,7 +146,6 @@ positive_integer --partitions "$partitions"
 positive_integer --max-rows "$max_rows"
 positive_integer --max-bytes "$max_bytes"
 [[ "$max_latency_ms" =~ ^[0-9]+$ ]] || usage_error "--max-latency-ms must be a non-negative integer, got '$max_latency_ms'"
-positive_integer --pool-size "$pool_size"
 positive_integer --latency-rate "$latency_rate"
 positive_integer --latency-seconds "$latency_seconds"
 [[ "$latency" == 0 || "$latency" == 1 ]] || usage_error "KPS_BENCH_LATENCY must be 0 or 1, got '$latency'"
@@ -135,6 +154,24 @@ IFS=, read -r -a mode_list <<<"$modes"
 for mode in "${mode_list[@]}"; do
   [[ "$mode" == insert || "$mode" == upsert ]] || usage_error "--modes takes insert and/or upsert, got '$mode'"
 done
+IFS=, read -r -a pool_size_list <<<"$pool_sizes"
+((${#pool_size_list[@]} > 0)) || usage_error "--pool-size names no setting"
+for pool_size in "${pool_size_list[@]}"; do positive_integer --pool-size "$pool_size"; done
+# The sinks of one round, in the order of odd rounds: the daemon per pool size, then the baselines.
+sinks=()
+for pool_size in "${pool_size_list[@]}"; do
+  [[ " ${sinks[*]} " != *" daemon/$pool_size "* ]] || usage_error "--pool-size names $pool_size twice"
+  sinks+=("daemon/$pool_size")
+done
+if [[ "$baselines" != none ]]; then
+  IFS=, read -r -a baseline_list <<<"$baselines"
+  for baseline in "${baseline_list[@]}"; do
+    [[ "$baseline" == psql || "$baseline" == python ]] ||
+      usage_error "--baselines takes psql and/or python, or none, got '$baseline'"
+    [[ " ${sinks[*]} " != *" $baseline "* ]] || usage_error "--baselines names $baseline twice"
+    sinks+=("$baseline")
+  done
+fi
 # From here on, lib.sh's EXIT trap stops whatever is started, however the run ends.
 source "$(dirname "$0")/lib.sh"
 KPS_BENCH_PRODUCE=${KPS_BENCH_PRODUCE:-$KPS_SOURCE_DIR/build/integration/kps-bench-produce}
@@ -142,9 +179,15 @@ KPS_BENCH_PRODUCE=${KPS_BENCH_PRODUCE:-$KPS_SOURCE_DIR/build/integration/kps-ben
 [[ -x "$KPS_BIN" ]] || fail "no daemon binary at $KPS_BIN (build the kafka-pg-sink target, or set KPS_BIN)"
 [[ -x "$KPS_BENCH_PRODUCE" ]] ||
   fail "no producer at $KPS_BENCH_PRODUCE (build the kps-bench-produce target, or set KPS_BENCH_PRODUCE)"
+if [[ " ${sinks[*]} " == *" python "* ]]; then
+  "$KPS_BENCH_PYTHON" -c 'import confluent_kafka, asyncpg' 2>/dev/null ||
+    fail "$KPS_BENCH_PYTHON cannot import confluent_kafka and asyncpg (Debian: python3-confluent-kafka" \
+      "python3-asyncpg, see integration/install-deps.sh; or set KPS_BENCH_PYTHON), or skip it: --baselines psql"
+fi
 
-# A generous bound for any one load of N rows: 60 s plus 10 s per 100k rows (~10k rows/s).
-run_timeout=$((60 + records / 10000))
+# A generous bound for any one load of N rows: 60 s plus 20 s per 100k rows (~5k rows/s; the
+# Python sink, the slowest, runs at 10-25k rows/s on a loaded 2-core machine).
+run_timeout=$((60 + records / 5000))
 CSV=$TEST_DIR/rows.csv
 RESULTS=$TEST_DIR/results.tsv
 PSQL=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1)
@@ -209,10 +252,10 @@ verify_table() {
       "(expected $records of each)"
 }
 
-# write_daemon_config PATH GROUP TOPIC TABLE MODE KAFKA_PROPERTY...
+# write_daemon_config PATH GROUP TOPIC TABLE MODE POOL_SIZE KAFKA_PROPERTY...
 write_daemon_config() {
-  local path=$1 group=$2 topic=$3 table=$4 mode=$5 property
-  shift 5
+  local path=$1 group=$2 topic=$3 table=$4 mode=$5 pool=$6 property
+  shift 6
   {
     cat <<EOF
 kafka:
@@ -224,7 +267,7 @@ EOF
     cat <<EOF
 postgres:
   dsn: "$PG_DSN"
-  pool_size: $pool_size
+  pool_size: $pool
 state:
   dir: "$TEST_DIR/state-$group"
 http:
@@ -269,75 +312,106 @@ timed() {
   fail "round $round, $mode mode, $who: exited with status $status; $log ends with:"$'\n'"$(tail -n 15 "$log")"
 }
 
-# run_daemon_round MODE ROUND
-run_daemon_round() {
-  local mode=$1 round=$2 group="kps-bench-$1-$2"
-  local config=$TEST_DIR/$group.yaml time_file=$TEST_DIR/$group.time
-  prepare_table "$mode"
-  write_daemon_config "$config" "$group" bench "bench_$mode" "$mode" "${kafka_properties[@]}"
-  timed daemon "$mode" "$round" "$time_file" "$KPS_BIN" --config "$config" --until-caught-up
-  verify_table "$mode" daemon "$round"
-
-  local user system rss_kb
-  read -r _ user system rss_kb < <(tail -n 1 "$time_file")
-  local assigned join_micros=-1
-  assigned=$(log_line_micros 'partition\(s\) assigned' "$DAEMON_LOG")
-  [[ -z "$assigned" ]] || join_micros=$((assigned - STARTED_MICROS))
-  record_result "$mode" "$round" daemon "$WALL_MICROS" "$join_micros" "$user" "$system" "$rss_kb"
+# join_micros_from_log LOG: microseconds from STARTED_MICROS to the first partition assignment
+# in LOG (the daemon and the Python sink log it alike), -1 when the log has none.
+join_micros_from_log() {
+  local assigned
+  assigned=$(log_line_micros 'partition\(s\) assigned' "$1")
+  if [[ -n "$assigned" ]]; then echo $((assigned - STARTED_MICROS)); else echo -1; fi
 }
 
-# run_baseline_round MODE ROUND
-run_baseline_round() {
+# record_time_file MODE ROUND SINK JOIN_MICROS TIME_FILE: records the run just timed.
+record_time_file() {
+  local user system rss_kb
+  read -r _ user system rss_kb < <(tail -n 1 "$5")
+  record_result "$1" "$2" "$3" "$WALL_MICROS" "$4" "$user" "$system" "$rss_kb"
+}
+
+# run_daemon_round MODE ROUND POOL_SIZE
+run_daemon_round() {
+  local mode=$1 round=$2 pool=$3 group="kps-bench-$1-$2-pool$3"
+  local config=$TEST_DIR/$group.yaml time_file=$TEST_DIR/$group.time
+  prepare_table "$mode"
+  write_daemon_config "$config" "$group" bench "bench_$mode" "$mode" "$pool" "${kafka_properties[@]}"
+  timed daemon "$mode" "$round-pool$pool" "$time_file" "$KPS_BIN" --config "$config" --until-caught-up
+  verify_table "$mode" "daemon (pool_size $pool)" "$round"
+  record_time_file "$mode" "$round" "daemon/$pool" "$(join_micros_from_log "$DAEMON_LOG")" "$time_file"
+}
+
+# run_psql_round MODE ROUND
+run_psql_round() {
   local mode=$1 round=$2 time_file=$TEST_DIR/psql-$1-$2.time
   prepare_table "$mode"
   if [[ $mode == insert ]]; then
     timed psql "$mode" "$round" "$time_file" "${PSQL[@]}" -d "$PG_DSN" \
       -c "\\copy bench_insert FROM '$CSV' WITH (FORMAT csv)"
   else
-    cat >"$TEST_DIR/upsert-baseline.sql" <<EOF
+    cat >"$TEST_DIR/upsert-baseline.sql" <<SQL
 CREATE TEMP TABLE bench_stage (LIKE bench_upsert);
 \\copy bench_stage FROM '$CSV' WITH (FORMAT csv)
 INSERT INTO bench_upsert SELECT * FROM bench_stage
 ON CONFLICT (id) DO UPDATE SET device = EXCLUDED.device, ts = EXCLUDED.ts, temperature = EXCLUDED.temperature,
                                site = EXCLUDED.site, attrs = EXCLUDED.attrs;
-EOF
+SQL
     timed psql "$mode" "$round" "$time_file" "${PSQL[@]}" -d "$PG_DSN" -f "$TEST_DIR/upsert-baseline.sql"
   fi
   verify_table "$mode" psql "$round"
-  local user system rss_kb
-  read -r _ user system rss_kb < <(tail -n 1 "$time_file")
-  record_result "$mode" "$round" psql "$WALL_MICROS" -1 "$user" "$system" "$rss_kb"
+  record_time_file "$mode" "$round" psql -1 "$time_file"
 }
 
-# record_result MODE ROUND WHO WALL_MICROS JOIN_MICROS USER_S SYSTEM_S RSS_KB: appends the run
-# to RESULTS and prints its line.
+# run_python_round MODE ROUND: integration/python_sink.py, a new consumer group each run.
+run_python_round() {
+  local mode=$1 round=$2 group="kps-bench-python-$1-$2"
+  local time_file=$TEST_DIR/$group.time
+  prepare_table "$mode"
+  timed python "$mode" "$round" "$time_file" "$KPS_BENCH_PYTHON" "$KPS_SOURCE_DIR/integration/python_sink.py" \
+    --bootstrap "$KAFKA_BOOTSTRAP" --topic bench --group "$group" --dsn "$PG_URI" --table "bench_$mode" --mode "$mode"
+  verify_table "$mode" python "$round"
+  record_time_file "$mode" "$round" python "$(join_micros_from_log "$TEST_DIR/python-$mode-$round.log")" "$time_file"
+}
+
+# run_sink_round SINK MODE ROUND: SINK is daemon/POOL_SIZE, psql or python.
+run_sink_round() {
+  case $1 in
+    daemon/*) run_daemon_round "$2" "$3" "${1#daemon/}" ;;
+    psql) run_psql_round "$2" "$3" ;;
+    python) run_python_round "$2" "$3" ;;
+  esac
+}
+
+# record_result MODE ROUND SINK WALL_MICROS JOIN_MICROS USER_S SYSTEM_S RSS_KB: appends the run
+# to RESULTS and prints its line. JOIN_MICROS is -1 for psql (no Kafka) and for a Kafka sink
+# whose log has no assignment line.
 record_result() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"
-  awk -v mode="$1" -v round="$2" -v who="$3" -v wall="$4" -v join="$5" -v user="$6" -v sys="$7" \
+  awk -v mode="$1" -v round="$2" -v sink="$3" -v wall="$4" -v join="$5" -v user="$6" -v sys="$7" \
       -v rss="$8" -v n="$records" 'BEGIN {
     seconds = wall / 1e6
-    line = sprintf("round %d  %-6s  %-6s  %d rows in %6.2f s = %7.0f rows/s", round, mode, who, n, seconds, n / seconds)
-    if (who == "daemon") {
+    label = sink
+    sub(/^daemon\//, "daemon pool=", label)
+    line = sprintf("round %d  %-6s  %-13s  %d rows in %6.2f s = %7.0f rows/s", round, mode, label, n, seconds, n / seconds)
+    if (sink != "psql") {
       if (join >= 0) {
         line = line sprintf("; first assignment after %.2f s, %6.2f s = %7.0f rows/s from there",
                             join / 1e6, (wall - join) / 1e6, n / ((wall - join) / 1e6))
       } else {
         line = line "; (no assignment line in its log)"
       }
-      line = line sprintf("; cpu %.2f s (user %.2f, sys %.2f), peak RSS %.0f MB", user + sys, user, sys, rss / 1024)
     }
+    line = line sprintf("; cpu %.2f s (user %.2f, sys %.2f), peak RSS %.0f MB", user + sys, user, sys, rss / 1024)
     print line
   }'
 }
 
-# The medians of the rounds, per mode.
+# The medians of the rounds, per mode and sink, then the issue 11 targets at the best pool size.
 print_summary() {
   echo
   echo "== Summary: $records records, $rounds round(s), medians of the rounds (peak RSS: the largest)"
-  echo "   daemon e2e: start to --until-caught-up exit; after join: from the first partition assignment"
-  echo "   ratio: median of the per-round ratios daemon rows/s / psql rows/s"
-  echo "   peak RSS and CPU (user+sys): the daemon process's own, not PostgreSQL's"
-  awk -F'\t' -v n="$records" -v mode_order="$modes" '
+  echo "   e2e: start to exit; from join: from the first partition assignment to exit (psql: its whole run)"
+  echo "   vs psql, vs python: median of the per-round ratios of from-join rows/s (the same round's runs);"
+  echo "   vs psql e2e: the same, end to end"
+  echo "   CPU (user+sys) and peak RSS: the sink's own process (psql: the client only, not PostgreSQL's)"
+  awk -F'\t' -v n="$records" -v mode_order="$modes" -v sink_order="${sinks[*]}" '
     function median(values, count,    i, j, t) {
       for (i = 2; i <= count; i++) {
         t = values[i]
@@ -346,37 +420,79 @@ print_summary() {
       }
       return count % 2 ? values[(count + 1) / 2] : (values[count / 2] + values[count / 2 + 1]) / 2
     }
-    $3 == "daemon" {
-      key = $1 SUBSEP $2
-      daemon_rate[key] = n / ($4 / 1e6)
-      after_join_rate[key] = $5 >= 0 ? n / (($4 - $5) / 1e6) : -1
+    function ratio_cell(value) { return value == "" ? "-" : sprintf("%.2f", value) }
+    function verdict(met) { return met ? "met" : "NOT met" }
+    {
+      key = $1 SUBSEP $3 SUBSEP $2
+      rounds_of[$1 SUBSEP $3] = rounds_of[$1 SUBSEP $3] " " $2
+      e2e[key] = n / ($4 / 1e6)
+      # psql has no join; a Kafka sink without an assignment line has no from-join figure.
+      joined[key] = $3 == "psql" ? e2e[key] : ($5 >= 0 ? n / (($4 - $5) / 1e6) : -1)
       cpu[key] = $6 + $7
-      if ($8 > peak[$1]) peak[$1] = $8
+      if ($8 > peak[$1 SUBSEP $3]) peak[$1 SUBSEP $3] = $8
     }
-    $3 == "psql" { psql_rate[$1 SUBSEP $2] = n / ($4 / 1e6) }
+    # median_ratio MODE SINK OTHER USE_E2E: the median over the rounds both ran of SINK / OTHER,
+    # "" when there is none or a from-join figure is missing.
+    function median_ratio(mode, sink, other, use_e2e,    count, list, i, k, a, b, values) {
+      count = split(rounds_of[mode SUBSEP sink], list, " ")
+      k = 0
+      for (i = 1; i <= count; i++) {
+        a = mode SUBSEP sink SUBSEP list[i]; b = mode SUBSEP other SUBSEP list[i]
+        if (!(b in e2e)) continue
+        if (use_e2e) { values[++k] = e2e[a] / e2e[b]; continue }
+        if (joined[a] < 0 || joined[b] < 0) return ""
+        values[++k] = joined[a] / joined[b]
+      }
+      return k == 0 ? "" : median(values, k)
+    }
     END {
-      printf "%-7s %13s %13s %12s %9s %12s %12s %14s\n", "mode", "daemon rows/s", "after join", "psql rows/s",
-             "ratio", "ratio (join)", "peak RSS MB", "CPU s/M rows"
-      count = split(mode_order, ordered, ",")
-      for (m = 1; m <= count; m++) {
-        mode = ordered[m]
-        k = 0
-        join_unknown = 0
-        for (key in daemon_rate) {
-          split(key, parts, SUBSEP)
-          if (parts[1] != mode || !(key in psql_rate)) continue
-          k++
-          d[k] = daemon_rate[key]; a[k] = after_join_rate[key]; p[k] = psql_rate[key]
-          r[k] = daemon_rate[key] / psql_rate[key]; rj[k] = after_join_rate[key] / psql_rate[key]
-          c[k] = cpu[key] / n * 1e6
-          if (a[k] < 0) join_unknown = 1
+      printf "%-7s %-14s %11s %11s %8s %12s %10s %13s %12s\n", "mode", "sink", "e2e rows/s", "from join",
+             "vs psql", "vs psql e2e", "vs python", "CPU s/M rows", "peak RSS MB"
+      mode_count = split(mode_order, modes_ordered, ",")
+      sink_count = split(sink_order, sinks_ordered, " ")
+      for (m = 1; m <= mode_count; m++) {
+        mode = modes_ordered[m]
+        best_rate = -1
+        for (s = 1; s <= sink_count; s++) {
+          sink = sinks_ordered[s]
+          count = split(rounds_of[mode SUBSEP sink], list, " ")
+          if (count == 0) continue
+          unknown = 0
+          for (i = 1; i <= count; i++) {
+            key = mode SUBSEP sink SUBSEP list[i]
+            r_e2e[i] = e2e[key]; r_joined[i] = joined[key]; r_cpu[i] = cpu[key] / n * 1e6
+            if (joined[key] < 0) unknown = 1
+          }
+          label = sink
+          sub(/^daemon\//, "daemon pool=", label)
+          joined_median = unknown ? -1 : median(r_joined, count)
+          vs_psql = sink == "psql" ? "" : median_ratio(mode, sink, "psql", 0)
+          vs_psql_e2e = sink == "psql" ? "" : median_ratio(mode, sink, "psql", 1)
+          vs_python = sink ~ /^daemon\// ? median_ratio(mode, sink, "python", 0) : ""
+          printf "%-7s %-14s %11.0f %11s %8s %12s %10s %13s %12.0f\n", mode, label, median(r_e2e, count),
+                 unknown ? "n/a" : sprintf("%.0f", joined_median), ratio_cell(vs_psql), ratio_cell(vs_psql_e2e),
+                 ratio_cell(vs_python), sink == "psql" ? "-" : sprintf("%.2f", median(r_cpu, count)),
+                 peak[mode SUBSEP sink] / 1024
+          if (sink ~ /^daemon\// && joined_median > best_rate) {
+            best_rate = joined_median; best[mode] = label
+            best_vs_psql[mode] = vs_psql; best_vs_python[mode] = vs_python
+            best_cpu[mode] = median(r_cpu, count); best_peak[mode] = peak[mode SUBSEP sink] / 1024
+          }
         }
-        if (k == 0) continue
-        # Unknown when some run had no assignment line in its log.
-        after_join = join_unknown ? "n/a" : sprintf("%.0f", median(a, k))
-        ratio_after_join = join_unknown ? "n/a" : sprintf("%.2f", median(rj, k))
-        printf "%-7s %13.0f %13s %12.0f %9.2f %12s %12.0f %14.2f\n", mode, median(d, k), after_join,
-               median(p, k), median(r, k), ratio_after_join, peak[mode] / 1024, median(c, k)
+      }
+      print ""
+      print "== Targets (issue 11), the daemon at its best pool size per mode (by from-join rows/s)"
+      for (m = 1; m <= mode_count; m++) {
+        mode = modes_ordered[m]
+        if (!(mode in best)) continue
+        line = sprintf("%-7s %-14s", mode, best[mode])
+        if (best_vs_psql[mode] == "") line = line "  vs psql n/a"
+        else line = line sprintf("  vs psql %.2f (>= 1.30: %s)", best_vs_psql[mode], verdict(best_vs_psql[mode] >= 1.3))
+        if (best_vs_python[mode] == "") line = line "  vs python n/a"
+        else line = line sprintf("  vs python %.2f (>= 4.00: %s)", best_vs_python[mode], verdict(best_vs_python[mode] >= 4))
+        line = line sprintf("  CPU %.2f s/M rows (<= 0.80: %s)  peak RSS %.0f MB (< 300: %s)",
+                            best_cpu[mode], verdict(best_cpu[mode] <= 0.8), best_peak[mode], verdict(best_peak[mode] < 300))
+        print line
       }
     }' "$RESULTS"
 }
@@ -388,7 +504,8 @@ run_latency_probe() {
   local latency_partitions=4 warmup=4 total=$((latency_rate * latency_seconds))
   echo
   echo "== Latency: $latency_rate records/s for ${latency_seconds} s into a running daemon" \
-    "(insert mode, batch.max_latency_ms=$max_latency_ms, fetch.wait.max.ms=10 unless set)"
+    "(insert mode, batch.max_latency_ms=$max_latency_ms, postgres.pool_size=${pool_size_list[0]}," \
+    "fetch.wait.max.ms=10 unless set)"
   # visible_at is stamped by the poller; the partial index keeps each poll to the unseen rows.
   psql_q "SET client_min_messages = warning; DROP TABLE IF EXISTS $table;
           $(table_definition "$table" ", visible_at timestamptz");
@@ -398,7 +515,8 @@ run_latency_probe() {
   # 10 ms wait takes that artefact of the mock out of the figures, unless a property sets it.
   local properties=("${kafka_properties[@]}")
   [[ " ${properties[*]}" == *" fetch.wait.max.ms="* ]] || properties+=(fetch.wait.max.ms=10)
-  write_daemon_config "$TEST_DIR/$group.yaml" "$group" "$topic" "$table" insert "${properties[@]}"
+  write_daemon_config "$TEST_DIR/$group.yaml" "$group" "$topic" "$table" insert "${pool_size_list[0]}" \
+    "${properties[@]}"
   start_daemon "$TEST_DIR/$group.yaml"
 
   # Records are produced only once the daemon consumes (group joined, partitions assigned), so
@@ -451,9 +569,12 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
   "load average $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"
 echo "daemon: $("$KPS_BIN" --version | paste -sd, - | sed 's/,/, /g')"
 echo "daemon config: batch.max_rows=$max_rows batch.max_bytes=$max_bytes batch.max_latency_ms=$max_latency_ms" \
-  "postgres.pool_size=$pool_size kafka.properties: ${kafka_properties[*]}"
+  "postgres.pool_size=$pool_sizes (one run each) kafka.properties: ${kafka_properties[*]}"
+echo "baselines: ${baselines}"
 
 start_postgres
+# asyncpg takes a URI, not libpq's key=value string.
+PG_URI="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
 echo "postgres: $(psql_q "SELECT split_part(version(), ' on ', 1)"), $(psql_q "
   SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name) FROM pg_settings
   WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'shared_buffers', 'max_wal_size', 'wal_level')")"
@@ -479,18 +600,17 @@ psql_q "$(table_definition bench_expected)"
   fail "loading $CSV into bench_expected failed"
 psql_q "VACUUM (ANALYZE) bench_expected"
 
-# 2. The rounds. Alternating who goes first spreads any drift (caches, autovacuum) evenly.
+# 2. The rounds. Reversing the order of the sinks every other round spreads any drift (caches,
+# autovacuum) evenly.
 echo
 echo "== Runs"
 : >"$RESULTS"
 for ((round = 1; round <= rounds; round++)); do
   for mode in "${mode_list[@]}"; do
     if ((round % 2 == 1)); then
-      run_daemon_round "$mode" "$round"
-      run_baseline_round "$mode" "$round"
+      for ((s = 0; s < ${#sinks[@]}; s++)); do run_sink_round "${sinks[s]}" "$mode" "$round"; done
     else
-      run_baseline_round "$mode" "$round"
-      run_daemon_round "$mode" "$round"
+      for ((s = ${#sinks[@]} - 1; s >= 0; s--)); do run_sink_round "${sinks[s]}" "$mode" "$round"; done
     fi
   done
 done

@@ -11,6 +11,7 @@ readonly packages=(
   clang libclang-rt-14-dev  # tests/fuzz: libFuzzer and the sanitizers
   python3 python3-yaml unzip  # docker/check-helm.sh: helm's archive, the manifest checker; JSON log test; HTTP abuse test
   prometheus  # docker/check-helm.sh: its promtool checks and unit-tests the chart's alerting rules
+  python3-confluent-kafka python3-asyncpg  # integration/benchmark.sh: the Python sink baseline (integration/python_sink.py)
 )
 
 missing=()
