@@ -164,6 +164,7 @@ class Connector final : public RebalanceListener {
   std::map<std::string, Counter*, std::less<>> consumed_counters_;
   Clock::time_point next_gauge_refresh_at_;
   bool last_poll_was_idle_ = true;
+  bool first_batch_committed_ = false;
   std::chrono::milliseconds poll_wait_{100};  // until the next batch is due, at most kMaxPollWait
   uint32_t records_since_housekeeping_ = 0;
   std::string last_consumed_topic_;

@@ -52,11 +52,12 @@
 # How it measures: wall time from a sink's start to its exit, taken by this shell; CPU
 # (user+sys) and peak RSS of the sink's process (the daemon, the Python interpreter, the psql
 # client) by GNU time (`/usr/bin/time -f`), the least machinery that gives both (installed with
-# apt-get when missing). "from join" is the time from a Kafka sink's first partition assignment
-# (its log line) to its exit, for the daemon and the Python sink alike: the mock cluster, like a
-# broker's group.initial.rebalance.delay.ms, holds the first join of a new group for 3 s, and
-# that wait is part of the end-to-end figure but not of the throughput. The ratios compare
-# from-join rates (psql has no join: its whole run); "vs psql e2e" compares end to end.
+# apt-get when missing). "from commit" is the time from a Kafka sink's first committed batch (its
+# log line, which names the batch's rows) to its exit, over the rows after that batch, for the
+# daemon and the Python sink alike: the mock cluster, like a broker's
+# group.initial.rebalance.delay.ms, holds the first join of a new group for 3 s, and that wait is
+# part of the end-to-end figure but not of the throughput. The ratios compare from-commit rates
+# (psql has no join: its whole run); "vs psql e2e" compares end to end.
 # PostgreSQL runs as lib.sh starts it (fsync, synchronous_commit and full_page_writes off) for
 # every sink alike; the header prints those settings.
 #
@@ -312,19 +313,26 @@ timed() {
   fail "round $round, $mode mode, $who: exited with status $status; $log ends with:"$'\n'"$(tail -n 15 "$log")"
 }
 
-# join_micros_from_log LOG: microseconds from STARTED_MICROS to the first partition assignment
-# in LOG (the daemon and the Python sink log it alike), -1 when the log has none.
-join_micros_from_log() {
-  local assigned
-  assigned=$(log_line_micros 'partition\(s\) assigned' "$1")
-  if [[ -n "$assigned" ]]; then echo $((assigned - STARTED_MICROS)); else echo -1; fi
+# first_commit_from_log LOG: "MICROS ROWS": microseconds from STARTED_MICROS to the first
+# committed batch in LOG and that batch's rows (the daemon logs "first batch committed: N row(s)",
+# the Python sink "first commit: N rows"); "-1 0" when the log has none.
+first_commit_from_log() {
+  local pattern='first (batch committed|commit): [0-9]+ row' committed rows
+  committed=$(log_line_micros "$pattern" "$1")
+  if [[ -z "$committed" ]]; then
+    echo "-1 0"
+    return
+  fi
+  rows=$(grep -m1 -E -- "$pattern" "$1" | sed -E 's/.*first (batch committed|commit): ([0-9]+) row.*/\2/')
+  echo "$((committed - STARTED_MICROS)) $rows"
 }
 
-# record_time_file MODE ROUND SINK JOIN_MICROS TIME_FILE: records the run just timed.
+# record_time_file MODE ROUND SINK "FIRST_COMMIT_MICROS FIRST_ROWS" TIME_FILE: records the run just timed.
 record_time_file() {
-  local user system rss_kb
+  local user system rss_kb first_micros first_rows
   read -r _ user system rss_kb < <(tail -n 1 "$5")
-  record_result "$1" "$2" "$3" "$WALL_MICROS" "$4" "$user" "$system" "$rss_kb"
+  read -r first_micros first_rows <<<"$4"
+  record_result "$1" "$2" "$3" "$WALL_MICROS" "$first_micros" "$user" "$system" "$rss_kb" "$first_rows"
 }
 
 # run_daemon_round MODE ROUND POOL_SIZE
@@ -335,7 +343,7 @@ run_daemon_round() {
   write_daemon_config "$config" "$group" bench "bench_$mode" "$mode" "$pool" "${kafka_properties[@]}"
   timed daemon "$mode" "$round-pool$pool" "$time_file" "$KPS_BIN" --config "$config" --until-caught-up
   verify_table "$mode" "daemon (pool_size $pool)" "$round"
-  record_time_file "$mode" "$round" "daemon/$pool" "$(join_micros_from_log "$DAEMON_LOG")" "$time_file"
+  record_time_file "$mode" "$round" "daemon/$pool" "$(first_commit_from_log "$DAEMON_LOG")" "$time_file"
 }
 
 # run_psql_round MODE ROUND
@@ -356,7 +364,7 @@ SQL
     timed psql "$mode" "$round" "$time_file" "${PSQL[@]}" -d "$PG_DSN" -f "$TEST_DIR/upsert-baseline.sql"
   fi
   verify_table "$mode" psql "$round"
-  record_time_file "$mode" "$round" psql -1 "$time_file"
+  record_time_file "$mode" "$round" psql "-1 0" "$time_file"
 }
 
 # run_python_round MODE ROUND: integration/python_sink.py, a new consumer group each run.
@@ -367,7 +375,7 @@ run_python_round() {
   timed python "$mode" "$round" "$time_file" "$KPS_BENCH_PYTHON" "$KPS_SOURCE_DIR/integration/python_sink.py" \
     --bootstrap "$KAFKA_BOOTSTRAP" --topic bench --group "$group" --dsn "$PG_URI" --table "bench_$mode" --mode "$mode"
   verify_table "$mode" python "$round"
-  record_time_file "$mode" "$round" python "$(join_micros_from_log "$TEST_DIR/python-$mode-$round.log")" "$time_file"
+  record_time_file "$mode" "$round" python "$(first_commit_from_log "$TEST_DIR/python-$mode-$round.log")" "$time_file"
 }
 
 # run_sink_round SINK MODE ROUND: SINK is daemon/POOL_SIZE, psql or python.
@@ -379,23 +387,24 @@ run_sink_round() {
   esac
 }
 
-# record_result MODE ROUND SINK WALL_MICROS JOIN_MICROS USER_S SYSTEM_S RSS_KB: appends the run
-# to RESULTS and prints its line. JOIN_MICROS is -1 for psql (no Kafka) and for a Kafka sink
-# whose log has no assignment line.
+# record_result MODE ROUND SINK WALL_MICROS FIRST_COMMIT_MICROS USER_S SYSTEM_S RSS_KB FIRST_ROWS:
+# appends the run to RESULTS and prints its line. FIRST_COMMIT_MICROS is -1 for psql (no Kafka)
+# and for a Kafka sink whose log has no first-commit line; FIRST_ROWS: the rows of that batch,
+# which the from-first-commit rate does not count.
 record_result() {
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"
-  awk -v mode="$1" -v round="$2" -v sink="$3" -v wall="$4" -v join="$5" -v user="$6" -v sys="$7" \
-      -v rss="$8" -v n="$records" 'BEGIN {
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"
+  awk -v mode="$1" -v round="$2" -v sink="$3" -v wall="$4" -v first="$5" -v user="$6" -v sys="$7" \
+      -v rss="$8" -v first_rows="$9" -v n="$records" 'BEGIN {
     seconds = wall / 1e6
     label = sink
     sub(/^daemon\//, "daemon pool=", label)
     line = sprintf("round %d  %-6s  %-13s  %d rows in %6.2f s = %7.0f rows/s", round, mode, label, n, seconds, n / seconds)
     if (sink != "psql") {
-      if (join >= 0) {
-        line = line sprintf("; first assignment after %.2f s, %6.2f s = %7.0f rows/s from there",
-                            join / 1e6, (wall - join) / 1e6, n / ((wall - join) / 1e6))
+      if (first >= 0) {
+        line = line sprintf("; first commit (%d rows) after %.2f s, then %6.2f s = %7.0f rows/s",
+                            first_rows, first / 1e6, (wall - first) / 1e6, (n - first_rows) / ((wall - first) / 1e6))
       } else {
-        line = line "; (no assignment line in its log)"
+        line = line "; (no first-commit line in its log)"
       }
     }
     line = line sprintf("; cpu %.2f s (user %.2f, sys %.2f), peak RSS %.0f MB", user + sys, user, sys, rss / 1024)
@@ -407,8 +416,9 @@ record_result() {
 print_summary() {
   echo
   echo "== Summary: $records records, $rounds round(s), medians of the rounds (peak RSS: the largest)"
-  echo "   e2e: start to exit; from join: from the first partition assignment to exit (psql: its whole run)"
-  echo "   vs psql, vs python: median of the per-round ratios of from-join rows/s (the same round's runs);"
+  echo "   e2e: start to exit; from commit: the rows after the first committed batch, from that commit to exit"
+  echo "   (psql: its whole run)"
+  echo "   vs psql, vs python: median of the per-round ratios of from-commit rows/s (the same round's runs);"
   echo "   vs psql e2e: the same, end to end"
   echo "   CPU (user+sys) and peak RSS: the sink's own process (psql: the client only, not PostgreSQL's)"
   awk -F'\t' -v n="$records" -v mode_order="$modes" -v sink_order="${sinks[*]}" '
@@ -426,13 +436,13 @@ print_summary() {
       key = $1 SUBSEP $3 SUBSEP $2
       rounds_of[$1 SUBSEP $3] = rounds_of[$1 SUBSEP $3] " " $2
       e2e[key] = n / ($4 / 1e6)
-      # psql has no join; a Kafka sink without an assignment line has no from-join figure.
-      joined[key] = $3 == "psql" ? e2e[key] : ($5 >= 0 ? n / (($4 - $5) / 1e6) : -1)
+      # psql has no join; a Kafka sink without a first-commit line has no from-commit figure.
+      joined[key] = $3 == "psql" ? e2e[key] : ($5 >= 0 ? (n - $9) / (($4 - $5) / 1e6) : -1)
       cpu[key] = $6 + $7
       if ($8 > peak[$1 SUBSEP $3]) peak[$1 SUBSEP $3] = $8
     }
     # median_ratio MODE SINK OTHER USE_E2E: the median over the rounds both ran of SINK / OTHER,
-    # "" when there is none or a from-join figure is missing.
+    # "" when there is none or a from-commit figure is missing.
     function median_ratio(mode, sink, other, use_e2e,    count, list, i, k, a, b, values) {
       count = split(rounds_of[mode SUBSEP sink], list, " ")
       k = 0
@@ -446,7 +456,7 @@ print_summary() {
       return k == 0 ? "" : median(values, k)
     }
     END {
-      printf "%-7s %-14s %11s %11s %8s %12s %10s %13s %12s\n", "mode", "sink", "e2e rows/s", "from join",
+      printf "%-7s %-14s %11s %11s %8s %12s %10s %13s %12s\n", "mode", "sink", "e2e rows/s", "from commit",
              "vs psql", "vs psql e2e", "vs python", "CPU s/M rows", "peak RSS MB"
       mode_count = split(mode_order, modes_ordered, ",")
       sink_count = split(sink_order, sinks_ordered, " ")
@@ -481,7 +491,7 @@ print_summary() {
         }
       }
       print ""
-      print "== Targets (issue 11), the daemon at its best pool size per mode (by from-join rows/s)"
+      print "== Targets (issue 11), the daemon at its best pool size per mode (by from-commit rows/s)"
       for (m = 1; m <= mode_count; m++) {
         mode = modes_ordered[m]
         if (!(mode in best)) continue

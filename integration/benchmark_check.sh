@@ -25,7 +25,7 @@ for mode in insert upsert; do
     grep -Eq "^round 1  $mode +$sink +20000 rows in +$number s" "$output" ||
       problems+=("no run line for $mode, $sink")
   done
-  # mode, sink, e2e rows/s, from join, vs psql, vs psql e2e, vs python, CPU s/M rows, peak RSS MB
+  # mode, sink, e2e rows/s, from commit, vs psql, vs psql e2e, vs python, CPU s/M rows, peak RSS MB
   for pool in 1 2; do
     grep -Eq "^$mode +daemon pool=$pool +$number +$number +$number +$number +$number +$number +$number$" "$output" ||
       problems+=("the medians have no complete row for $mode, daemon pool=$pool (rates, ratios vs psql and python, CPU, RSS)")
