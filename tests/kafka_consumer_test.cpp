@@ -1,6 +1,8 @@
 // The consumer adapter's batched lookups and the range reader, against librdkafka's
 // in-process mock cluster: what a big assignment asks of Kafka in one round, and how the
-// dedup rebuild re-reads many partitions at once.
+// dedup rebuild re-reads many partitions at once. Also the configuration every consumer
+// gets (the group member's, the range reader's, the offsets admin's), and the deadlines of
+// those consumers on a manual clock.
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -17,6 +19,7 @@
 
 #include "connector/kafka_consumer.h"
 #include "connector/kafka_consumer_conf.h"
+#include "connector/kafka_offsets_admin.h"
 #include "tests/test_support.h"
 
 namespace kps {
@@ -316,6 +319,29 @@ TEST_CASE("a range reader reads until its budget has passed on its clock") {
   CHECK(records == 7 + 5);
   std::sort(done.begin(), done.end());
   CHECK(done == std::vector<int32_t>{6, 13});
+}
+
+TEST_CASE("the offsets admin reads a partition by time while records come, and gives up once a wait passes on its clock") {
+  MockKafka kafka;
+  const std::vector<TopicPartition> partitions = {{kTopic, 6}};
+  {
+    // A clock that never moves: the broker cannot look up by time, so the partition is read
+    // from its start; the first record is recent enough.
+    testing::ManualClock clock;
+    KafkaOffsetsAdmin admin(kafka.config(), 10s, clock);
+    const auto found = admin.offsets_for_time(partitions, 0);
+    REQUIRE(found);
+    CHECK(found.value() == std::vector<std::optional<int64_t>>{0});
+  }
+  testing::ManualClock clock;
+  clock.advance_on_every_read(std::chrono::minutes(1));
+  KafkaOffsetsAdmin admin(kafka.config(), 10s, clock);
+  const auto started = std::chrono::steady_clock::now();
+  const auto gave_up = admin.offsets_for_time(partitions, 0);
+  REQUIRE_FALSE(gave_up);
+  CHECK(gave_up.status().kind() == ErrorKind::Transient);
+  CHECK(gave_up.status().message() == "reading topic=many partition=6 did not finish within 10000 ms");
+  CHECK(std::chrono::steady_clock::now() - started < 5s);
 }
 
 }  // namespace kps
