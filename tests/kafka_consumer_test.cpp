@@ -9,8 +9,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -109,6 +112,42 @@ KafkaConfig config_with(std::vector<std::pair<std::string, std::string>> propert
   config.properties = std::move(properties);
   return config;
 }
+
+/// What `action` writes to stderr (file descriptor 2, where kps::log writes).
+template <typename Action>
+std::string capture_stderr(Action action) {
+  std::fflush(stderr);
+  std::FILE* capture = std::tmpfile();
+  if (capture == nullptr) throw std::runtime_error("no temporary file");
+  const int saved = ::dup(2);
+  ::dup2(::fileno(capture), 2);
+  action();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::string text;
+  std::rewind(capture);
+  for (int c = std::fgetc(capture); c != EOF; c = std::fgetc(capture)) text.push_back(static_cast<char>(c));
+  std::fclose(capture);
+  return text;
+}
+
+/// Plans every assignment in 1234 ms of the consumer's clock, as a slow read of PostgreSQL's
+/// offsets would take.
+class SlowPlanner final : public RebalanceListener {
+ public:
+  explicit SlowPlanner(testing::ManualClock& clock) : clock_(clock) {}
+  AssignmentPlan on_partitions_assigned(std::span<const TopicPartition> partitions) override {
+    clock_.advance(std::chrono::milliseconds(1234));
+    assigned += partitions.size();
+    return {};
+  }
+  void on_partitions_revoked(std::span<const TopicPartition>, bool) override {}
+  size_t assigned = 0;
+
+ private:
+  testing::ManualClock& clock_;
+};
 
 class NoRebalances final : public RebalanceListener {
  public:
@@ -342,6 +381,27 @@ TEST_CASE("the offsets admin reads a partition by time while records come, and g
   CHECK(gave_up.status().kind() == ErrorKind::Transient);
   CHECK(gave_up.status().message() == "reading topic=many partition=6 did not finish within 10000 ms");
   CHECK(std::chrono::steady_clock::now() - started < 5s);
+}
+
+TEST_CASE("the rebalance log times an assignment's planning on the consumer's clock") {
+  MockKafka kafka;
+  testing::ManualClock clock;
+  SlowPlanner planner(clock);
+  bool subscribed = false;
+  const std::string logged = capture_stderr([&] {
+    KafkaConsumer consumer(kafka.config(), planner, clock);
+    subscribed = consumer.subscribe({kTopic}).is_ok();
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (subscribed && planner.assigned == 0 && std::chrono::steady_clock::now() < deadline) {
+      if (!consumer.poll(100ms)) break;
+    }
+    // Bounds close()'s wait for the revoke: a clock that never moves would never end it.
+    clock.advance_on_every_read(1s);
+    consumer.close();
+  });
+  REQUIRE(subscribed);
+  REQUIRE(planner.assigned == static_cast<size_t>(kPartitions));
+  CHECK_THAT(logged, Catch::Contains("rebalance: 64 partition(s) assigned, 64 owned; planned in 1234 ms"));
 }
 
 }  // namespace kps
