@@ -1,8 +1,9 @@
 #pragma once
-// Time comes in through this interface so that batching and backoff are tested by
-// moving a manual clock, never by sleeping.
+// Time comes in through this interface so that batching, backoff and every deadline in the
+// Kafka, dead letter and HTTP adapters are tested by moving a manual clock, never by sleeping.
 
 #include <chrono>
+#include <thread>
 
 namespace kps {
 
@@ -11,11 +12,22 @@ class Clock {
   using time_point = std::chrono::steady_clock::time_point;
   virtual ~Clock() = default;
   virtual time_point now() const = 0;
+  /// Waits `duration` on this clock: the steady clock blocks the thread, a test's manual
+  /// clock moves itself forward instead. Only for waits that have no blocking call of their
+  /// own to carry the timeout (a poll() does).
+  virtual void sleep_for(std::chrono::milliseconds duration) const = 0;
 };
 
 class SteadyClock final : public Clock {
  public:
   time_point now() const override { return std::chrono::steady_clock::now(); }
+  void sleep_for(std::chrono::milliseconds duration) const override { std::this_thread::sleep_for(duration); }
 };
+
+/// The process's steady clock, for adapters constructed without one of their own.
+inline const Clock& steady_clock() {
+  static const SteadyClock clock;
+  return clock;
+}
 
 }  // namespace kps

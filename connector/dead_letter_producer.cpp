@@ -10,6 +10,7 @@
 #include <span>
 #include <stdexcept>
 
+#include "connector/kafka_handles.h"
 #include "connector/log.h"
 
 namespace kps {
@@ -47,16 +48,6 @@ bool looks_secret(std::string_view name) {
   return name.find("password") != std::string_view::npos || name.find("secret") != std::string_view::npos ||
          name.find("key") != std::string_view::npos || name.find("token") != std::string_view::npos;
 }
-
-struct DestroyHandle {
-  void operator()(rd_kafka_t* handle) const { rd_kafka_destroy(handle); }
-};
-struct DestroyConf {
-  void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
-};
-struct DestroyHeaders {
-  void operator()(rd_kafka_headers_t* headers) const { rd_kafka_headers_destroy(headers); }
-};
 
 void log_from_librdkafka(const rd_kafka_t*, int level, const char* facility, const char* message) {
   // syslog levels: 0-3 errors, 4 warnings, 5-6 notices/info, 7 debug.
@@ -170,7 +161,10 @@ std::vector<ConfigProblem> check_dead_letter_properties(const KafkaConfig& confi
 /// Lives on the heap so the pointer librdkafka holds as its opaque survives moves of
 /// the DeadLetterProducer.
 struct DeadLetterProducer::State {
-  std::unique_ptr<rd_kafka_t, DestroyHandle> producer;
+  explicit State(const Clock& time) : clock(time) {}
+
+  const Clock& clock;
+  rdkafka::Handle producer;
   // Each flush() closes a generation. A letter carries its generation as its message
   // opaque, so a report arriving after its flush gave up is not counted in a later one.
   uintptr_t generation = 1;
@@ -187,7 +181,7 @@ struct DeadLetterProducer::State {
   struct CutLetter {
     std::optional<std::string> key;
     std::string value;
-    std::unique_ptr<rd_kafka_headers_t, DestroyHeaders> headers;
+    rdkafka::Headers headers;
   };
   std::vector<CutLetter> to_resend;
 
@@ -272,10 +266,10 @@ struct DeadLetterProducer::State {
 };
 
 DeadLetterProducer::DeadLetterProducer(const KafkaConfig& kafka, std::string dead_letter_topic,
-                                       uint64_t max_record_bytes)
-    : topic_(std::move(dead_letter_topic)), state_(std::make_unique<State>()) {
+                                       uint64_t max_record_bytes, const Clock& clock)
+    : topic_(std::move(dead_letter_topic)), state_(std::make_unique<State>(clock)) {
   if (topic_.empty()) throw std::runtime_error("errors.dead_letter_topic: must not be empty");
-  std::unique_ptr<rd_kafka_conf_t, DestroyConf> conf(rd_kafka_conf_new());
+  rdkafka::Conf conf(rd_kafka_conf_new());
   char error_text[512];
   auto set = [&](std::string_view name, const std::string& value) {
     const std::string name_text(name);
@@ -339,7 +333,7 @@ Status DeadLetterProducer::enqueue(const DeadLetter& letter) {
 
   // One allocation per dead letter: librdkafka owns the header list once the produce
   // call succeeds. Bad records are the exception, so this is off the hot path.
-  std::unique_ptr<rd_kafka_headers_t, DestroyHeaders> headers(rd_kafka_headers_new(letter.headers.size() + 9));
+  rdkafka::Headers headers(rd_kafka_headers_new(letter.headers.size() + 9));
   for (const auto& [name, value] : letter.headers) {
     rd_kafka_header_add(headers.get(), name.data(), static_cast<ssize_t>(name.size()),
                         value ? value->data() : nullptr, value ? static_cast<ssize_t>(value->size()) : 0);
@@ -455,15 +449,15 @@ void DeadLetterProducer::State::resend_cut_letters(const std::string& topic) {
 Status DeadLetterProducer::flush(std::chrono::milliseconds timeout) {
   State& state = *state_;
   rd_kafka_t* producer = state.producer.get();
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = state.clock.now() + timeout;
   // A refusal for size may have been reported already (by a poll inside enqueue()): its cut
   // copy waits in to_resend while the counts look complete, so send it before judging them.
   while (state.fatal.is_ok() &&
          (!state.to_resend.empty() || state.acknowledged + state.failed + state.replaced < state.enqueued)) {
     if (!state.to_resend.empty()) state.resend_cut_letters(topic_);
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    rd_kafka_poll(producer, static_cast<int>(std::min<int64_t>(left.count(), 100)));
+    const int left_ms = rdkafka::milliseconds_until(deadline, state.clock.now());
+    if (left_ms <= 0) break;
+    rd_kafka_poll(producer, std::min(left_ms, 100));
   }
 
   Status result;

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "connector/clock.h"
 #include "connector/config.h"
 #include "connector/record.h"
 #include "connector/status.h"
@@ -100,8 +101,9 @@ class DeadLetterProducer {
   /// letter; a value set in kafka.properties wins.
   /// Throws std::runtime_error naming the property when librdkafka rejects the config,
   /// or when kafka.properties sets one the producer owns (see check_dead_letter_properties).
+  /// `clock` (which must outlive the producer) measures flush()'s timeout.
   DeadLetterProducer(const KafkaConfig& kafka, std::string dead_letter_topic,
-                     uint64_t max_record_bytes = ErrorsConfig().max_record_bytes);
+                     uint64_t max_record_bytes = ErrorsConfig().max_record_bytes, const Clock& clock = steady_clock());
   /// Abandons letters not yet acknowledged: they were never reported ok, so no offset
   /// moved past their records.
   ~DeadLetterProducer();

@@ -26,7 +26,7 @@
 namespace kps {
 namespace {
 
-using SteadyTime = std::chrono::steady_clock::time_point;
+using SteadyTime = Clock::time_point;
 using std::chrono::milliseconds;
 
 constexpr const char* kTextPlain = "text/plain; charset=utf-8";
@@ -205,12 +205,13 @@ HealthReport Heartbeat::check() const {
 /// thread: every phase of a connection has a deadline, reads and writes never block, and a
 /// response is rendered in one go (the checks and the registry are quick by contract).
 struct HttpServer::Impl {
-  Impl(const MetricsRegistry& metrics, HealthCheck liveness_check, HealthCheck readiness_check)
-      : registry(metrics), liveness(std::move(liveness_check)), readiness(std::move(readiness_check)) {}
+  Impl(const MetricsRegistry& metrics, HealthCheck liveness_check, HealthCheck readiness_check, const Clock& time)
+      : registry(metrics), liveness(std::move(liveness_check)), readiness(std::move(readiness_check)), clock(time) {}
 
   const MetricsRegistry& registry;
   const HealthCheck liveness;
   const HealthCheck readiness;
+  const Clock& clock;  // every deadline of a connection is on it
 
   FileDescriptor listener;
   FileDescriptor wake;  // an eventfd: stop() writes it to end the loop's poll()
@@ -239,7 +240,7 @@ struct HttpServer::Impl {
 void HttpServer::Impl::run() {
   std::vector<pollfd> watched;
   while (!stop_requested.load()) {
-    const SteadyTime now = std::chrono::steady_clock::now();
+    const SteadyTime now = clock.now();
     const bool accepting = now >= accept_paused_until;
     SteadyTime wake_at = now + kMaxPollWait;
     if (!accepting) wake_at = std::min(wake_at, accept_paused_until);
@@ -254,12 +255,12 @@ void HttpServer::Impl::run() {
     const auto wait = std::chrono::ceil<milliseconds>(std::max(wake_at - now, SteadyTime::duration::zero()));
     if (::poll(watched.data(), watched.size(), static_cast<int>(wait.count())) < 0) {
       // EINTR, or ENOMEM: nothing is lost by looking again (the loop is bounded by the wait).
-      if (errno != EINTR) std::this_thread::sleep_for(milliseconds(10));
+      if (errno != EINTR) clock.sleep_for(milliseconds(10));
       continue;
     }
     if (watched[0].revents != 0) break;
 
-    const SteadyTime after_poll = std::chrono::steady_clock::now();
+    const SteadyTime after_poll = clock.now();
     // The connections first, by their index in `watched`: accepting may reorder the list.
     for (size_t index = 0; index < connections.size(); ++index) {
       Connection& connection = connections[index];
@@ -426,8 +427,8 @@ void HttpServer::Impl::expire(Connection& connection, SteadyTime now) {
 
 // ---------------------------------------------------------------------------------------
 
-HttpServer::HttpServer(const MetricsRegistry& registry, HealthCheck liveness, HealthCheck readiness)
-    : impl_(std::make_unique<Impl>(registry, std::move(liveness), std::move(readiness))) {}
+HttpServer::HttpServer(const MetricsRegistry& registry, HealthCheck liveness, HealthCheck readiness, const Clock& clock)
+    : impl_(std::make_unique<Impl>(registry, std::move(liveness), std::move(readiness), clock)) {}
 
 HttpServer::~HttpServer() { stop(); }
 

@@ -67,7 +67,10 @@ class Heartbeat {
 class HttpServer {
  public:
   /// `registry` must outlive the server. The checks are called for each probe request.
-  HttpServer(const MetricsRegistry& registry, HealthCheck liveness, HealthCheck readiness);
+  /// `clock` (which must outlive the server, and be safe to read from its thread) measures
+  /// every connection's deadlines.
+  HttpServer(const MetricsRegistry& registry, HealthCheck liveness, HealthCheck readiness,
+             const Clock& clock = steady_clock());
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -3,41 +3,19 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 #include <set>
 #include <stdexcept>
 
+#include "connector/kafka_consumer_conf.h"
+#include "connector/kafka_handles.h"
 #include "connector/log.h"
 
 namespace kps {
 namespace {
 
-struct DestroyMessage {
-  void operator()(rd_kafka_message_t* message) const { rd_kafka_message_destroy(message); }
-};
-struct DestroyHandle {
-  void operator()(rd_kafka_t* handle) const { rd_kafka_destroy(handle); }
-};
-struct DestroyList {
-  void operator()(rd_kafka_topic_partition_list_t* list) const { rd_kafka_topic_partition_list_destroy(list); }
-};
-using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, DestroyList>;
-struct DestroyMetadata {
-  void operator()(const rd_kafka_metadata_t* metadata) const { rd_kafka_metadata_destroy(metadata); }
-};
-
-// Properties that exactly-once depends on: the daemon sets them, a user may not.
 // How long close() polls for the group's revoke before closing regardless.
 constexpr std::chrono::milliseconds kLeaveGroupTimeout{5000};
-
-constexpr std::array<const char*, 5> kOwnedProperties = {
-    "bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store", "enable.partition.eof"};
-
-bool looks_secret(std::string_view name) {
-  return name.find("password") != std::string_view::npos || name.find("secret") != std::string_view::npos ||
-         name.find("key") != std::string_view::npos || name.find("token") != std::string_view::npos;
-}
 
 std::vector<TopicPartition> to_topic_partitions(const rd_kafka_topic_partition_list_t* list) {
   std::vector<TopicPartition> out;
@@ -46,21 +24,6 @@ std::vector<TopicPartition> to_topic_partitions(const rd_kafka_topic_partition_l
     out.push_back({list->elems[index].topic, list->elems[index].partition});
   }
   return out;
-}
-
-PartitionList to_partition_list(std::span<const TopicPartition> partitions) {
-  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
-  for (const TopicPartition& tp : partitions) rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
-  return list;
-}
-
-/// Each partition with its offset set (a next offset to commit, or a position to seek to).
-PartitionList to_partition_list(std::span<const std::pair<TopicPartition, int64_t>> offsets) {
-  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
-  for (const auto& [tp, offset] : offsets) {
-    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
-  }
-  return list;
 }
 
 /// The headers of `message` into `headers` (cleared first); views into the message.
@@ -85,18 +48,11 @@ bool is_internal_topic(std::string_view topic) {
   return topic == "__consumer_offsets" || topic == "__transaction_state";
 }
 
-void log_from_librdkafka(const rd_kafka_t*, int level, const char* facility, const char* message) {
-  // syslog levels: 0-3 errors, 4 warnings, 5-6 notices/info, 7 debug.
-  const LogLevel mapped = level <= 3 ? LogLevel::Error : level == 4 ? LogLevel::Warn
-                          : level <= 6 ? LogLevel::Info : LogLevel::Debug;
-  log::emit(mapped, "librdkafka ", facility, ": ", message);
-}
-
 }  // namespace
 
 struct KafkaConsumer::Handles {
-  std::unique_ptr<rd_kafka_t, DestroyHandle> consumer;
-  std::unique_ptr<rd_kafka_message_t, DestroyMessage> current_message;
+  rdkafka::Handle consumer;
+  rdkafka::Message current_message;
 };
 
 /// librdkafka 2.0.2 answers NULL (not "NONE") while the consumer is closing mid-rebalance.
@@ -115,11 +71,10 @@ struct KafkaCallbacks {
 
     if (error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       // Timed for the log: the group waits for this callback, so its length is worth seeing.
-      const auto planning_started = std::chrono::steady_clock::now();
+      const auto planning_started = self->clock_.now();
       const AssignmentPlan plan = self->listener_.on_partitions_assigned(changed);
-      const auto planning_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now() - planning_started)
-                                   .count();
+      const auto planning_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(self->clock_.now() - planning_started).count();
       for (int index = 0; index < partitions->cnt; ++index) {
         const size_t position = static_cast<size_t>(index);
         partitions->elems[index].offset = position < plan.start_offsets.size()
@@ -129,10 +84,7 @@ struct KafkaCallbacks {
       }
       std::string assign_error;
       if (cooperative) {
-        if (rd_kafka_error_t* failure = rd_kafka_incremental_assign(handle, partitions)) {
-          assign_error = rd_kafka_error_string(failure);
-          rd_kafka_error_destroy(failure);
-        }
+        assign_error = rdkafka::take_error_text(rd_kafka_incremental_assign(handle, partitions));
       } else if (const rd_kafka_resp_err_t failure = rd_kafka_assign(handle, partitions)) {
         assign_error = rd_kafka_err2str(failure);
       }
@@ -160,9 +112,8 @@ struct KafkaCallbacks {
       self->listener_.on_partitions_revoked(changed, true);
     }
     if (cooperative) {
-      if (rd_kafka_error_t* unassign_error = rd_kafka_incremental_unassign(handle, partitions)) {
-        rd_kafka_error_destroy(unassign_error);
-      }
+      // Nothing to do about a failure: the partitions are gone from our side either way.
+      rdkafka::take_error_text(rd_kafka_incremental_unassign(handle, partitions));
     } else {
       rd_kafka_assign(handle, nullptr);
     }
@@ -202,56 +153,21 @@ struct KafkaCallbacks {
   }
 };
 
-KafkaConsumer::KafkaConsumer(const KafkaConfig& config, RebalanceListener& listener)
-    : listener_(listener), config_(config), handles_(std::make_unique<Handles>()) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char error_text[512];
-  auto set = [&](const std::string& name, const std::string& value) {
-    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error_text, sizeof error_text) != RD_KAFKA_CONF_OK) {
-      const std::string detail = looks_secret(name) ? "invalid value" : std::string(error_text);
-      rd_kafka_conf_destroy(conf);
-      throw std::runtime_error("kafka.properties." + name + ": " + detail);
-    }
-  };
-  set("auto.offset.reset", "earliest");
-  set("client.id", "kafka-pg-sink");
-  // librdkafka 2.0.2 stops fetching every partition once its prefetch queue holds
-  // queued.min.messages (default 100000, counted over the whole queue) and resumes only
-  // about a second later: with the defaults the consumer idled ~40% of a backfill. A
-  // queue bounded by bytes instead holds over a second of throughput and bounds memory.
-  set("queued.min.messages", "1000000");
-  set("queued.max.messages.kbytes", "32768");
-  set("max.partition.fetch.bytes", "4194304");
-  // A full queue also backs the fetcher off for fetch.error.backoff.ms (default 500 ms)
-  // before it looks again: a backfill stalled for that long several times a million
-  // records. 20 ms cut the benchmark's time after the group join by about 10%.
-  set("fetch.error.backoff.ms", "20");
-  for (const auto& [name, value] : config.properties) {
-    if (std::find(kOwnedProperties.begin(), kOwnedProperties.end(), name) != kOwnedProperties.end()) {
-      rd_kafka_conf_destroy(conf);
-      throw std::runtime_error("kafka.properties." + name +
-                               ": set by kafka-pg-sink itself (offsets are stored in PostgreSQL); remove it");
-    }
-    set(name, value);
-  }
-  set("bootstrap.servers", config.bootstrap_servers);
-  set("group.id", config.group_id);
-  set("enable.auto.commit", "false");
-  set("enable.auto.offset.store", "false");
-  set("enable.partition.eof", "true");
-  rd_kafka_conf_set_opaque(conf, this);
-  rd_kafka_conf_set_rebalance_cb(conf, &KafkaCallbacks::rebalance);
-  rd_kafka_conf_set_error_cb(conf, &KafkaCallbacks::error);
-  rd_kafka_conf_set_offset_commit_cb(conf, &KafkaCallbacks::offset_commit);
-  rd_kafka_conf_set_log_cb(conf, &log_from_librdkafka);
+KafkaConsumer::KafkaConsumer(const KafkaConfig& config, RebalanceListener& listener, const Clock& clock)
+    : listener_(listener), config_(config), clock_(clock), handles_(std::make_unique<Handles>()) {
+  auto conf = make_consumer_conf(config, ConsumerRole::GroupMember);
+  if (!conf) throw std::runtime_error(conf.status().message());
+  rd_kafka_conf_t* settings = conf.value().get();
+  rd_kafka_conf_set_opaque(settings, this);
+  rd_kafka_conf_set_rebalance_cb(settings, &KafkaCallbacks::rebalance);
+  rd_kafka_conf_set_error_cb(settings, &KafkaCallbacks::error);
+  rd_kafka_conf_set_offset_commit_cb(settings, &KafkaCallbacks::offset_commit);
 
-  rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error_text, sizeof error_text);
-  if (handle == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    throw std::runtime_error(std::string("cannot create Kafka consumer: ") + error_text);
-  }
-  handles_->consumer.reset(handle);  // owns conf from here on
-  rd_kafka_poll_set_consumer(handle);
+  char error_text[512];
+  handles_->consumer.reset(rd_kafka_new(RD_KAFKA_CONSUMER, settings, error_text, sizeof error_text));
+  if (!handles_->consumer) throw std::runtime_error(std::string("cannot create Kafka consumer: ") + error_text);
+  conf.value().release();  // the handle owns it from here on
+  rd_kafka_poll_set_consumer(handles_->consumer.get());
 }
 
 KafkaConsumer::~KafkaConsumer() { close(); }
@@ -264,7 +180,7 @@ Status KafkaConsumer::subscribe(const std::vector<std::string>& topics) {
     }
     return Status::ok();
   }
-  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
+  const rdkafka::PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
   for (const std::string& topic : topics) {
     rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
   }
@@ -276,13 +192,11 @@ Status KafkaConsumer::subscribe(const std::vector<std::string>& topics) {
 }
 
 Result<std::vector<std::string>> KafkaConsumer::list_topics(std::chrono::milliseconds timeout) {
-  const rd_kafka_metadata_t* metadata = nullptr;
-  const rd_kafka_resp_err_t error =
-      rd_kafka_metadata(handles_->consumer.get(), 1, nullptr, &metadata, static_cast<int>(timeout.count()));
+  rdkafka::Metadata metadata;
+  const rd_kafka_resp_err_t error = rdkafka::read_all_metadata(handles_->consumer.get(), timeout, metadata);
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return Status::error(ErrorKind::Transient, std::string("cannot read Kafka metadata: ") + rd_kafka_err2str(error));
   }
-  const std::unique_ptr<const rd_kafka_metadata_t, DestroyMetadata> owned(metadata);
   std::vector<std::string> topics;
   for (int index = 0; index < metadata->topic_cnt; ++index) {
     const rd_kafka_metadata_topic_t& topic = metadata->topics[index];
@@ -338,11 +252,11 @@ Status KafkaConsumer::read_range(const TopicPartition& tp, int64_t from, int64_t
                                  std::chrono::milliseconds timeout) {
   if (from >= to) return Status::ok();
   const OffsetRange range[] = {{tp, from, to}};
-  auto reader = RangeReader::open(config_, range);
+  auto reader = RangeReader::open(config_, range, clock_);
   if (!reader) return reader.status();
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = clock_.now() + timeout;
   while (!reader.value()->done()) {
-    if (std::chrono::steady_clock::now() >= deadline) {
+    if (clock_.now() >= deadline) {
       return Status::error(ErrorKind::Transient, "re-reading topic=" + tp.topic + " partition=" +
                                                      std::to_string(tp.partition) + " did not reach offset " +
                                                      std::to_string(to) + " in time");
@@ -356,17 +270,15 @@ Status KafkaConsumer::read_range(const TopicPartition& tp, int64_t from, int64_t
 }
 
 struct RangeReader::Handle {
-  std::unique_ptr<rd_kafka_t, DestroyHandle> consumer;
-  ~Handle() {
-    if (consumer) rd_kafka_consumer_close(consumer.get());
-  }
+  rdkafka::Consumer consumer;  // never subscribed: closing only stops its fetchers
 };
 
-RangeReader::RangeReader() : handle_(std::make_unique<Handle>()) {}
+RangeReader::RangeReader(const Clock& clock) : clock_(clock), handle_(std::make_unique<Handle>()) {}
 RangeReader::~RangeReader() = default;
 
-Result<std::unique_ptr<RangeReader>> RangeReader::open(const KafkaConfig& config, std::span<const OffsetRange> ranges) {
-  std::unique_ptr<RangeReader> reader(new RangeReader());
+Result<std::unique_ptr<RangeReader>> RangeReader::open(const KafkaConfig& config, std::span<const OffsetRange> ranges,
+                                                      const Clock& clock) {
+  std::unique_ptr<RangeReader> reader(new RangeReader(clock));
   std::vector<std::pair<TopicPartition, int64_t>> starts;
   for (const OffsetRange& range : ranges) {
     if (range.from >= range.to) continue;
@@ -374,34 +286,19 @@ Result<std::unique_ptr<RangeReader>> RangeReader::open(const KafkaConfig& config
     starts.emplace_back(range.topic_partition, range.from);
   }
   if (starts.empty()) return reader;
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char error_text[512];
-  bool configured = true;
-  const auto set = [&](const std::string& name, const std::string& value) {
-    configured = configured &&
-                 rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error_text, sizeof error_text) == RD_KAFKA_CONF_OK;
-  };
-  for (const auto& [name, value] : config.properties) set(name, value);
-  set("bootstrap.servers", config.bootstrap_servers);
-  // A group id of its own that never joins or commits: assign() needs no group.
-  set("group.id", config.group_id + ".dedup-rebuild");
-  set("enable.auto.commit", "false");
-  set("enable.auto.offset.store", "false");
-  set("enable.partition.eof", "true");
-  // A range that starts before the log does (records expired) is read from the log's start.
-  set("auto.offset.reset", "earliest");
-  rd_kafka_conf_set_log_cb(conf, &log_from_librdkafka);
-  if (!configured) {
-    rd_kafka_conf_destroy(conf);
-    return Status::error(ErrorKind::Fatal, "cannot configure the consumer that re-reads records");
+  auto conf = make_consumer_conf(config, ConsumerRole::RangeReader);
+  if (!conf) {
+    return Status::error(ErrorKind::Fatal, "cannot configure the consumer that re-reads records: " + conf.status().message());
   }
-  reader->handle_->consumer.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf, error_text, sizeof error_text));
+  char error_text[512];
+  reader->handle_->consumer.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf.value().get(), error_text, sizeof error_text));
   if (!reader->handle_->consumer) {
-    rd_kafka_conf_destroy(conf);
     return Status::error(ErrorKind::Transient, std::string("cannot create the consumer that re-reads records: ") + error_text);
   }
+  conf.value().release();  // the handle owns it from here on
   rd_kafka_poll_set_consumer(reader->handle_->consumer.get());
-  if (const rd_kafka_resp_err_t error = rd_kafka_assign(reader->handle_->consumer.get(), to_partition_list(starts).get())) {
+  if (const rd_kafka_resp_err_t error =
+          rd_kafka_assign(reader->handle_->consumer.get(), rdkafka::make_partition_list(starts).get())) {
     return Status::error(ErrorKind::Transient, std::string("re-reading records: assign failed: ") + rd_kafka_err2str(error));
   }
   return reader;
@@ -411,13 +308,12 @@ void RangeReader::drop(const TopicPartition& tp) { ends_.erase(tp); }
 
 Status RangeReader::read_for(std::chrono::milliseconds budget, const std::function<void(const RecordView&)>& on_record,
                              const std::function<void(const TopicPartition&)>& on_range_done) {
-  const auto deadline = std::chrono::steady_clock::now() + budget;
+  const auto deadline = clock_.now() + budget;
   TopicPartition tp;
   while (!ends_.empty()) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    std::unique_ptr<rd_kafka_message_t, DestroyMessage> message(
-        rd_kafka_consumer_poll(handle_->consumer.get(), static_cast<int>(left.count())));
+    const int left_ms = rdkafka::milliseconds_until(deadline, clock_.now());
+    if (left_ms <= 0) break;
+    const rdkafka::Message message(rd_kafka_consumer_poll(handle_->consumer.get(), left_ms));
     if (!message) break;
     if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR && message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       return Status::error(ErrorKind::Transient, std::string("re-reading records: ") + rd_kafka_message_errstr(message.get()));
@@ -461,7 +357,7 @@ std::optional<int64_t> KafkaConsumer::acknowledged_commit(const TopicPartition& 
 
 Status KafkaConsumer::commit(std::span<const std::pair<TopicPartition, int64_t>> offsets, bool synchronous) {
   if (offsets.empty()) return Status::ok();
-  PartitionList list = to_partition_list(offsets);
+  const rdkafka::PartitionList list = rdkafka::make_partition_list(offsets);
   rd_kafka_resp_err_t error = rd_kafka_commit(handles_->consumer.get(), list.get(), synchronous ? 0 : 1);
   if (synchronous && error == RD_KAFKA_RESP_ERR_NO_ERROR) {
     for (int index = 0; index < list->cnt; ++index) {
@@ -483,13 +379,11 @@ Status KafkaConsumer::commit(std::span<const std::pair<TopicPartition, int64_t>>
 
 Result<std::vector<PartitionWatermarks>> KafkaConsumer::query_watermarks(
     const std::function<bool(std::string_view topic)>& wanted, std::chrono::milliseconds timeout) {
-  const rd_kafka_metadata_t* metadata = nullptr;
-  const rd_kafka_resp_err_t error =
-      rd_kafka_metadata(handles_->consumer.get(), 1, nullptr, &metadata, static_cast<int>(timeout.count()));
+  rdkafka::Metadata metadata;
+  const rd_kafka_resp_err_t error = rdkafka::read_all_metadata(handles_->consumer.get(), timeout, metadata);
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return Status::error(ErrorKind::Transient, std::string("cannot read Kafka metadata: ") + rd_kafka_err2str(error));
   }
-  const std::unique_ptr<const rd_kafka_metadata_t, DestroyMetadata> owned(metadata);
   std::vector<TopicPartition> partitions;
   for (int topic_index = 0; topic_index < metadata->topic_cnt; ++topic_index) {
     const rd_kafka_metadata_topic_t& topic = metadata->topics[topic_index];
@@ -509,7 +403,7 @@ Result<std::vector<PartitionWatermarks>> KafkaConsumer::query_watermarks(std::sp
   // start and its end. rd_kafka_offsets_for_times groups the partitions by leader and
   // sends those requests in parallel, and answers in the order of the list.
   for (const int64_t which : {int64_t{RD_KAFKA_OFFSET_BEGINNING}, int64_t{RD_KAFKA_OFFSET_END}}) {
-    PartitionList list = to_partition_list(partitions);
+    const rdkafka::PartitionList list = rdkafka::make_partition_list(partitions);
     for (int index = 0; index < list->cnt; ++index) list->elems[index].offset = which;
     rd_kafka_resp_err_t error =
         rd_kafka_offsets_for_times(handles_->consumer.get(), list.get(), static_cast<int>(timeout.count()));
@@ -534,23 +428,19 @@ Result<std::vector<PartitionWatermarks>> KafkaConsumer::query_watermarks(std::sp
 
 void KafkaConsumer::pause(std::span<const TopicPartition> partitions) {
   if (partitions.empty()) return;
-  rd_kafka_pause_partitions(handles_->consumer.get(), to_partition_list(partitions).get());
+  rd_kafka_pause_partitions(handles_->consumer.get(), rdkafka::make_partition_list(partitions).get());
 }
 
 void KafkaConsumer::resume(std::span<const TopicPartition> partitions) {
   if (partitions.empty()) return;
-  rd_kafka_resume_partitions(handles_->consumer.get(), to_partition_list(partitions).get());
+  rd_kafka_resume_partitions(handles_->consumer.get(), rdkafka::make_partition_list(partitions).get());
 }
 
 Status KafkaConsumer::seek(std::span<const std::pair<TopicPartition, int64_t>> positions) {
   if (positions.empty()) return Status::ok();
-  PartitionList list = to_partition_list(positions);
-  rd_kafka_error_t* failure = rd_kafka_seek_partitions(handles_->consumer.get(), list.get(), 10000);
-  std::string problems;
-  if (failure != nullptr) {
-    problems = rd_kafka_error_string(failure);
-    rd_kafka_error_destroy(failure);
-  }
+  const rdkafka::PartitionList list = rdkafka::make_partition_list(positions);
+  std::string problems =
+      rdkafka::take_error_text(rd_kafka_seek_partitions(handles_->consumer.get(), list.get(), 10000));
   for (int index = 0; index < list->cnt; ++index) {
     if (list->elems[index].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       problems += std::string(problems.empty() ? "" : "; ") + list->elems[index].topic + "/" +
@@ -566,7 +456,7 @@ Result<std::vector<std::optional<int64_t>>> KafkaConsumer::offsets_for_times(
     std::span<const std::pair<TopicPartition, int64_t>> timestamps_ms, std::chrono::milliseconds timeout) {
   std::vector<std::optional<int64_t>> offsets(timestamps_ms.size());
   if (timestamps_ms.empty()) return offsets;
-  PartitionList list = to_partition_list(timestamps_ms);
+  const rdkafka::PartitionList list = rdkafka::make_partition_list(timestamps_ms);
   const rd_kafka_resp_err_t error =
       rd_kafka_offsets_for_times(handles_->consumer.get(), list.get(), static_cast<int>(timeout.count()));
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -588,7 +478,7 @@ Result<std::vector<std::optional<int64_t>>> KafkaConsumer::offsets_for_times(
 std::vector<std::pair<TopicPartition, int64_t>> KafkaConsumer::partition_lags() const {
   std::vector<std::pair<TopicPartition, int64_t>> lags;
   if (assignment_.empty()) return lags;
-  PartitionList list = to_partition_list(assignment_);
+  const rdkafka::PartitionList list = rdkafka::make_partition_list(assignment_);
   rd_kafka_position(handles_->consumer.get(), list.get());
   for (int index = 0; index < list->cnt; ++index) {
     int64_t low = 0;
@@ -617,10 +507,8 @@ int64_t KafkaConsumer::consumer_lag() const {
 }
 
 bool KafkaConsumer::is_group_member() const {
-  char* member_id = rd_kafka_memberid(handles_->consumer.get());
-  const bool member = member_id != nullptr && *member_id != '\0';
-  if (member_id != nullptr) rd_kafka_mem_free(handles_->consumer.get(), member_id);
-  return member;
+  const rdkafka::String member_id(rd_kafka_memberid(handles_->consumer.get()), {handles_->consumer.get()});
+  return member_id != nullptr && *member_id != '\0';
 }
 
 bool KafkaConsumer::rebalance_is_cooperative() const {
@@ -636,31 +524,14 @@ void KafkaConsumer::close() {
   // served. Left to rd_kafka_consumer_close(), a revoke that arrives while the group
   // rebalances (every replica stopped at once) can hang in librdkafka 2.0.2.
   if (rd_kafka_unsubscribe(handle) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    const auto deadline = std::chrono::steady_clock::now() + kLeaveGroupTimeout;
-    while (!assignment_.empty() && std::chrono::steady_clock::now() < deadline) {
+    const auto deadline = clock_.now() + kLeaveGroupTimeout;
+    while (!assignment_.empty() && clock_.now() < deadline) {
       // Records still arriving are dropped: PostgreSQL's offsets say where to resume.
-      if (rd_kafka_message_t* message = rd_kafka_consumer_poll(handle, 100)) rd_kafka_message_destroy(message);
+      const rdkafka::Message dropped(rd_kafka_consumer_poll(handle, 100));
     }
   }
   const rd_kafka_resp_err_t error = rd_kafka_consumer_close(handle);
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) log::warn("leaving the consumer group failed: ", rd_kafka_err2str(error));
-}
-
-std::vector<ConfigProblem> check_kafka_properties(const KafkaConfig& config) {
-  std::vector<ConfigProblem> problems;
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char error_text[512];
-  for (const auto& [name, value] : config.properties) {
-    const std::string path = "kafka.properties." + name;
-    if (std::find(kOwnedProperties.begin(), kOwnedProperties.end(), name) != kOwnedProperties.end()) {
-      problems.push_back({path, "set by kafka-pg-sink itself (offsets are stored in PostgreSQL); remove it"});
-    } else if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error_text, sizeof error_text) !=
-               RD_KAFKA_CONF_OK) {
-      problems.push_back({path, looks_secret(name) ? "invalid value" : std::string(error_text)});
-    }
-  }
-  rd_kafka_conf_destroy(conf);
-  return problems;
 }
 
 std::string librdkafka_version() { return rd_kafka_version_str(); }

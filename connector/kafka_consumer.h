@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "connector/clock.h"
 #include "connector/config.h"
 #include "connector/record.h"
 #include "connector/status.h"
@@ -57,8 +58,9 @@ struct PollResult {
 class KafkaConsumer {
  public:
   /// Throws std::runtime_error when librdkafka rejects the configuration, or when
-  /// kafka.properties tries to override what exactly-once depends on.
-  KafkaConsumer(const KafkaConfig& config, RebalanceListener& listener);
+  /// kafka.properties tries to override what exactly-once depends on. `clock` (which must
+  /// outlive the consumer) times the waits of close() and read_range() and the rebalance log.
+  KafkaConsumer(const KafkaConfig& config, RebalanceListener& listener, const Clock& clock = steady_clock());
   ~KafkaConsumer();
   KafkaConsumer(const KafkaConsumer&) = delete;
   KafkaConsumer& operator=(const KafkaConsumer&) = delete;
@@ -132,6 +134,7 @@ class KafkaConsumer {
 
   RebalanceListener& listener_;
   const KafkaConfig config_;
+  const Clock& clock_;
   std::unique_ptr<Handles> handles_;
   std::vector<RecordHeader> headers_;  // of the current record; reused
   std::vector<TopicPartition> assignment_;
@@ -154,8 +157,10 @@ struct OffsetRange {
 /// assignment without holding up the rebalance or the group's poll interval.
 class RangeReader {
  public:
-  /// Starts fetching every range; ranges with from >= to are done at once.
-  static Result<std::unique_ptr<RangeReader>> open(const KafkaConfig& config, std::span<const OffsetRange> ranges);
+  /// Starts fetching every range; ranges with from >= to are done at once. `clock` (which
+  /// must outlive the reader) measures read_for()'s budget.
+  static Result<std::unique_ptr<RangeReader>> open(const KafkaConfig& config, std::span<const OffsetRange> ranges,
+                                                   const Clock& clock = steady_clock());
   ~RangeReader();
   RangeReader(const RangeReader&) = delete;
   RangeReader& operator=(const RangeReader&) = delete;
@@ -172,14 +177,16 @@ class RangeReader {
 
  private:
   struct Handle;
-  RangeReader();
+  explicit RangeReader(const Clock& clock);
+  const Clock& clock_;
   std::unique_ptr<Handle> handle_;
   std::map<TopicPartition, int64_t> ends_;  // the `to` of each range not read yet
   std::vector<RecordHeader> headers_;        // of the current record; reused
 };
 
 /// Checks kafka.properties against librdkafka without connecting: unknown names,
-/// invalid values, and properties the daemon owns. One ConfigProblem each.
+/// invalid values, and properties the daemon owns. One ConfigProblem each. (Defined in
+/// kafka_consumer_conf.cpp, beside the consumer configuration it checks.)
 std::vector<ConfigProblem> check_kafka_properties(const KafkaConfig& config);
 
 /// librdkafka's version, for --version.

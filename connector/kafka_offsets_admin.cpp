@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "connector/kafka_consumer_conf.h"
 #include "connector/kafka_handles.h"
 #include "connector/log.h"
 
@@ -17,51 +18,29 @@ std::string where(const TopicPartition& tp) {
 }  // namespace
 
 struct KafkaOffsetsAdmin::Handles {
-  rdkafka::Handle consumer;
+  rdkafka::Consumer consumer;  // never subscribed: closing leaves no group, it only stops the fetchers
 };
 
-KafkaOffsetsAdmin::KafkaOffsetsAdmin(const KafkaConfig& config, std::chrono::milliseconds timeout)
-    : config_(config), timeout_(timeout), handles_(std::make_unique<Handles>()) {
-  rdkafka::Conf conf(rd_kafka_conf_new());
+KafkaOffsetsAdmin::KafkaOffsetsAdmin(const KafkaConfig& config, std::chrono::milliseconds timeout, const Clock& clock)
+    : config_(config), timeout_(timeout), clock_(clock), handles_(std::make_unique<Handles>()) {
+  auto conf = make_consumer_conf(config, ConsumerRole::OffsetsAdmin);
+  if (!conf) throw std::runtime_error(conf.status().message());
   char error_text[512];
-  const auto set = [&](const std::string& name, const std::string& value) {
-    if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), error_text, sizeof error_text) != RD_KAFKA_CONF_OK) {
-      // The property's value may be a secret: name the property only.
-      throw std::runtime_error("kafka.properties." + name + ": rejected by librdkafka");
-    }
-  };
-  for (const auto& [name, value] : config.properties) set(name, value);
-  set("bootstrap.servers", config.bootstrap_servers);
-  set("group.id", config.group_id);
-  set("client.id", "kafka-pg-sink-offsets");
-  set("enable.auto.commit", "false");
-  set("enable.auto.offset.store", "false");
-  set("enable.partition.eof", "true");
-  set("auto.offset.reset", "earliest");
-  rd_kafka_conf_set_log_cb(conf.get(), [](const rd_kafka_t*, int level, const char* facility, const char* message) {
-    if (level <= 3) log::warn("librdkafka ", facility, ": ", message);
-  });
-  rd_kafka_t* handle = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), error_text, sizeof error_text);
-  if (handle == nullptr) throw std::runtime_error(std::string("cannot create a Kafka client: ") + error_text);
-  conf.release();  // the handle owns it now
-  handles_->consumer.reset(handle);
-  rd_kafka_poll_set_consumer(handle);
+  handles_->consumer.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf.value().get(), error_text, sizeof error_text));
+  if (!handles_->consumer) throw std::runtime_error(std::string("cannot create a Kafka client: ") + error_text);
+  conf.value().release();  // the handle owns it now
+  rd_kafka_poll_set_consumer(handles_->consumer.get());
 }
 
-KafkaOffsetsAdmin::~KafkaOffsetsAdmin() {
-  // Never subscribed: closing leaves no group, it only stops the fetchers.
-  if (handles_->consumer) rd_kafka_consumer_close(handles_->consumer.get());
-}
+KafkaOffsetsAdmin::~KafkaOffsetsAdmin() = default;
 
 Result<std::vector<TopicPartition>> KafkaOffsetsAdmin::list_partitions(
     const std::function<bool(std::string_view topic)>& wanted) {
-  const rd_kafka_metadata_t* raw = nullptr;
-  const rd_kafka_resp_err_t error =
-      rd_kafka_metadata(handles_->consumer.get(), 1, nullptr, &raw, static_cast<int>(timeout_.count()));
+  rdkafka::Metadata metadata;
+  const rd_kafka_resp_err_t error = rdkafka::read_all_metadata(handles_->consumer.get(), timeout_, metadata);
   if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return Status::error(ErrorKind::Transient, std::string("cannot read Kafka metadata: ") + rd_kafka_err2str(error));
   }
-  const rdkafka::Metadata metadata(raw);
   std::vector<TopicPartition> partitions;
   for (int topic_index = 0; topic_index < metadata->topic_cnt; ++topic_index) {
     const rd_kafka_metadata_topic_t& topic = metadata->topics[topic_index];
@@ -159,8 +138,8 @@ Result<std::optional<int64_t>> KafkaOffsetsAdmin::scan(
                                               std::to_string(timeout_.count()) + " ms");
   // The timeout bounds each wait for a record, not the whole read: a long partition is read
   // as long as records keep coming.
-  auto deadline = std::chrono::steady_clock::now() + timeout_;
-  while (std::chrono::steady_clock::now() < deadline) {
+  auto deadline = clock_.now() + timeout_;
+  while (clock_.now() < deadline) {
     const rdkafka::Message message(rd_kafka_consumer_poll(handle, 100));
     if (!message) continue;
     if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -171,7 +150,7 @@ Result<std::optional<int64_t>> KafkaOffsetsAdmin::scan(
       outcome = Status::error(ErrorKind::Transient, "reading " + where(tp) + ": " + rd_kafka_message_errstr(message.get()));
       break;
     }
-    deadline = std::chrono::steady_clock::now() + timeout_;
+    deadline = clock_.now() + timeout_;
     rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
     const int64_t timestamp = rd_kafka_message_timestamp(message.get(), &type);
     if (accept(message->offset, type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : timestamp)) {

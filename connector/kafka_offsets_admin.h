@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "connector/clock.h"
 #include "connector/config.h"
 #include "connector/record.h"
 #include "connector/status.h"
@@ -26,8 +27,11 @@ struct PartitionBounds {
 
 class KafkaOffsetsAdmin {
  public:
-  /// Throws std::runtime_error when librdkafka rejects the configuration.
-  explicit KafkaOffsetsAdmin(const KafkaConfig& config, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  /// Throws std::runtime_error when librdkafka rejects the configuration. `timeout` bounds each
+  /// request, and each wait for a record while reading a partition; `clock` (which must
+  /// outlive the admin) measures those waits.
+  explicit KafkaOffsetsAdmin(const KafkaConfig& config, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                             const Clock& clock = steady_clock());
   ~KafkaOffsetsAdmin();
   KafkaOffsetsAdmin(const KafkaOffsetsAdmin&) = delete;
   KafkaOffsetsAdmin& operator=(const KafkaOffsetsAdmin&) = delete;
@@ -55,6 +59,7 @@ class KafkaOffsetsAdmin {
 
   const KafkaConfig& config_;
   const std::chrono::milliseconds timeout_;
+  const Clock& clock_;
   std::unique_ptr<Handles> handles_;
 };
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "connector/dead_letter_producer.h"
+#include "tests/test_support.h"
 
 namespace kps {
 namespace {
@@ -345,6 +346,23 @@ TEST_CASE("flush gives up after its timeout while the broker is down, and unsent
   REQUIRE(retried.is_ok());
   // The letters of the failed flush were purged, not held back and sent beside the retry.
   CHECK(offsets_of(read_dead_letters(kafka.bootstrap())) == std::vector<std::string>{"1", "2", "3"});
+}
+
+TEST_CASE("flush gives up once its timeout has passed on the producer's clock, not on the wall clock") {
+  MockKafka kafka;
+  testing::ManualClock clock;
+  DeadLetterProducer producer(kafka_config(kafka.bootstrap()), kDeadLetterTopic, ErrorsConfig().max_record_bytes, clock);
+  REQUIRE(rd_kafka_mock_broker_set_down(kafka.cluster(), 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+  REQUIRE(producer.enqueue(decode_letter(1)));
+  clock.advance_on_every_read(std::chrono::minutes(1));
+  const auto started = std::chrono::steady_clock::now();
+  const Status waited = producer.flush(std::chrono::minutes(10));
+  REQUIRE_FALSE(waited.is_ok());
+  CHECK(waited.kind() == ErrorKind::Transient);
+  CHECK_THAT(waited.message(), Catch::Contains("1 of 1 dead letters to topic events.dead-letters not acknowledged") &&
+                                   Catch::Contains("1 still unacknowledged after 600000 ms"));
+  // Ten minutes on the producer's clock; each wait for reports is at most 100 ms of real time.
+  CHECK(std::chrono::steady_clock::now() - started < 5s);
 }
 
 TEST_CASE("flush with nothing enqueued is ok without waiting") {

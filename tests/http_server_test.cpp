@@ -514,6 +514,34 @@ TEST_CASE("a client that does not finish its request head within 5 s is answered
   CHECK(steady_clock::now() - started < seconds(11));
 }
 
+TEST_CASE("the request head deadline runs on the server's clock: 408 once it has moved 5 s, whatever the real time") {
+  MetricsRegistry registry;
+  ScriptedCheck check;
+  testing::ManualClock clock;
+  HttpServer server(registry, check.callback(), check.callback(), clock);
+  REQUIRE(server.start("127.0.0.1:0").is_ok());
+  const auto started = steady_clock::now();
+
+  Client late(server.port(), "127.0.0.1", seconds(3));
+  REQUIRE(late.send("GET /metr"));
+  // One thread serves connections in the order they came: once a later connection has its
+  // answer, `late` was accepted, and its deadline set, at the clock's time 0.
+  REQUIRE(get(server.port(), "/healthz").status == 200);
+
+  clock.advance(milliseconds(4999));
+  REQUIRE(late.send("i"));
+  REQUIRE(get(server.port(), "/healthz").status == 200);  // `late`'s byte was read before this
+  CHECK_FALSE(late.readable());                           // not yet late on the server's clock
+
+  clock.advance(milliseconds(2));
+  REQUIRE(late.send("c"));
+  const Reply reply = parse_reply(late.read_to_end());
+  CHECK(reply.status == 408);
+  CHECK(reply.body == "request head not received within 5000 ms\n");
+  // Real time played no part: far less than the 5 s the head was given.
+  CHECK(steady_clock::now() - started < seconds(3));
+}
+
 TEST_CASE("64 clients holding half a request line do not delay /healthz") {
   MetricsRegistry registry;
   ScriptedCheck check;

@@ -1,13 +1,19 @@
 // The consumer adapter's batched lookups and the range reader, against librdkafka's
 // in-process mock cluster: what a big assignment asks of Kafka in one round, and how the
-// dedup rebuild re-reads many partitions at once.
+// dedup rebuild re-reads many partitions at once. Also the configuration every consumer
+// gets (the group member's, the range reader's, the offsets admin's), and the deadlines of
+// those consumers on a manual clock.
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -15,6 +21,9 @@
 #include <vector>
 
 #include "connector/kafka_consumer.h"
+#include "connector/kafka_consumer_conf.h"
+#include "connector/kafka_offsets_admin.h"
+#include "tests/test_support.h"
 
 namespace kps {
 namespace {
@@ -86,6 +95,58 @@ class MockKafka {
 
   std::unique_ptr<rd_kafka_t, DestroyHandle> host_;  // destroyed after the cluster it hosts
   std::unique_ptr<rd_kafka_mock_cluster_t, DestroyCluster> cluster_;
+};
+
+/// A property of a configuration the adapter built, as librdkafka holds it.
+std::string property(const rdkafka::Conf& conf, const char* name) {
+  char value[512];
+  size_t size = sizeof value;
+  if (rd_kafka_conf_get(conf.get(), name, value, &size) != RD_KAFKA_CONF_OK) return "<unset>";
+  return value;
+}
+
+KafkaConfig config_with(std::vector<std::pair<std::string, std::string>> properties) {
+  KafkaConfig config;
+  config.bootstrap_servers = "broker-1:9092";
+  config.group_id = "orders-sink";
+  config.properties = std::move(properties);
+  return config;
+}
+
+/// What `action` writes to stderr (file descriptor 2, where kps::log writes).
+template <typename Action>
+std::string capture_stderr(Action action) {
+  std::fflush(stderr);
+  std::FILE* capture = std::tmpfile();
+  if (capture == nullptr) throw std::runtime_error("no temporary file");
+  const int saved = ::dup(2);
+  ::dup2(::fileno(capture), 2);
+  action();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::string text;
+  std::rewind(capture);
+  for (int c = std::fgetc(capture); c != EOF; c = std::fgetc(capture)) text.push_back(static_cast<char>(c));
+  std::fclose(capture);
+  return text;
+}
+
+/// Plans every assignment in 1234 ms of the consumer's clock, as a slow read of PostgreSQL's
+/// offsets would take.
+class SlowPlanner final : public RebalanceListener {
+ public:
+  explicit SlowPlanner(testing::ManualClock& clock) : clock_(clock) {}
+  AssignmentPlan on_partitions_assigned(std::span<const TopicPartition> partitions) override {
+    clock_.advance(std::chrono::milliseconds(1234));
+    assigned += partitions.size();
+    return {};
+  }
+  void on_partitions_revoked(std::span<const TopicPartition>, bool) override {}
+  size_t assigned = 0;
+
+ private:
+  testing::ManualClock& clock_;
 };
 
 class NoRebalances final : public RebalanceListener {
@@ -190,6 +251,157 @@ TEST_CASE("a dropped range is never reported done and its records are not handed
   }
   CHECK(seen == std::vector<int32_t>(7, 6));
   CHECK(done == std::vector<int32_t>{6});
+}
+
+TEST_CASE("every consumer the daemon opens gets what exactly-once depends on, whatever kafka.properties says") {
+  const KafkaConfig config = config_with({{"enable.auto.commit", "true"}});
+  for (const ConsumerRole role : {ConsumerRole::GroupMember, ConsumerRole::RangeReader, ConsumerRole::OffsetsAdmin}) {
+    CAPTURE(static_cast<int>(role));
+    // A property the daemon sets itself is refused, for every role alike.
+    const auto refused = make_consumer_conf(config, role);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.status().kind() == ErrorKind::Fatal);
+    CHECK(refused.status().message() ==
+          "kafka.properties.enable.auto.commit: set by kafka-pg-sink itself (offsets are stored in PostgreSQL); remove it");
+
+    auto built = make_consumer_conf(config_with({{"session.timeout.ms", "12000"}}), role);
+    REQUIRE(built);
+    const rdkafka::Conf& conf = built.value();
+    CHECK(property(conf, "bootstrap.servers") == "broker-1:9092");
+    CHECK(property(conf, "enable.auto.commit") == "false");
+    CHECK(property(conf, "enable.auto.offset.store") == "false");
+    CHECK(property(conf, "enable.partition.eof") == "true");
+    CHECK(property(conf, "session.timeout.ms") == "12000");  // the user's own properties reach every consumer
+  }
+  const auto group_id = [](ConsumerRole role) {
+    auto built = make_consumer_conf(config_with({}), role);
+    REQUIRE(built);
+    return property(built.value(), "group.id") + " " + property(built.value(), "client.id");
+  };
+  CHECK(group_id(ConsumerRole::GroupMember) == "orders-sink kafka-pg-sink");
+  CHECK(group_id(ConsumerRole::RangeReader) == "orders-sink.dedup-rebuild kafka-pg-sink-range-reader");
+  CHECK(group_id(ConsumerRole::OffsetsAdmin) == "orders-sink kafka-pg-sink-offsets");
+}
+
+TEST_CASE("auto.offset.reset from kafka.properties steers the group member only; re-reads always start at the log's start") {
+  const KafkaConfig config = config_with({{"auto.offset.reset", "latest"}});
+  const auto reset = [&](const KafkaConfig& from, ConsumerRole role) {
+    auto built = make_consumer_conf(from, role);
+    REQUIRE(built);
+    return property(built.value(), "auto.offset.reset");
+  };
+  // librdkafka keeps "latest" as "largest" and "earliest" as "smallest".
+  CHECK(reset(config, ConsumerRole::GroupMember) == "largest");
+  CHECK(reset(config, ConsumerRole::RangeReader) == "smallest");
+  CHECK(reset(config, ConsumerRole::OffsetsAdmin) == "smallest");
+  CHECK(reset(config_with({}), ConsumerRole::GroupMember) == "smallest");
+  // Only the group member's fetch queue is sized for a backfill.
+  auto member = make_consumer_conf(config_with({}), ConsumerRole::GroupMember);
+  auto reader = make_consumer_conf(config_with({}), ConsumerRole::RangeReader);
+  REQUIRE(member);
+  REQUIRE(reader);
+  CHECK(property(member.value(), "queued.max.messages.kbytes") == "32768");
+  CHECK(property(reader.value(), "queued.max.messages.kbytes") != "32768");
+}
+
+TEST_CASE("a property librdkafka rejects is named with its reason, and a secret's reason is withheld") {
+  const auto unknown = make_consumer_conf(config_with({{"no.such.property", "1"}}), ConsumerRole::RangeReader);
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.status().kind() == ErrorKind::Fatal);
+  CHECK_THAT(unknown.status().message(),
+             Catch::StartsWith("kafka.properties.no.such.property: No such configuration property"));
+  const auto secret = make_consumer_conf(config_with({{"no.such.password", "hunter2"}}), ConsumerRole::OffsetsAdmin);
+  REQUIRE_FALSE(secret);
+  CHECK(secret.status().message() == "kafka.properties.no.such.password: invalid value");
+  // The group member's constructor says the same, as an exception.
+  NoRebalances listener;
+  CHECK_THROWS_WITH(KafkaConsumer(config_with({{"no.such.password", "hunter2"}}), listener),
+                    "kafka.properties.no.such.password: invalid value");
+}
+
+TEST_CASE("read_range gives up once its timeout has passed on the consumer's clock, not on the wall clock") {
+  MockKafka kafka;
+  NoRebalances listener;
+  testing::ManualClock clock;
+  KafkaConsumer consumer(kafka.config(), listener, clock);
+  clock.advance_on_every_read(std::chrono::minutes(1));
+  const auto started = std::chrono::steady_clock::now();
+  size_t records = 0;
+  const Status status = consumer.read_range({kTopic, 6}, 0, 1000, [&](const RecordView&) { ++records; },
+                                            std::chrono::minutes(10));
+  REQUIRE_FALSE(status);
+  CHECK(status.kind() == ErrorKind::Transient);
+  CHECK(status.message() == "re-reading topic=many partition=6 did not reach offset 1000 in time");
+  CHECK(std::chrono::steady_clock::now() - started < 5s);  // ten minutes on the consumer's clock
+}
+
+TEST_CASE("a range reader reads until its budget has passed on its clock") {
+  MockKafka kafka;
+  testing::ManualClock clock;
+  clock.advance_on_every_read(1s);
+  const std::vector<OffsetRange> ranges = {{{kTopic, 6}, 0, 7}, {{kTopic, 13}, 2, 7}};
+  auto opened = RangeReader::open(kafka.config(), ranges, clock);
+  REQUIRE(opened);
+  RangeReader& reader = *opened.value();
+  size_t records = 0;
+  std::vector<int32_t> done;
+  const auto count = [&](const RecordView&) { ++records; };
+  const auto note_done = [&](const TopicPartition& tp) { done.push_back(tp.partition); };
+
+  // Spent by the time it would wait: nothing is read, nothing is lost.
+  REQUIRE(reader.read_for(500ms, count, note_done));
+  CHECK(records == 0);
+  CHECK_FALSE(reader.done());
+  // An hour on its clock (a second per reading) outlasts both ranges: one call reads them whole.
+  REQUIRE(reader.read_for(std::chrono::hours(1), count, note_done));
+  CHECK(reader.done());
+  CHECK(records == 7 + 5);
+  std::sort(done.begin(), done.end());
+  CHECK(done == std::vector<int32_t>{6, 13});
+}
+
+TEST_CASE("the offsets admin reads a partition by time while records come, and gives up once a wait passes on its clock") {
+  MockKafka kafka;
+  const std::vector<TopicPartition> partitions = {{kTopic, 6}};
+  {
+    // A clock that never moves: the broker cannot look up by time, so the partition is read
+    // from its start; the first record is recent enough.
+    testing::ManualClock clock;
+    KafkaOffsetsAdmin admin(kafka.config(), 10s, clock);
+    const auto found = admin.offsets_for_time(partitions, 0);
+    REQUIRE(found);
+    CHECK(found.value() == std::vector<std::optional<int64_t>>{0});
+  }
+  testing::ManualClock clock;
+  clock.advance_on_every_read(std::chrono::minutes(1));
+  KafkaOffsetsAdmin admin(kafka.config(), 10s, clock);
+  const auto started = std::chrono::steady_clock::now();
+  const auto gave_up = admin.offsets_for_time(partitions, 0);
+  REQUIRE_FALSE(gave_up);
+  CHECK(gave_up.status().kind() == ErrorKind::Transient);
+  CHECK(gave_up.status().message() == "reading topic=many partition=6 did not finish within 10000 ms");
+  CHECK(std::chrono::steady_clock::now() - started < 5s);
+}
+
+TEST_CASE("the rebalance log times an assignment's planning on the consumer's clock") {
+  MockKafka kafka;
+  testing::ManualClock clock;
+  SlowPlanner planner(clock);
+  bool subscribed = false;
+  const std::string logged = capture_stderr([&] {
+    KafkaConsumer consumer(kafka.config(), planner, clock);
+    subscribed = consumer.subscribe({kTopic}).is_ok();
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (subscribed && planner.assigned == 0 && std::chrono::steady_clock::now() < deadline) {
+      if (!consumer.poll(100ms)) break;
+    }
+    // Bounds close()'s wait for the revoke: a clock that never moves would never end it.
+    clock.advance_on_every_read(1s);
+    consumer.close();
+  });
+  REQUIRE(subscribed);
+  REQUIRE(planner.assigned == static_cast<size_t>(kPartitions));
+  CHECK_THAT(logged, Catch::Contains("rebalance: 64 partition(s) assigned, 64 owned; planned in 1234 ms"));
 }
 
 }  // namespace kps

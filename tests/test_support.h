@@ -2,6 +2,8 @@
 // Small helpers shared by the pipeline-stage tests: a clock moved by hand and
 // RecordView/config builders.
 
+#include <atomic>
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,13 +14,26 @@
 
 namespace kps::testing {
 
+/// Moved by hand; sleep_for() moves it instead of blocking. Thread-safe, so an adapter's
+/// background thread (the HTTP server's) may read it while the test moves it.
 class ManualClock final : public Clock {
  public:
-  time_point now() const override { return now_; }
-  void advance(std::chrono::milliseconds by) { now_ += by; }
+  time_point now() const override {
+    return time_point(time_point::duration(ticks_.fetch_add(step_.load(), std::memory_order_relaxed)));
+  }
+  void sleep_for(std::chrono::milliseconds duration) const override { advance(duration); }
+  void advance(std::chrono::milliseconds by) const {
+    ticks_.fetch_add(std::chrono::duration_cast<time_point::duration>(by).count(), std::memory_order_relaxed);
+  }
+  /// From now on every reading moves the clock forward by `step` (after answering): a loop
+  /// that waits for a deadline by reading the clock sees it pass in a few turns.
+  void advance_on_every_read(std::chrono::milliseconds step) {
+    step_.store(std::chrono::duration_cast<time_point::duration>(step).count());
+  }
 
  private:
-  time_point now_{};
+  mutable std::atomic<time_point::rep> ticks_{0};
+  std::atomic<time_point::rep> step_{0};
 };
 
 inline RecordView record(std::string_view topic, int32_t partition, int64_t offset,
