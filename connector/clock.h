@@ -3,6 +3,7 @@
 // Kafka, dead letter and HTTP adapters are tested by moving a manual clock, never by sleeping.
 
 #include <chrono>
+#include <cstdint>
 #include <thread>
 
 namespace kps {
@@ -16,6 +17,11 @@ class Clock {
   /// clock moves itself forward instead. Only for waits that have no blocking call of their
   /// own to carry the timeout (a poll() does).
   virtual void sleep_for(std::chrono::milliseconds duration) const = 0;
+  /// Seconds since the Unix epoch, for what is stamped with wall time (dedup identities'
+  /// TTL). A test's clock overrides it to move the wall clock too.
+  virtual int64_t unix_seconds() const {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  }
 };
 
 class SteadyClock final : public Clock {

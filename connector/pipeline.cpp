@@ -1,7 +1,6 @@
 #include "connector/pipeline.h"
 
 #include <algorithm>
-#include <ctime>
 #include <utility>
 #include <memory>
 #include <unordered_set>
@@ -51,7 +50,7 @@ Pipeline::Pipeline(const Config& config, TableWriter& writer, const Clock& clock
       writer_(writer),
       clock_(clock),
       dedup_(dedup),
-      unix_seconds_(unix_seconds ? std::move(unix_seconds) : [] { return static_cast<int64_t>(std::time(nullptr)); }),
+      unix_seconds_(unix_seconds ? std::move(unix_seconds) : [this] { return clock_.unix_seconds(); }),
       own_ledger_(std::make_unique<PartitionLedger>()),
       ledger_(own_ledger_.get()),
       in_flight_(std::make_unique<InFlightWrite>()),
