@@ -44,6 +44,9 @@ class PgWriter final : public TableWriter {
   /// Drops the connection (if any) and opens a fresh one: after a transient failure.
   Status reopen();
 
+  /// See TableWriter::write. A transaction rolled back by a deadlock or a serialization
+  /// failure (another lane writing the same keys) is run again, a few times, before the
+  /// failure is returned.
   Status write(const WriteRequest& request) override;
 
   /// Every offset this consumer group has stored.
@@ -62,6 +65,10 @@ class PgWriter final : public TableWriter {
                                const SinkStatements& statements, Status failure, std::vector<RejectedRow>& rejected);
   /// One attempt inside a savepoint: on failure only the attempt is undone.
   Status try_rows(const TableBatch& batch, std::span<const ReducedRow> rows, const SinkStatements& statements);
+  Status write_once(const WriteRequest& request);
+  /// Moves every partition's offset with one UPDATE (compare-and-set per row) and one
+  /// INSERT (partitions with no row yet); fails "fenced", naming the partition, when any
+  /// row did not move.
   Status advance_offsets(std::span<const OffsetAdvance> offsets);
   void roll_back();
 
