@@ -606,6 +606,9 @@ void Connector::begin_recovery(const Status& cause) {
   // Nothing unwritten is kept, in any lane: the partitions are re-fetched from PostgreSQL's
   // offsets (reset waits for each lane's write in flight, so no connection is in use after).
   lanes_->reset();
+  // Partition ends seen so far say nothing about the records just dropped: without this,
+  // --until-caught-up could finish on a partition whose last batch was never written.
+  if (catch_up_) catch_up_->forget_fetched();
   paused_for_backpressure_ = false;  // the recovery pauses and resumes on its own
   consumer_->pause(consumer_->assignment());
   next_attempt_at_ = clock_.now() + outage_.next_delay();
@@ -972,6 +975,7 @@ void Connector::on_partitions_revoked(std::span<const TopicPartition> partitions
     if (lost) log::warn("lost ", partitions.size(), " partition(s) to the group without a clean revoke");
     lanes_->reset();
     lanes_->forget(partitions);
+    if (catch_up_) catch_up_->forget_fetched();
     if (!recovering_ && !consumer_->assignment().empty()) {
       begin_recovery(Status::error(ErrorKind::Transient, "partitions were lost to the group", "lost"));
     }

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "connector/copy_encoder.h"
 #include "connector/failpoint.h"
@@ -90,6 +92,8 @@ std::string create_table_sql(const SinkConfig& sink) {
 // How many times one batch's transaction runs when it loses a deadlock or a serialization
 // conflict to another lane, before the connector's recovery takes over.
 constexpr int kConflictAttempts = 5;
+// Before the second attempt; doubled before each next one (50, 100, 200, 400 ms).
+constexpr std::chrono::milliseconds kConflictFirstWait{50};
 
 /// The transaction lost a lock conflict and was rolled back whole (deadlock, serialization).
 bool is_lane_conflict(const Status& status) {
@@ -295,6 +299,9 @@ Status PgWriter::write(const WriteRequest& request) {
   // transaction through; running the same one again at once keeps the lane's order and
   // is cheaper than a recovery, which stays the answer once the attempts are spent.
   for (int attempt = 2; attempt <= kConflictAttempts && is_lane_conflict(status); ++attempt) {
+    // The winner still holds its locks until it commits: running again at once takes the
+    // same rows in the same order and deadlocks with it again.
+    std::this_thread::sleep_for(kConflictFirstWait * (1 << (attempt - 2)));
     log::warn("write to ", quote_qualified_name(config_.sinks[request.sink_index].table), " rolled back (SQLSTATE ",
               status.code(), ": ", status.message(), "); running the same transaction again (attempt ", attempt,
               " of ", kConflictAttempts, ")");
