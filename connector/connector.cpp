@@ -174,6 +174,7 @@ std::string Connector::watch_write_in_flight(Clock::time_point now) {
   const StuckWriteWatch::Verdict verdict =
       stuck_write_watch_.observe(write ? std::optional(write->started_at) : std::nullopt, now);
   metrics_.write_in_flight_seconds().set(verdict.age_seconds);
+  metrics_.writes_in_flight().set(static_cast<double>(lanes_->writes_in_flight()));
   if (!verdict.stuck) return {};
   const std::string table = quote_qualified_name(config_.sinks[write->sink_index].table);
   const auto tenths = static_cast<int64_t>(verdict.age_seconds * 10);

@@ -175,6 +175,11 @@ bool WriterLanes::write_in_flight() const {
   return std::any_of(lanes_.begin(), lanes_.end(), [](const Lane& lane) { return lane.pipeline->write_in_flight(); });
 }
 
+size_t WriterLanes::writes_in_flight() const {
+  return static_cast<size_t>(std::count_if(lanes_.begin(), lanes_.end(),
+                                           [](const Lane& lane) { return lane.pipeline->write_in_flight(); }));
+}
+
 bool WriterLanes::write_in_flight(const TopicPartition& tp) const {
   const Lane* lane = lane_of(tp);
   return lane != nullptr && lane->pipeline->write_in_flight();

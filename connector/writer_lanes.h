@@ -81,6 +81,8 @@ class WriterLanes {
   bool write_in_flight() const;
   /// The oldest write in flight across the lanes.
   std::optional<WriteInFlight> write_in_flight_details() const;
+  /// How many lanes have a write in flight.
+  size_t writes_in_flight() const;
   /// Does the lane of `tp` have a write in flight (whose outcome would move its stored offset)?
   bool write_in_flight(const TopicPartition& tp) const;
   /// Some lane holds a full batch behind a slow write: every partition is paused.

@@ -51,9 +51,20 @@ applied_while_sampling() {
 
 note "part 1: postgres.pool_size left at its default (4)"
 write_fault_config "$TEST_DIR/lanes.yaml" events public.events 100 50
+enable_http "$TEST_DIR/lanes.yaml"
 start_daemon "$TEST_DIR/lanes.yaml"
 wait_for "two writer connections active at the same moment" 45 active_at_least 2
 note "most kafka-pg-sink connections active at one moment: $MOST_ACTIVE"
+# The gauge of lanes with a write in flight, refreshed about once a second, shows them too.
+MOST_LANES_WRITING=0
+lanes_writing_at_least() {
+  local writing
+  writing=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '$1 == "kafka_pg_sink_writes_in_flight" { print $2 }')
+  ((${writing:-0} > MOST_LANES_WRITING)) && MOST_LANES_WRITING=${writing:-0}
+  ((MOST_LANES_WRITING >= $1))
+}
+wait_for "kafka_pg_sink_writes_in_flight to show two lanes writing" 30 lanes_writing_at_least 2
+note "most lanes writing at once by kafka_pg_sink_writes_in_flight: $MOST_LANES_WRITING"
 assert_eq 4 "$(sink_connections)" "connections named kafka-pg-sink with the default pool_size"
 wait_for "the stored offsets of events to reach the log end" 60 applied_while_sampling events
 note "most kafka-pg-sink connections active at one moment: $MOST_ACTIVE"
