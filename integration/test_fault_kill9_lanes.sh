@@ -36,6 +36,10 @@ for ((kill_number = 1; kill_number <= kills; kill_number++)); do
   status=0
   stop_daemon KILL 10 || status=$?
   assert_eq 137 "$status" "exit status of run $kill_number after kill -9"
+  # A backend inside pg_sleep notices its client died only when the sleep ends: wait, so the
+  # next run's count sees its own connections only.
+  wait_for "the killed run's backends to end" 30 sql_equals \
+    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kafka-pg-sink'" 0
   note "kill $kill_number: $(psql_q 'SELECT count(*) FROM public.events') rows so far"
 done
 rows_before_final=$(psql_q 'SELECT count(*) FROM public.events')
