@@ -41,6 +41,10 @@ void CatchUpTracker::note_partition_end(const TopicPartition& tp, int64_t end_of
   entry->end_offset_seen = std::max(entry->end_offset_seen.value_or(end_offset), end_offset);
 }
 
+void CatchUpTracker::forget_fetched() {
+  for (Entry& entry : entries_) entry.end_offset_seen.reset();
+}
+
 void CatchUpTracker::settle(const std::function<bool(const TopicPartition&)>& has_unwritten_records) {
   for (Entry& entry : entries_) {
     if (!entry.done && entry.end_offset_seen && *entry.end_offset_seen >= entry.target.high_watermark &&

@@ -28,6 +28,9 @@ class CatchUpTracker {
   void note_stored(const TopicPartition& tp, int64_t stored_next_offset);
   /// The consumer reached the end of the partition at `end_offset`.
   void note_partition_end(const TopicPartition& tp, int64_t end_offset);
+  /// What was fetched was dropped (a recovery re-fetches from the stored offsets): a
+  /// partition end seen before no longer says its records are all written or batched.
+  void forget_fetched();
   /// Re-evaluates partitions whose end was reached, now that `has_unwritten_records`
   /// may have changed (after a flush).
   void settle(const std::function<bool(const TopicPartition&)>& has_unwritten_records);

@@ -17,11 +17,13 @@ class Clock {
   /// clock moves itself forward instead. Only for waits that have no blocking call of their
   /// own to carry the timeout (a poll() does).
   virtual void sleep_for(std::chrono::milliseconds duration) const = 0;
-  /// Seconds since the Unix epoch, for what is stamped with wall time (dedup identities'
-  /// TTL). A test's clock overrides it to move the wall clock too.
-  virtual int64_t unix_seconds() const {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  /// Milliseconds since the Unix epoch, for what is stamped with wall time (dedup
+  /// identities' TTL, commit times). A test's clock overrides it to move wall time too.
+  virtual int64_t unix_millis() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
   }
+  int64_t unix_seconds() const { return unix_millis() / 1000; }
 };
 
 class SteadyClock final : public Clock {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <ctime>
-#include <thread>
 #include <utility>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include "connector/log.h"
 #include "connector/pg_writer.h"
 #include "connector/pipeline.h"
+#include "connector/writer_lanes.h"
 
 namespace kps {
 namespace {
@@ -78,23 +78,24 @@ Status Connector::run() {
   next_database_check_at_ = started_at_;
 
   if (Status status = start_http_server(); !status) return status;
-  writer_ = std::make_unique<PgWriter>(config_);
+  // The dedup state first: lane 0's pipeline is built with it.
+  if (Status status = open_dedup_state(); !status) return status;
+  lanes_ = std::make_unique<WriterLanes>(config_, clock_, dedup_store_.get());
   if (Status status = open_database(); !status) return status;
   if (stop_requested_.load()) {
     // Stopped while waiting for PostgreSQL: nothing was consumed, so nothing is owed.
     log::info("stopped before PostgreSQL answered; nothing was consumed");
     return Status::ok();
   }
-  log::info("connected to PostgreSQL (", redact_dsn(config_.postgres.dsn), ")");
-  if (Status status = open_dedup_state(); !status) return status;
-  pipeline_ = std::make_unique<Pipeline>(config_, *writer_, clock_, dedup_store_.get());
-  pipeline_->set_flush_listener([this](const FlushReport& report) { on_batch_flushed(report); });
+  log::info("connected to PostgreSQL (", redact_dsn(config_.postgres.dsn), ") with ", lanes_->size(),
+            " writer lane(s) (postgres.pool_size)");
+  lanes_->set_flush_listener([this](const FlushReport& report) { on_batch_flushed(report); });
   consumer_ = std::make_unique<KafkaConsumer>(config_.kafka, *this);
-  pipeline_->set_bad_record_listener([this](const BadRecord& bad) { on_bad_record(bad); });
+  lanes_->set_bad_record_listener([this](const BadRecord& bad) { on_bad_record(bad); });
   if (config_.errors.tolerance == ErrorTolerance::All) {
     dead_letters_ = std::make_unique<DeadLetterRouter>(config_.kafka, config_.errors, *consumer_,
                                                        kDeadLetterFlushTimeout);
-    pipeline_->set_dead_letter_sink(dead_letters_.get());
+    lanes_->set_dead_letter_sink(dead_letters_.get());
     log::info("bad records go to the dead letter topic ", config_.errors.dead_letter_topic);
   }
 
@@ -164,10 +165,11 @@ void Connector::refresh_gauges() {
 }
 
 std::string Connector::watch_write_in_flight(Clock::time_point now) {
-  const std::optional<WriteInFlight> write = pipeline_->write_in_flight_details();
+  const std::optional<WriteInFlight> write = lanes_->write_in_flight_details();
   const StuckWriteWatch::Verdict verdict =
       stuck_write_watch_.observe(write ? std::optional(write->started_at) : std::nullopt, now);
   metrics_.write_in_flight_seconds().set(verdict.age_seconds);
+  metrics_.writes_in_flight().set(static_cast<double>(lanes_->writes_in_flight()));
   if (!verdict.stuck) return {};
   const std::string table = quote_qualified_name(config_.sinks[write->sink_index].table);
   const auto tenths = static_cast<int64_t>(verdict.age_seconds * 10);
@@ -232,9 +234,7 @@ void Connector::on_batch_flushed(const FlushReport& report) {
   written.rows = report.rows_written;
   written.flush_duration = report.duration;
   written.oldest_record_timestamp_ms = report.batch.oldest_record_timestamp_ms;
-  written.committed_at_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count();
+  written.committed_at_unix_ms = clock_.unix_millis();
   metrics_.on_batch_written(written);
   outage_.note_committed();
   if (report.dedup_dropped > 0) metrics_.dedup_dropped(table).inc(report.dedup_dropped);
@@ -244,7 +244,7 @@ Status Connector::open_database() {
   // A database that is still starting (or restarting), read-only, refusing connections
   // or out of disk is waited for, like an outage; the outage goes on until a batch commits.
   while (true) {
-    Status status = writer_->open();
+    Status status = lanes_->open();
     if (status || status.kind() != ErrorKind::Transient) return status;
     if (stop_requested_.load()) return Status::ok();  // a stop while waiting is a clean stop
     outage_.note_failure();
@@ -253,7 +253,7 @@ Status Connector::open_database() {
     const auto delay = outage_.next_delay();
     log::warn("PostgreSQL unavailable (", status.message(), "); retrying in ", delay.count(), " ms");
     const auto wake_at = clock_.now() + delay;
-    while (clock_.now() < wake_at && !stop_requested_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    while (clock_.now() < wake_at && !stop_requested_.load()) clock_.sleep_for(std::chrono::milliseconds(20));
     // Waiting is what the daemon should be doing: alive (/healthz), not ready (/readyz), so
     // the kubelet does not restart a pod whose database is still starting or read-only.
     heartbeat_.beat();
@@ -282,7 +282,7 @@ Status Connector::open_dedup_state() {
   }
   DedupOpenReport report;
   auto opened = DedupStore::open(config_.state.dir, fingerprint, std::move(specs),
-                                 [] { return static_cast<int64_t>(std::time(nullptr)); }, &report);
+                                 [this] { return clock_.unix_seconds(); }, &report);
   if (!opened) return opened.status();
   dedup_store_ = std::move(opened.value());
   if (!report.warning.empty()) log::warn("dedup state: ", report.warning);
@@ -301,7 +301,7 @@ std::vector<Connector::PartitionStart> Connector::plan_partition_starts(
   for (size_t index = 0; index < partitions.size(); ++index) {
     const TopicPartition& tp = partitions[index];
     starts[index].stored_next_offset = stored[index];
-    const std::optional<size_t> sink_index = pipeline_->sink_for_topic(tp.topic);
+    const std::optional<size_t> sink_index = lanes_->sink_for_topic(tp.topic);
     if (!dedup_store_ || !stored[index] || !sink_index || !config_.sinks[*sink_index].dedup) continue;
     const std::optional<int64_t> complete = dedup_store_->complete_up_to(*sink_index, tp);
     if (complete && *complete == *stored[index]) continue;
@@ -327,7 +327,7 @@ std::vector<Connector::PartitionStart> Connector::plan_partition_starts(
     if (!complete) {
       const auto ttl = config_.sinks[*sink_index].dedup->ttl;
       const int64_t window_start_ms =
-          (static_cast<int64_t>(std::time(nullptr)) - static_cast<int64_t>(ttl.count())) * 1000;
+          (clock_.unix_seconds() - static_cast<int64_t>(ttl.count())) * 1000;
       looked_up_by_time.push_back(index);
       window_starts_ms.emplace_back(tp, window_start_ms);
     }
@@ -398,11 +398,11 @@ void Connector::continue_dedup_rebuild() {
     rebuild_reader_ = std::move(opened.value());
   }
   const Status read = rebuild_reader_->read_for(
-      kDedupRebuildSlice, [this](const RecordView& record) { pipeline_->replay(record); },
+      kDedupRebuildSlice, [this](const RecordView& record) { lanes_->replay(record); },
       [this](const TopicPartition& tp) {
         const auto pending = rebuilds_pending_.find(tp);
         if (pending == rebuilds_pending_.end()) return;
-        pipeline_->finish_replay(tp, pending->second.to);
+        lanes_->finish_replay(tp, pending->second.to);
         rebuilds_pending_.erase(pending);
         ++rebuild_partitions_;
       });
@@ -502,16 +502,16 @@ Status Connector::poll_once() {
     // While recovering, fetched records are dropped: the partition is re-fetched from
     // PostgreSQL's offset once the database is back.
     if (recovering_) {
-      pipeline_->note_fetched(event.record);
+      lanes_->note_fetched(event.record);
     } else {
-      if (Status status = absorb_write_result(pipeline_->add(event.record)); !status) return status;
+      if (Status status = absorb_write_result(lanes_->add(event.record)); !status) return status;
     }
     if (++records_since_housekeeping_ < kRecordsPerHousekeeping) return Status::ok();
   } else if (event.kind == PollResult::Kind::PartitionEnd && catch_up_) {
     catch_up_->note_partition_end(event.end_of_partition, event.end_offset);
     if (!recovering_ && catch_up_->all_fetched()) {
       // Nothing more is coming below the finish line: write it now, not max_latency_ms later.
-      if (Status status = absorb_write_result(pipeline_->flush_all()); !status) return status;
+      if (Status status = absorb_write_result(lanes_->flush_all()); !status) return status;
     }
   }
   records_since_housekeeping_ = 0;
@@ -531,8 +531,8 @@ Status Connector::poll_once() {
   }
   continue_dedup_rebuild();
   if (Status status = follow_topics(now); !status) return status;
-  if (Status status = absorb_write_result(pipeline_->flush_due(now)); !status) return status;
-  outage_.note_nothing_to_write(!pipeline_->write_in_flight() && !pipeline_->time_until_next_flush(now));
+  if (Status status = absorb_write_result(lanes_->flush_due(now)); !status) return status;
+  outage_.note_nothing_to_write(!lanes_->write_in_flight() && !lanes_->time_until_next_flush(now));
   commit_durable_offsets();
   if (now >= next_commit_check_at_) {
     commit_lagging_offsets(false);
@@ -544,7 +544,7 @@ Status Connector::poll_once() {
     check_stored_offsets_unmoved();
   }
   if (catch_up_ && !recovering_) {
-    catch_up_->settle([this](const TopicPartition& tp) { return pipeline_->has_unwritten_records(tp); });
+    catch_up_->settle([this](const TopicPartition& tp) { return lanes_->has_unwritten_records(tp); });
     // Partitions owned by other members of the group finish when PostgreSQL says so.
     if (!catch_up_->done() && now >= next_database_check_at_) {
       refresh_catch_up_from_database();
@@ -557,12 +557,12 @@ Status Connector::poll_once() {
   }
   follow_backpressure(now);
   poll_wait_ = paused_for_backpressure_ || rebuild_active_ ? kBackpressurePollWait : kMaxPollWait;
-  if (const auto until_flush = pipeline_->time_until_next_flush(now)) poll_wait_ = std::min(poll_wait_, *until_flush);
+  if (const auto until_flush = lanes_->time_until_next_flush(now)) poll_wait_ = std::min(poll_wait_, *until_flush);
   return Status::ok();
 }
 
 void Connector::follow_backpressure(Clock::time_point now) {
-  const bool backpressured = pipeline_->backpressured() && !recovering_;
+  const bool backpressured = lanes_->backpressured() && !recovering_;
   if (backpressured == paused_for_backpressure_) return;
   paused_for_backpressure_ = backpressured;
   if (backpressured) {
@@ -599,8 +599,12 @@ void Connector::begin_recovery(const Status& cause) {
   recovery_cause_ = cause;
   set_readiness("recovering: " + cause.message());
   metrics_.retries(named.metric_label).inc();
-  // Nothing unwritten is kept: the partitions are re-fetched from PostgreSQL's offsets.
-  pipeline_->reset();
+  // Nothing unwritten is kept, in any lane: the partitions are re-fetched from PostgreSQL's
+  // offsets (reset waits for each lane's write in flight, so no connection is in use after).
+  lanes_->reset();
+  // Partition ends seen so far say nothing about the records just dropped: without this,
+  // --until-caught-up could finish on a partition whose last batch was never written.
+  if (catch_up_) catch_up_->forget_fetched();
   paused_for_backpressure_ = false;  // the recovery pauses and resumes on its own
   consumer_->pause(consumer_->assignment());
   next_attempt_at_ = clock_.now() + outage_.next_delay();
@@ -620,10 +624,11 @@ Status Connector::try_recover() {
   if (now < next_attempt_at_) return Status::ok();
   // Checked before reconnecting too: reconnects may keep succeeding while every write fails.
   if (outage_.exhausted()) return give_up(recovery_cause_);
-  Status status = writer_->reopen();
+  // Every lane reconnects: reset() waited for their writes, so no connection is in use.
+  Status status = lanes_->reopen();
   Result<std::vector<StoredOffset>> stored = Status::error(ErrorKind::Transient, "not read");
   if (status) {
-    stored = writer_->load_offsets();
+    stored = load_stored_offsets();
     if (!stored) status = stored.status();
   }
   if (!status) {
@@ -639,42 +644,11 @@ Status Connector::try_recover() {
   // responsive (heartbeats, probes, signals) however many partitions there are, and a dedup
   // rebuild runs in slices afterwards with the partitions paused.
   const std::vector<TopicPartition> owned = consumer_->assignment();
-  std::map<TopicPartition, const StoredOffset*> stored_by_partition;
-  for (const StoredOffset& offset : stored.value()) stored_by_partition.emplace(offset.topic_partition, &offset);
-  std::vector<std::optional<int64_t>> stored_offsets(owned.size());
-  std::vector<bool> moved_by_reset(owned.size(), false);
-  std::vector<TopicPartition> with_stored_offset;
-  std::vector<size_t> with_stored_offset_index;
-  for (size_t index = 0; index < owned.size(); ++index) {
-    const auto found = stored_by_partition.find(owned[index]);
-    if (found == stored_by_partition.end()) continue;
-    stored_offsets[index] = found->second->next_offset;
-    moved_by_reset[index] = found->second->moved_by_reset;
-    with_stored_offset.push_back(owned[index]);
-    with_stored_offset_index.push_back(index);
-  }
-  std::vector<std::optional<int64_t>> log_starts(owned.size());
-  if (dedup_store_ && !with_stored_offset.empty()) {
-    if (auto marks = consumer_->query_watermarks(with_stored_offset, kWatermarkCheckTimeout)) {
-      for (size_t position = 0; position < with_stored_offset.size(); ++position) {
-        log_starts[with_stored_offset_index[position]] = marks.value()[position].low;
-      }
-    }
-  }
-  const std::vector<PartitionStart> starts = plan_partition_starts(owned, stored_offsets, log_starts, moved_by_reset);
+  std::vector<std::optional<int64_t>> starts;
+  if (Status started = start_partitions(owned, stored.value(), /*assigning=*/false, starts); !started) return started;
   std::vector<std::pair<TopicPartition, int64_t>> positions;
-  std::vector<OffsetRange> rebuilds;
   for (size_t index = 0; index < owned.size(); ++index) {
-    const TopicPartition& tp = owned[index];
-    const PartitionStart& start = starts[index];
-    pipeline_->assign(tp, start.stored_next_offset, std::nullopt, start.dedup_untrusted_below);
-    if (start.dedup_rebuild) rebuilds.push_back(*start.dedup_rebuild);
-    if (start.stored_next_offset) {
-      positions.emplace_back(tp, *start.stored_next_offset);
-      durable_offsets_[tp] = *start.stored_next_offset;
-    } else if (const auto first_fetched = pipeline_->first_offset_fetched(tp)) {
-      positions.emplace_back(tp, *first_fetched);
-    }
+    if (starts[index]) positions.emplace_back(owned[index], *starts[index]);
   }
   if (Status seeked = consumer_->seek(positions); !seeked) {
     next_attempt_at_ = now + outage_.next_delay();
@@ -682,7 +656,6 @@ Status Connector::try_recover() {
     return Status::ok();
   }
   recovering_ = false;
-  if (!rebuilds.empty()) schedule_dedup_rebuild(std::move(rebuilds));
   // Else resumed when the rebuild ends.
   if (!rebuild_active_) consumer_->resume(owned);
   log::info(recovery_cause_.cause() == Cause::DeadLetters ? "trying the dead letters again after " : "PostgreSQL is back after ",
@@ -694,13 +667,97 @@ Status Connector::try_recover() {
   return Status::ok();
 }
 
+Status Connector::start_partitions(std::span<const TopicPartition> partitions, const std::vector<StoredOffset>& stored,
+                                   bool assigning, std::vector<std::optional<int64_t>>& positions) {
+  positions.assign(partitions.size(), std::nullopt);
+  std::map<TopicPartition, const StoredOffset*> stored_by_partition;
+  for (const StoredOffset& offset : stored) stored_by_partition.emplace(offset.topic_partition, &offset);
+  std::vector<std::optional<int64_t>> stored_offsets(partitions.size());
+  std::vector<bool> moved_by_reset(partitions.size(), false);
+  std::vector<TopicPartition> with_stored_offset;
+  std::vector<size_t> with_stored_offset_index;
+  for (size_t index = 0; index < partitions.size(); ++index) {
+    const auto found = stored_by_partition.find(partitions[index]);
+    if (found == stored_by_partition.end()) continue;
+    stored_offsets[index] = found->second->next_offset;
+    moved_by_reset[index] = found->second->moved_by_reset;
+    with_stored_offset.push_back(partitions[index]);
+    with_stored_offset_index.push_back(index);
+  }
+  // One watermark round for the whole assignment: asked per partition, a few hundred
+  // partitions kept the callback past max.poll.interval.ms and the group never settled.
+  // A recovery needs the log starts only to plan a dedup rebuild.
+  std::vector<std::optional<PartitionWatermarks>> marks(partitions.size());
+  std::vector<std::optional<int64_t>> log_starts(partitions.size());
+  if ((assigning || dedup_store_) && !with_stored_offset.empty()) {
+    auto queried = consumer_->query_watermarks(with_stored_offset, kWatermarkCheckTimeout);
+    if (queried) {
+      for (size_t position = 0; position < with_stored_offset.size(); ++position) {
+        const size_t index = with_stored_offset_index[position];
+        marks[index] = queried.value()[position];
+        log_starts[index] = queried.value()[position].low;
+      }
+    } else if (assigning) {
+      log::warn("cannot check the stored offsets of ", with_stored_offset.size(), " partition(s) against the log: ",
+                queried.status().message());
+    }
+  }
+  const std::vector<PartitionStart> starts = plan_partition_starts(partitions, stored_offsets, log_starts, moved_by_reset);
+  std::vector<OffsetRange> rebuilds;
+  for (size_t index = 0; index < partitions.size(); ++index) {
+    const TopicPartition& tp = partitions[index];
+    const PartitionStart& start = starts[index];
+    std::optional<LastAppliedRecord> last_applied;
+    if (assigning) {
+      std::optional<int64_t> last_record_timestamp_ms;
+      if (const auto found = stored_by_partition.find(tp); found != stored_by_partition.end()) {
+        last_record_timestamp_ms = found->second->last_record_timestamp_ms;
+      }
+      last_applied = last_applied_to_check(start, last_record_timestamp_ms);
+    }
+    // Pinned to its lane for as long as it is owned (a recovery keeps the pin: the first
+    // offset fetched is remembered by that lane's pipeline).
+    lanes_->assign(tp, start.stored_next_offset, start.dedup_untrusted_below, last_applied);
+    if (start.dedup_rebuild) rebuilds.push_back(*start.dedup_rebuild);
+    if (start.stored_next_offset) {
+      // From the last applied record on, when there is one to compare: no extra round trip.
+      positions[index] = last_applied ? std::optional<int64_t>(last_applied->offset) : start.stored_next_offset;
+      // Kafka's committed offset may lag (a commit lost in the revoke that moved the
+      // partition here): commit_lagging_offsets() brings it up to PostgreSQL's, which the
+      // ledger holds from now on.
+    } else if (!assigning) {
+      positions[index] = lanes_->first_offset_fetched(tp);
+    }
+    if (!assigning) continue;
+    if (stored_offsets[index]) {
+      log::info("assigned topic=", tp.topic, " partition=", tp.partition, " resuming at offset=",
+                *stored_offsets[index], " (stored in PostgreSQL)");
+    } else {
+      log::info("assigned topic=", tp.topic, " partition=", tp.partition,
+                " with no stored offset (starting from the group's committed offset, else the earliest)");
+    }
+  }
+  // Re-reading takes as long as it takes: not here, where the group may wait for us, but in
+  // the loop, with every partition paused until it is done (identities are per sink, so a
+  // record of any partition could be a duplicate of one being re-read).
+  if (!rebuilds.empty()) schedule_dedup_rebuild(std::move(rebuilds));
+  return check_stored_offsets_against_log(partitions, stored_offsets, marks);
+}
+
+Result<std::vector<StoredOffset>> Connector::load_stored_offsets() {
+  // A lane's connection belongs to its write in flight; any lane without one will do, and
+  // stays free while this (polling) thread reads, since only this thread starts writes.
+  PgWriter* writer = lanes_->idle_writer();
+  if (writer == nullptr) return Status::error(ErrorKind::Transient, "every writer lane is busy");
+  return writer->load_offsets();
+}
+
 void Connector::commit_durable_offsets() {
-  const auto durable = pipeline_->take_durable_offsets();
+  const auto durable = lanes_->take_durable_offsets();
   if (durable.empty()) return;
   failpoint("before_kafka_commit");
-  for (const auto& [tp, next_offset] : durable) {
-    durable_offsets_[tp] = next_offset;
-    if (catch_up_) catch_up_->note_stored(tp, next_offset);
+  if (catch_up_) {
+    for (const auto& [tp, next_offset] : durable) catch_up_->note_stored(tp, next_offset);
   }
   // PostgreSQL holds the truth; a failed Kafka commit only delays lag reporting, and
   // commit_lagging_offsets() tries again.
@@ -710,10 +767,11 @@ void Connector::commit_durable_offsets() {
 Status Connector::commit_lagging_offsets(bool synchronous) {
   std::vector<std::pair<TopicPartition, int64_t>> lagging;
   for (const TopicPartition& tp : consumer_->assignment()) {
-    const auto durable = durable_offsets_.find(tp);
-    if (durable == durable_offsets_.end()) continue;
+    // PostgreSQL's offset, as the ledger knows it (nothing while a recovery re-reads it).
+    const std::optional<int64_t> durable = lanes_->stored_next_offset(tp);
+    if (!durable) continue;
     const std::optional<int64_t> acknowledged = consumer_->acknowledged_commit(tp);
-    if (!acknowledged || *acknowledged < durable->second) lagging.emplace_back(tp, durable->second);
+    if (!acknowledged || *acknowledged < *durable) lagging.emplace_back(tp, *durable);
   }
   if (lagging.empty()) return Status::ok();
   const Status status = consumer_->commit(lagging, synchronous);
@@ -741,16 +799,18 @@ Status Connector::stop_at_refused_record(const Status& status) {
 }
 
 void Connector::check_stored_offsets_unmoved() {
-  // The writer's connection belongs to the write in flight, whose outcome moves our view.
-  if (recovering_ || pipeline_->write_in_flight() || consumer_->assignment().empty()) return;
-  auto stored = writer_->load_offsets();
-  if (!stored) return;  // the next write meets the same trouble and starts the recovery
+  if (recovering_ || consumer_->assignment().empty()) return;
+  auto stored = load_stored_offsets();
+  if (!stored) return;  // every lane busy, or the next write meets the same trouble and starts the recovery
   std::map<TopicPartition, int64_t> stored_by_partition;
   for (const StoredOffset& offset : stored.value()) stored_by_partition.emplace(offset.topic_partition, offset.next_offset);
   for (const TopicPartition& tp : consumer_->assignment()) {
     const auto found = stored_by_partition.find(tp);
+    // A write in flight of its lane moves the stored offset when it commits, before our
+    // view follows: such a partition is compared next time.
+    if (lanes_->write_in_flight(tp)) continue;
     const bool in_database = found != stored_by_partition.end();
-    const std::optional<int64_t> ours = pipeline_->stored_next_offset(tp);
+    const std::optional<int64_t> ours = lanes_->stored_next_offset(tp);
     if (in_database ? ours == found->second : !ours) continue;
     // Our next compare-and-set would fail on it: start over from the database's offsets now,
     // rather than when the next record arrives.
@@ -764,9 +824,8 @@ void Connector::check_stored_offsets_unmoved() {
 }
 
 void Connector::refresh_catch_up_from_database() {
-  // The writer's connection belongs to the write in flight; ask again next time.
-  if (pipeline_ && pipeline_->write_in_flight()) return;
-  auto stored = writer_->load_offsets();
+  if (!lanes_) return;
+  auto stored = load_stored_offsets();
   if (!stored) {
     log::warn("cannot read stored offsets: ", stored.status().message());
     return;
@@ -780,14 +839,14 @@ Status Connector::drain() {
     // Nothing unwritten is held while recovering, so there is nothing to lose.
     log::warn("stopping while PostgreSQL is unavailable; the next start resumes from the stored offsets");
   } else {
-    status = pipeline_->flush_all();
+    status = lanes_->flush_all();
   }
   // What PostgreSQL made durable goes to Kafka whatever happened since (even when the
   // flush stopped at a refused row).
   commit_durable_offsets();
   Status committed = commit_lagging_offsets(true);
   for (int attempt = 2; attempt <= 3 && !committed; ++attempt) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    clock_.sleep_for(std::chrono::milliseconds(500));
     committed = commit_lagging_offsets(true);
   }
   // --until-caught-up promises committed offsets; a stop on a signal only owes the
@@ -801,7 +860,7 @@ Status Connector::drain() {
 
 void Connector::log_progress(bool final_line) {
   const auto now = clock_.now();
-  const PipelineCounters& counters = pipeline_->counters();
+  const PipelineCounters counters = lanes_->counters();
   const double seconds = seconds_between(last_progress_at_, now);
   const double rows_per_second =
       seconds > 0 ? static_cast<double>(counters.rows_written - rows_at_last_progress_) / seconds : 0.0;
@@ -869,86 +928,24 @@ AssignmentPlan Connector::on_partitions_assigned(std::span<const TopicPartition>
   AssignmentPlan plan;
   plan.start_offsets.assign(partitions.size(), std::nullopt);
   if (!recovering_) {
-    if (Status written = pipeline_->wait_for_writes(); !written) begin_recovery(written);
+    // Every lane's write is taken in: the offsets read below are the ones our lanes hold.
+    if (Status written = lanes_->wait_for_writes(); !written) begin_recovery(written);
   }
   if (recovering_) {
     // Positioned by the recovery once PostgreSQL answers again.
     plan.paused = true;
     return plan;
   }
-  auto stored = writer_->load_offsets();
+  auto stored = load_stored_offsets();
   if (!stored) {
     begin_recovery(stored.status());
     plan.paused = true;
     return plan;
   }
-  std::map<TopicPartition, const StoredOffset*> stored_by_partition;
-  for (const StoredOffset& offset : stored.value()) stored_by_partition.emplace(offset.topic_partition, &offset);
-  std::vector<std::optional<int64_t>> stored_offsets(partitions.size());
-  std::vector<TopicPartition> with_stored_offset;
-  std::vector<size_t> with_stored_offset_index;
-  for (size_t index = 0; index < partitions.size(); ++index) {
-    const auto found = stored_by_partition.find(partitions[index]);
-    if (found == stored_by_partition.end()) continue;
-    stored_offsets[index] = found->second->next_offset;
-    with_stored_offset.push_back(partitions[index]);
-    with_stored_offset_index.push_back(index);
-  }
-  // One watermark round for the whole assignment: asked per partition, a few hundred
-  // partitions kept the callback past max.poll.interval.ms and the group never settled.
-  std::vector<std::optional<PartitionWatermarks>> marks(partitions.size());
-  std::vector<std::optional<int64_t>> log_starts(partitions.size());
-  if (!with_stored_offset.empty()) {
-    auto queried = consumer_->query_watermarks(with_stored_offset, kWatermarkCheckTimeout);
-    if (queried) {
-      for (size_t position = 0; position < with_stored_offset.size(); ++position) {
-        const size_t index = with_stored_offset_index[position];
-        marks[index] = queried.value()[position];
-        log_starts[index] = queried.value()[position].low;
-      }
-    } else {
-      log::warn("cannot check the stored offsets of ", with_stored_offset.size(), " partition(s) against the log: ",
-                queried.status().message());
-    }
-  }
-  std::vector<bool> moved_by_reset(partitions.size(), false);
-  for (size_t index = 0; index < partitions.size(); ++index) {
-    const auto found = stored_by_partition.find(partitions[index]);
-    moved_by_reset[index] = found != stored_by_partition.end() && found->second->moved_by_reset;
-  }
-  const std::vector<PartitionStart> starts = plan_partition_starts(partitions, stored_offsets, log_starts, moved_by_reset);
-  std::vector<OffsetRange> rebuilds;
-  for (size_t index = 0; index < partitions.size(); ++index) {
-    const TopicPartition& tp = partitions[index];
-    const PartitionStart& start = starts[index];
-    std::optional<int64_t> last_record_timestamp_ms;
-    if (const auto found = stored_by_partition.find(tp); found != stored_by_partition.end()) {
-      last_record_timestamp_ms = found->second->last_record_timestamp_ms;
-    }
-    const std::optional<LastAppliedRecord> last_applied = last_applied_to_check(start, last_record_timestamp_ms);
-    pipeline_->assign(tp, start.stored_next_offset, std::nullopt, start.dedup_untrusted_below, last_applied);
-    // From the last applied record on, when there is one to compare: no extra round trip.
-    plan.start_offsets[index] = last_applied ? std::optional<int64_t>(last_applied->offset) : start.stored_next_offset;
-    if (start.dedup_rebuild) rebuilds.push_back(*start.dedup_rebuild);
-    if (stored_offsets[index]) {
-      // Kafka's committed offset may lag (a commit lost in the revoke that moved the
-      // partition here): commit_lagging_offsets() brings it up to PostgreSQL's.
-      durable_offsets_[tp] = *stored_offsets[index];
-      log::info("assigned topic=", tp.topic, " partition=", tp.partition, " resuming at offset=",
-                *stored_offsets[index], " (stored in PostgreSQL)");
-    } else {
-      log::info("assigned topic=", tp.topic, " partition=", tp.partition,
-                " with no stored offset (starting from the group's committed offset, else the earliest)");
-    }
-  }
-  if (Status status = check_stored_offsets_against_log(partitions, stored_offsets, marks); !status) {
+  if (Status status = start_partitions(partitions, stored.value(), /*assigning=*/true, plan.start_offsets); !status) {
     failure_ = status;
     plan.paused = true;
   }
-  // Re-reading takes as long as it takes: not here, where the group waits for us, but in
-  // the loop, with every partition paused until it is done (identities are per sink, so a
-  // record of any partition could be a duplicate of one being re-read).
-  if (!rebuilds.empty()) schedule_dedup_rebuild(std::move(rebuilds));
   if (rebuild_active_) {
     plan.paused = true;
     consumer_->pause(consumer_->assignment());
@@ -971,13 +968,15 @@ void Connector::on_partitions_revoked(std::span<const TopicPartition> partitions
     // flight (the compare-and-set on the offsets would refuse it anyway) and re-fetch
     // what we keep from PostgreSQL's offsets.
     if (lost) log::warn("lost ", partitions.size(), " partition(s) to the group without a clean revoke");
-    pipeline_->reset();
+    lanes_->reset();
+    lanes_->forget(partitions);
+    if (catch_up_) catch_up_->forget_fetched();
     if (!recovering_ && !consumer_->assignment().empty()) {
       begin_recovery(Status::error(ErrorKind::Transient, Cause::PartitionsLost, "partitions were lost to the group"));
     }
     return;
   }
-  const Status status = pipeline_->revoke(partitions);
+  const Status status = lanes_->revoke(partitions);
   if (!status) {
     if (status.kind() == ErrorKind::Transient) {
       // The revoked partitions are forgotten; the ones we keep are re-synced.
@@ -993,7 +992,6 @@ void Connector::on_partitions_revoked(std::span<const TopicPartition> partitions
     commit_durable_offsets();
     commit_lagging_offsets(true);
   }
-  for (const TopicPartition& tp : partitions) durable_offsets_.erase(tp);
 }
 
 }  // namespace kps

@@ -30,10 +30,10 @@ namespace kps {
 
 class DeadLetterRouter;
 class DedupStore;
-class Pipeline;
+class WriterLanes;
 struct LastAppliedRecord;
 struct BadRecord;
-class PgWriter;
+struct StoredOffset;
 
 struct RunOptions {
   bool until_caught_up = false;
@@ -71,6 +71,19 @@ class Connector final : public RebalanceListener {
                                                     const std::vector<std::optional<int64_t>>& stored,
                                                     const std::vector<std::optional<int64_t>>& log_starts,
                                                     const std::vector<bool>& moved_by_reset);
+  /// The one path by which owned partitions start, on assignment and in a recovery: plans
+  /// them from `stored` (every offset PostgreSQL holds for the group), pins each to a
+  /// writer lane and assigns it there, and schedules the dedup rebuild. `assigning`: a new
+  /// assignment (its stored offsets are checked against the log, the last applied record
+  /// is compared, each partition is logged); else a recovery of partitions still owned
+  /// (one with nothing stored is fetched again from the first offset it fetched).
+  /// `positions`, by partition: where to fetch from (nullopt: the group's committed
+  /// offset, else the earliest). Not ok: a stored offset beyond the end of the log.
+  Status start_partitions(std::span<const TopicPartition> partitions, const std::vector<StoredOffset>& stored,
+                          bool assigning, std::vector<std::optional<int64_t>>& positions);
+  /// Every offset the group stored, read through a lane's connection no write is using
+  /// (a Transient status while every lane is writing).
+  Result<std::vector<StoredOffset>> load_stored_offsets();
   /// Re-reads the ranges after the rebalance callback returned, a slice per loop round,
   /// while every owned partition stays paused.
   void schedule_dedup_rebuild(std::vector<OffsetRange> ranges);
@@ -107,7 +120,7 @@ class Connector final : public RebalanceListener {
   /// daemon wrote (an `offsets reset`, another owner): checked while no write is in flight.
   void check_stored_offsets_unmoved();
   void log_progress(bool final_line);
-  /// Pauses or resumes every partition as the pipeline's backpressure comes and goes.
+  /// Pauses or resumes every partition as any lane's backpressure comes and goes.
   void follow_backpressure(Clock::time_point now);
   Status drain();
   Status start_http_server();
@@ -132,9 +145,9 @@ class Connector final : public RebalanceListener {
   const RunOptions options_;
   const std::atomic<bool>& stop_requested_;
   SteadyClock clock_;
-  std::unique_ptr<PgWriter> writer_;
   std::unique_ptr<DedupStore> dedup_store_;
-  std::unique_ptr<Pipeline> pipeline_;
+  // postgres.pool_size writer lanes: each owns a connection and a pipeline.
+  std::unique_ptr<WriterLanes> lanes_;
   std::unique_ptr<KafkaConsumer> consumer_;
   std::unique_ptr<DeadLetterRouter> dead_letters_;  // with errors.tolerance: all
   log::RateLimited dead_letter_log_{60};
@@ -170,7 +183,6 @@ class Connector final : public RebalanceListener {
   std::string last_consumed_topic_;
   Counter* last_consumed_counter_ = nullptr;
   Clock::time_point next_commit_check_at_;
-  std::map<TopicPartition, int64_t> durable_offsets_;  // latest stored offset per owned partition
 
   // The dedup rebuild after an assignment: while ranges are pending, every owned
   // partition is paused, so no record is checked against a state missing identities.

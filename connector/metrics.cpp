@@ -402,7 +402,10 @@ SinkMetrics::SinkMetrics(MetricsRegistry& registry, std::string_view version)
                                         "Estimated size of the RocksDB dedup state on disk.")),
       write_in_flight_seconds_(registry.gauge(
           "kafka_pg_sink_write_in_flight_seconds",
-          "Age of the batch write in flight in PostgreSQL (0 when none): grows while a write is blocked.")) {
+          "Age of the batch write in flight in PostgreSQL (0 when none): grows while a write is blocked.")),
+      writes_in_flight_(registry.gauge(
+          "kafka_pg_sink_writes_in_flight",
+          "Writer lanes with a batch write in flight in PostgreSQL (0 to postgres.pool_size).")) {
   registry.gauge("kafka_pg_sink_up", "1 while the daemon runs.").set(1);
   registry.gauge("kafka_pg_sink_build_info", "Always 1; the version is in the label.", {{"version", version}})
       .set(1);

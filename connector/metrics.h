@@ -276,6 +276,8 @@ class SinkMetrics {
   Gauge& dedup_state_bytes() { return dedup_state_bytes_; }
   /// Seconds since the write in flight started, 0 when none; refreshed about once a second.
   Gauge& write_in_flight_seconds() { return write_in_flight_seconds_; }
+  /// Writer lanes with a batch write in flight (0 to postgres.pool_size); refreshed about once a second.
+  Gauge& writes_in_flight() { return writes_in_flight_; }
 
  private:
   CounterFamily& records_consumed_;
@@ -295,6 +297,7 @@ class SinkMetrics {
   Gauge& dedup_state_keys_;
   Gauge& dedup_state_bytes_;
   Gauge& write_in_flight_seconds_;
+  Gauge& writes_in_flight_;
 };
 
 }  // namespace kps

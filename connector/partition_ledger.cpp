@@ -38,7 +38,13 @@ void PartitionLedger::forget(const TopicPartition& tp) {
   if (tp.partition < 0) return;
   TopicEntry& topic = entry(tp.topic);
   const auto index = static_cast<size_t>(tp.partition);
-  if (index < topic.partitions.size()) topic.partitions[index] = PartitionFacts{};
+  if (index < topic.partitions.size()) {
+    const PartitionFacts& facts = topic.partitions[index];
+    if (facts.owned && facts.commit_pending && facts.stored_next_offset) {
+      released_durable_.push_back({tp, *facts.stored_next_offset, facts.lane});
+    }
+    topic.partitions[index] = PartitionFacts{};
+  }
   if (index < topic.first_fetched.size()) topic.first_fetched[index].reset();
 }
 
@@ -116,6 +122,11 @@ void PartitionLedger::note_durable(const TopicPartition& tp, int64_t next_offset
 
 std::vector<std::pair<TopicPartition, int64_t>> PartitionLedger::take_durable(std::optional<uint32_t> lane) {
   std::vector<std::pair<TopicPartition, int64_t>> durable;
+  std::erase_if(released_durable_, [&](const Released& released) {
+    if (lane && released.lane != *lane) return false;
+    durable.emplace_back(released.topic_partition, released.next_offset);
+    return true;
+  });
   for (auto& [name, topic] : topics_) {
     for (size_t partition = 0; partition < topic.partitions.size(); ++partition) {
       PartitionFacts& facts = topic.partitions[partition];

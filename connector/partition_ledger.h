@@ -57,7 +57,9 @@ class PartitionLedger {
  public:
   /// The partition is owned from now on, pinned to `lane`, starting as `start` says.
   void own(const TopicPartition& tp, const PartitionStart& start, uint32_t lane = 0);
-  /// Forgets the partition (revoked); also where it was first fetched.
+  /// Forgets the partition (revoked); also where it was first fetched. An offset made
+  /// durable and not yet taken is kept for the next take_durable(): the last batch written
+  /// before a revoke is committed to Kafka too.
   void forget(const TopicPartition& tp);
   /// Forgets every partition pinned to `lane` (its writes failed: they are re-read from
   /// PostgreSQL). Where partitions were first fetched is kept: a partition with no stored
@@ -102,6 +104,12 @@ class PartitionLedger {
   const TopicEntry* find_entry(std::string_view topic) const;
 
   std::unordered_map<std::string, TopicEntry, TransparentHash, std::equal_to<>> topics_;
+  struct Released {
+    TopicPartition topic_partition;
+    int64_t next_offset = 0;
+    uint32_t lane = 0;
+  };
+  std::vector<Released> released_durable_;  // forgotten with a durable offset not yet taken
 };
 
 }  // namespace kps

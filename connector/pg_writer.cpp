@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 
 #include "connector/copy_encoder.h"
@@ -87,13 +88,22 @@ std::string create_table_sql(const SinkConfig& sink) {
   return sql + ")";
 }
 
+// How many times one batch's transaction runs when it loses a deadlock or a serialization
+// conflict to another lane, before the connector's recovery takes over.
+constexpr int kConflictAttempts = 5;
+// Before the second attempt; doubled before each next one (50, 100, 200, 400 ms).
+constexpr std::chrono::milliseconds kConflictFirstWait{50};
+
+/// The transaction lost a lock conflict and was rolled back whole (deadlock, serialization).
+bool is_lane_conflict(const Status& status) {
+  return !status.is_ok() && (status.code() == "40P01" || status.code() == "40001");
+}
+
 /// PostgreSQL refused a row for its data (class 22 or 23), not for anything the
 /// connection, the schema or the privileges did.
 bool is_data_error(const Status& status) {
   return status.kind() == ErrorKind::Poison && status.code().size() == 5;
 }
-
-std::string offsets_key_condition() { return "group_id = $1 AND topic = $2 AND \"partition\" = $3"; }
 
 }  // namespace
 
@@ -106,7 +116,7 @@ struct PgWriter::SinkStatements {
   std::string apply_sql;      // INSERT … SELECT … ON CONFLICT from staging
 };
 
-PgWriter::PgWriter(const Config& config) : config_(config) {}
+PgWriter::PgWriter(const Config& config, const Clock& clock) : config_(config), clock_(clock) {}
 
 PgWriter::~PgWriter() = default;
 
@@ -132,15 +142,25 @@ Status PgWriter::ensure_offsets_table() {
   const std::string table = quote_qualified_name(config_.postgres.offsets_table);
   Status status = kps::ensure_offsets_table(*connection_, config_.postgres.offsets_table);
   if (!status) return status;
-  if (status = connection_->prepare("kps_offset_insert",
-          "INSERT INTO " + table + " (group_id, topic, \"partition\", next_offset, last_record_timestamp_ms,"
-          " last_record_offset) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING");
+  // Every partition of a batch in one statement each: one round trip for the rows that
+  // exist (compare-and-set per row) and one for those with no row yet. RETURNING names the
+  // rows that moved, so a partition that did not is named exactly.
+  const std::string unnest =
+      " FROM unnest($2::text[], $3::integer[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])"
+      " AS u(topic, \"partition\", next_offset, last_record_timestamp_ms, last_record_offset, expected)";
+  if (status = connection_->prepare("kps_offsets_update",
+          "UPDATE " + table + " AS o SET next_offset = u.next_offset,"
+          " last_record_timestamp_ms = u.last_record_timestamp_ms, last_record_offset = u.last_record_offset,"
+          " reset_to_offset = NULL, updated_at = now()" + unnest +
+          " WHERE o.group_id = $1 AND o.topic = u.topic AND o.\"partition\" = u.\"partition\""
+          " AND o.next_offset = u.expected RETURNING o.topic, o.\"partition\"");
       !status) {
     return status;
   }
-  return connection_->prepare("kps_offset_update",
-      "UPDATE " + table + " SET next_offset = $4, last_record_timestamp_ms = $5, last_record_offset = $6,"
-      " reset_to_offset = NULL, updated_at = now() WHERE " + offsets_key_condition() + " AND next_offset = $7");
+  return connection_->prepare("kps_offsets_insert",
+      "INSERT INTO " + table + " (group_id, topic, \"partition\", next_offset, last_record_timestamp_ms,"
+      " last_record_offset) SELECT $1, u.topic, u.\"partition\", u.next_offset, u.last_record_timestamp_ms,"
+      " u.last_record_offset" + unnest + " ON CONFLICT DO NOTHING RETURNING topic, \"partition\"");
 }
 
 Status PgWriter::prepare_sink(size_t sink_index) {
@@ -271,6 +291,26 @@ Status PgWriter::prepare_sink(size_t sink_index) {
 }
 
 Status PgWriter::write(const WriteRequest& request) {
+  Status status = write_once(request);
+  // Another lane upserting the same keys in another order deadlocks with this one
+  // (40P01), or a serialization failure (40001) aborts it: the whole transaction was
+  // rolled back, so nothing of it, and no offset, moved. PostgreSQL let the other
+  // transaction through; running the same one again at once keeps the lane's order and
+  // is cheaper than a recovery, which stays the answer once the attempts are spent.
+  for (int attempt = 2; attempt <= kConflictAttempts && is_lane_conflict(status); ++attempt) {
+    // The winner still holds its locks until it commits: running again at once takes the
+    // same rows in the same order and deadlocks with it again.
+    clock_.sleep_for(kConflictFirstWait * (1 << (attempt - 2)));
+    log::warn("write to ", quote_qualified_name(config_.sinks[request.sink_index].table), " rolled back (SQLSTATE ",
+              status.code(), ": ", status.message(), "); running the same transaction again (attempt ", attempt,
+              " of ", kConflictAttempts, ")");
+    if (request.rejected != nullptr) request.rejected->clear();
+    status = write_once(request);
+  }
+  return status;
+}
+
+Status PgWriter::write_once(const WriteRequest& request) {
   if (!connection_ || connection_->is_broken()) {
     return Status::error(ErrorKind::Transient, "not connected to PostgreSQL");
   }
@@ -417,37 +457,85 @@ Status PgWriter::write_rows(const TableBatch& batch, std::span<const ReducedRow>
   return connection_->execute(statements.apply_sql);
 }
 
-Status PgWriter::advance_offsets(std::span<const OffsetAdvance> offsets) {
-  for (const OffsetAdvance& advance : offsets) {
-    const std::string partition = std::to_string(advance.topic_partition.partition);
-    const std::string next_offset = std::to_string(advance.next_offset);
-    const std::string expected = std::to_string(advance.expected_stored.value_or(-1));
+namespace {
+
+/// A PostgreSQL array literal of `values` (nullopt: NULL), for a text-format parameter.
+std::string array_literal(std::span<const std::optional<std::string>> values) {
+  std::string literal = "{";
+  for (const std::optional<std::string>& value : values) {
+    if (literal.size() > 1) literal += ',';
+    if (!value) {
+      literal += "NULL";
+      continue;
+    }
+    literal += '"';
+    for (const char c : *value) {
+      if (c == '"' || c == '\\') literal += '\\';
+      literal += c;
+    }
+    literal += '"';
+  }
+  return literal + "}";
+}
+
+/// The offsets of one statement, as the unnest() parameters $2..$7.
+struct OffsetColumns {
+  std::vector<std::optional<std::string>> topic, partition, next_offset, timestamp, last_offset, expected;
+  std::vector<const OffsetAdvance*> advances;
+
+  void add(const OffsetAdvance& advance) {
+    advances.push_back(&advance);
+    topic.emplace_back(advance.topic_partition.topic);
+    partition.emplace_back(std::to_string(advance.topic_partition.partition));
+    next_offset.emplace_back(std::to_string(advance.next_offset));
     // The timestamp says which record it belongs to, so a row an earlier version (or a hand)
     // moved without it is never compared against the wrong record.
-    std::string timestamp;
-    std::string last_offset;
     if (advance.last_record_timestamp_ms) {
-      timestamp = std::to_string(*advance.last_record_timestamp_ms);
-      last_offset = std::to_string(advance.next_offset - 1);
+      timestamp.emplace_back(std::to_string(*advance.last_record_timestamp_ms));
+      last_offset.emplace_back(std::to_string(advance.next_offset - 1));
+    } else {
+      timestamp.emplace_back(std::nullopt);
+      last_offset.emplace_back(std::nullopt);
     }
-    const bool known = advance.last_record_timestamp_ms.has_value();
-    const std::array<PgParam, 7> params = {config_.kafka.group_id, advance.topic_partition.topic, partition,
-                                           next_offset, known ? PgParam(timestamp) : std::nullopt,
-                                           known ? PgParam(last_offset) : std::nullopt, expected};
+    expected.emplace_back(advance.expected_stored ? std::optional(std::to_string(*advance.expected_stored))
+                                                  : std::nullopt);
+  }
+};
+
+}  // namespace
+
+Status PgWriter::advance_offsets(std::span<const OffsetAdvance> offsets) {
+  OffsetColumns updates;
+  OffsetColumns inserts;
+  for (const OffsetAdvance& advance : offsets) (advance.expected_stored ? updates : inserts).add(advance);
+  for (OffsetColumns* columns : {&updates, &inserts}) {
+    if (columns->advances.empty()) continue;
+    const std::array<std::string, 6> arrays = {array_literal(columns->topic),     array_literal(columns->partition),
+                                               array_literal(columns->next_offset), array_literal(columns->timestamp),
+                                               array_literal(columns->last_offset), array_literal(columns->expected)};
+    const std::array<PgParam, 7> params = {config_.kafka.group_id, arrays[0], arrays[1], arrays[2],
+                                           arrays[3],             arrays[4], arrays[5]};
     // With nothing stored yet the row is inserted; if it appeared meanwhile, someone else wrote it.
-    auto result = advance.expected_stored
-                      ? connection_->execute_prepared("kps_offset_update", params)
-                      : connection_->execute_prepared("kps_offset_insert", std::span(params).first(6));
+    auto result = connection_->execute_prepared(columns == &updates ? "kps_offsets_update" : "kps_offsets_insert",
+                                                params);
     if (!result) return result.status();
-    if (result.value().affected_rows() != 1) {
-      // Another consumer moved this partition's offset since we read it: it owns the
-      // partition now, and our batch must not be applied.
+    if (result.value().affected_rows() == columns->advances.size()) continue;
+    // Another consumer moved a partition's offset since we read it: it owns the partition
+    // now, and our batch must not be applied.
+    std::vector<TopicPartition> moved;
+    for (int row = 0; row < result.value().row_count(); ++row) {
+      moved.push_back({std::string(result.value().value(row, 0)), std::stoi(std::string(result.value().value(row, 1)))});
+    }
+    for (const OffsetAdvance* advance : columns->advances) {
+      if (std::find(moved.begin(), moved.end(), advance->topic_partition) != moved.end()) continue;
       return Status::error(ErrorKind::Transient, Cause::Fenced,
-          "offset of topic=" + advance.topic_partition.topic + " partition=" + partition +
-          " was moved by another consumer (expected " +
-          (advance.expected_stored ? std::to_string(*advance.expected_stored) : std::string("no stored offset")) +
+          "offset of topic=" + advance->topic_partition.topic + " partition=" +
+          std::to_string(advance->topic_partition.partition) + " was moved by another consumer (expected " +
+          (advance->expected_stored ? std::to_string(*advance->expected_stored) : std::string("no stored offset")) +
           "); the batch was rolled back");
     }
+    return Status::error(ErrorKind::Transient, Cause::Fenced,
+                         "the offsets of a batch did not all move; the batch was rolled back");
   }
   return Status::ok();
 }

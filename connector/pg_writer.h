@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "connector/clock.h"
 #include "connector/config.h"
 #include "connector/table_writer.h"
 #include "connector/record.h"
@@ -34,7 +35,8 @@ struct StoredOffset {
 class PgWriter final : public TableWriter {
  public:
   /// `config` must outlive the writer.
-  explicit PgWriter(const Config& config);
+  /// `clock` paces the re-runs of a deadlocked transaction.
+  explicit PgWriter(const Config& config, const Clock& clock = steady_clock());
   ~PgWriter() override;
 
   /// Connects; creates the offsets table, and each sink's table when create_table is
@@ -44,6 +46,9 @@ class PgWriter final : public TableWriter {
   /// Drops the connection (if any) and opens a fresh one: after a transient failure.
   Status reopen();
 
+  /// See TableWriter::write. A transaction rolled back by a deadlock or a serialization
+  /// failure (another lane writing the same keys) is run again, a few times, before the
+  /// failure is returned.
   Status write(const WriteRequest& request) override;
 
   /// Every offset this consumer group has stored.
@@ -62,10 +67,15 @@ class PgWriter final : public TableWriter {
                                const SinkStatements& statements, Status failure, std::vector<RejectedRow>& rejected);
   /// One attempt inside a savepoint: on failure only the attempt is undone.
   Status try_rows(const TableBatch& batch, std::span<const ReducedRow> rows, const SinkStatements& statements);
+  Status write_once(const WriteRequest& request);
+  /// Moves every partition's offset with one UPDATE (compare-and-set per row) and one
+  /// INSERT (partitions with no row yet); fails with Cause::Fenced, naming the partition, when any
+  /// row did not move.
   Status advance_offsets(std::span<const OffsetAdvance> offsets);
   void roll_back();
 
   const Config& config_;
+  const Clock& clock_;
   std::unique_ptr<PgConnection> connection_;
   std::vector<SinkStatements> statements_;  // by sink index
   std::string copy_chunk_;                  // reused framing buffer for staging rows

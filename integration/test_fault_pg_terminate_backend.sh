@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The daemon's PostgreSQL backend terminated (pg_terminate_backend, SQLSTATE 57P01) three
-# times while records stream in: each time the daemon must log the failed write, reconnect,
+# The daemon's PostgreSQL backends (one per writer lane) terminated (pg_terminate_backend,
+# SQLSTATE 57P01) three times while records stream in: each time the daemon must log the failed write, reconnect,
 # re-read the stored offsets and resume without exiting, and the table (no unique key) must
 # end up with every record exactly once.
 source "$(dirname "$0")/lib.sh"
@@ -24,7 +24,8 @@ for ((termination = 1; termination <= terminations; termination++)); do
                        SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM daemon")
   note "termination $termination: $terminated backend(s) terminated" \
     "with $(psql_q 'SELECT count(*) FROM public.events') rows written"
-  assert_eq 1 "$terminated" "daemon backends terminated by termination $termination"
+  # One backend per writer lane (postgres.pool_size, default 4), every one of them terminated.
+  assert_eq 4 "$terminated" "daemon backends terminated by termination $termination"
   wait_for "recovery $termination to be logged" 30 log_lines_at_least "$DAEMON_LOG" "PostgreSQL is back" "$termination"
   process_alive "$DAEMON_PID" || fail "the daemon exited after termination $termination"
   sleep 1

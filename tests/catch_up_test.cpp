@@ -35,6 +35,21 @@ TEST_CASE("catch-up finishes a partition at its end only once nothing of it is u
   CHECK(tracker.done());
 }
 
+TEST_CASE("catch-up forgets the partition ends seen before a recovery dropped what was fetched") {
+  CatchUpTracker tracker({{kP0, 0, 10}, {kP1, 0, 4}});
+  tracker.note_partition_end(kP0, 10);
+  tracker.note_partition_end(kP1, 4);
+  CHECK(tracker.all_fetched());
+  tracker.forget_fetched();  // the batches of both were dropped unwritten
+  CHECK_FALSE(tracker.all_fetched());
+  tracker.settle(kNothingUnwritten);
+  CHECK(tracker.remaining_partitions() == 2);
+  tracker.note_stored(kP1, 4);
+  tracker.note_partition_end(kP0, 10);  // fetched again to its end and written
+  tracker.settle(kNothingUnwritten);
+  CHECK(tracker.done());
+}
+
 TEST_CASE("catch-up ignores a partition end below the high watermark and unknown partitions") {
   CatchUpTracker tracker({{kP0, 0, 10}});
   tracker.note_partition_end(kP0, 6);

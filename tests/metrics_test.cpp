@@ -198,6 +198,7 @@ TEST_CASE("SinkMetrics declares every metric of the daemon under the kafka_pg_si
       {"kafka_pg_sink_consumer_lag", "gauge"},
       {"kafka_pg_sink_dedup_state_keys", "gauge"},
       {"kafka_pg_sink_dedup_state_bytes", "gauge"},
+      {"kafka_pg_sink_writes_in_flight", "gauge"},
       {"kafka_pg_sink_up", "gauge"},
       {"kafka_pg_sink_build_info", "gauge"},
   };
@@ -238,6 +239,7 @@ TEST_CASE("SinkMetrics labels per-record counters by topic, stage and reason") {
   metrics.assigned_partitions().set(3);
   metrics.dedup_state_keys().set(1000);
   metrics.dedup_state_bytes().set(65536);
+  metrics.writes_in_flight().set(3);
 
   CHECK(&metrics.records_consumed("events") == &consumed);
   const std::string text = registry.render();
@@ -254,6 +256,7 @@ TEST_CASE("SinkMetrics labels per-record counters by topic, stage and reason") {
   CHECK(contains_line(text, "kafka_pg_sink_assigned_partitions 3"));
   CHECK(contains_line(text, "kafka_pg_sink_dedup_state_keys 1000"));
   CHECK(contains_line(text, "kafka_pg_sink_dedup_state_bytes 65536"));
+  CHECK(contains_line(text, "kafka_pg_sink_writes_in_flight 3"));
 }
 
 TEST_CASE("on_batch_written counts records per topic and rows, and observes duration, rows and latency") {

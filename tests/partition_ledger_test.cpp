@@ -103,7 +103,22 @@ TEST_CASE("Forgetting a lane keeps the other lanes' partitions and where every p
 
   ledger.forget(orders1);
   CHECK(ledger.find(orders1) == nullptr);
+  CHECK(ledger.take_durable().empty());  // nothing was durable
   ledger.note_fetched("orders", 1, 8);
   ledger.forget(orders1);  // revoked: where it was first fetched goes too
   CHECK_FALSE(ledger.first_offset_fetched(orders1));
+}
+
+TEST_CASE("A revoked partition's last durable offset is still taken once, for the Kafka commit after the revoke",
+          "[ledger]") {
+  PartitionLedger ledger;
+  ledger.own(kOrders0, PartitionStart{}, 1);
+  ledger.note_durable(kOrders0, 12);  // the batch flushed by the revoke
+  ledger.forget(kOrders0);
+  CHECK(ledger.find(kOrders0) == nullptr);
+  CHECK(ledger.take_durable(0u).empty());  // another lane's
+  const auto taken = ledger.take_durable(1u);
+  REQUIRE(taken.size() == 1);
+  CHECK(taken[0] == std::pair<TopicPartition, int64_t>{kOrders0, 12});
+  CHECK(ledger.take_durable().empty());
 }
