@@ -789,7 +789,7 @@ struct Decoder::State {
           break;
         }
       }
-      std::string_view key;
+      std::string_view key;  // unescaping is what checks the escapes
       if (const auto error = field.unescaped_key().get(key)) return invalid_json(error);
       Failure failure;
       if (wanted != nullptr) {
