@@ -34,9 +34,9 @@ UInt to_big_endian(UInt value) {
 }
 
 template <typename UInt>
-void put_big_endian(std::string& bytes, UInt value) {
+void put_big_endian(ByteBuffer& bytes, UInt value) {
   const UInt wire = to_big_endian(value);
-  bytes.append(reinterpret_cast<const char*>(&wire), sizeof wire);
+  std::memcpy(bytes.extend(sizeof wire), &wire, sizeof wire);
 }
 
 template <typename UInt>
@@ -159,6 +159,14 @@ std::string_view copy_stream_trailer() {
   return std::string_view(kTrailer, 2);
 }
 
+void ByteBuffer::grow(size_t count) {
+  const size_t capacity = std::max({size_ + count, capacity_ * 2, size_t{4096}});
+  auto data = std::make_unique_for_overwrite<char[]>(capacity);
+  if (size_ != 0) std::memcpy(data.get(), data_.get(), size_);
+  data_ = std::move(data);
+  capacity_ = capacity;
+}
+
 void CopyBuffer::begin_tuple(int16_t field_count) { put_big_endian(bytes_, static_cast<uint16_t>(field_count)); }
 
 void CopyBuffer::append_null() { put_big_endian(bytes_, static_cast<uint32_t>(-1)); }
@@ -195,14 +203,14 @@ void CopyBuffer::append_bool(bool value) {
 
 void CopyBuffer::append_bytes(std::string_view bytes) {
   put_big_endian(bytes_, static_cast<uint32_t>(bytes.size()));
-  bytes_.append(bytes);
+  bytes_.append(bytes.data(), bytes.size());
 }
 
 void CopyBuffer::append_jsonb(std::string_view json_text) {
   constexpr char kJsonbVersion = 1;
   put_big_endian(bytes_, static_cast<uint32_t>(json_text.size() + 1));
   bytes_.push_back(kJsonbVersion);
-  bytes_.append(json_text);
+  bytes_.append(json_text.data(), json_text.size());
 }
 
 void CopyBuffer::append_uuid(const std::array<uint8_t, 16>& uuid) {

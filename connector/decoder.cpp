@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "connector/value_text.h"
+#include "connector/wanted_paths.h"
 
 namespace kps {
 namespace {
@@ -94,47 +95,6 @@ Failure find_nul_byte(std::string_view input) {
   return fail(DecodeFailure::InvalidJson, "invalid JSON: NUL byte at offset " + std::to_string(offset));
 }
 
-/// One reference token of an RFC 6901 pointer, unescaped once at start-up.
-struct PointerToken {
-  std::string key;                    // the member name to look up in an object
-  std::optional<size_t> array_index;  // set when the token can also index an array
-};
-
-std::vector<PointerToken> parse_json_pointer(std::string_view pointer) {
-  std::vector<PointerToken> tokens;
-  if (pointer.empty()) return tokens;  // the whole document
-  if (pointer[0] != '/') {
-    throw std::invalid_argument("JSON pointer \"" + std::string(pointer) + "\" does not start with '/'");
-  }
-  size_t start = 1;
-  while (true) {
-    const size_t end = std::min(pointer.find('/', start), pointer.size());
-    PointerToken token;
-    for (size_t pos = start; pos < end; ++pos) {
-      if (pointer[pos] != '~') {
-        token.key += pointer[pos];
-        continue;
-      }
-      const char escaped = pos + 1 < end ? pointer[pos + 1] : '\0';
-      if (escaped != '0' && escaped != '1') {
-        throw std::invalid_argument("JSON pointer \"" + std::string(pointer) + "\" has a '~' not followed by 0 or 1");
-      }
-      token.key += escaped == '0' ? '~' : '/';
-      ++pos;
-    }
-    // RFC 6901 array indexes: "0" or digits without a leading zero.
-    const std::string& key = token.key;
-    const bool all_digits = std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (!key.empty() && key.size() <= 18 && all_digits && (key.size() == 1 || key[0] != '0')) {
-      token.array_index = std::stoull(key);
-    }
-    tokens.push_back(std::move(token));
-    if (end == pointer.size()) break;
-    start = end + 1;
-  }
-  return tokens;
-}
-
 /// An on-demand parser and the padded copy of its input. Kafka payloads are not
 /// padded, so each is copied, followed by the SIMDJSON_PADDING bytes simdjson may read
 /// past its end. Both buffers only ever grow.
@@ -146,6 +106,9 @@ class JsonReader {
     // unoptimized builds) is never what stops a deep document.
     if (parser_.allocate(kInitialCapacity, kMaxJsonDepth + 1) != simdjson::SUCCESS) throw std::bad_alloc();
   }
+
+  /// The copy of the last input parsed.
+  const char* data() const { return storage_.get(); }
 
   /// Parses `bytes`; the document stays valid until the next call.
   simdjson::simdjson_result<od::document> read(std::string_view bytes) {
@@ -367,6 +330,28 @@ simdjson::simdjson_result<std::string_view> raw_container_json(od::value& value,
 }
 simdjson::simdjson_result<std::string_view> raw_container_json(od::document& document, od::json_type) {
   return document.raw_json();
+}
+
+// ---- One pass -------------------------------------------------------------------
+// A record is walked once: every value is validated as validate_document does, and each
+// value on a wanted path is kept (as views) for the columns and dedup fields that read
+// it. The columns are then encoded in their own order from what was kept.
+
+/// A wanted value as the walk met it. Views into the parser's input copy and string
+/// buffer: valid until the next record is parsed.
+struct FoundValue {
+  od::json_type type = od::json_type::null;
+  std::string_view raw;   // as written: a scalar's token (trailing whitespace included), a container's text
+  std::string_view text;  // a string's unescaped content
+  bool boolean = false;
+
+  // The calls ValueConverter::from_json makes on a simdjson value.
+  simdjson::simdjson_result<std::string_view> get_string() const { return std::string_view(text); }
+  simdjson::simdjson_result<bool> get_bool() const { return bool(boolean); }
+};
+std::string_view raw_token(FoundValue& value) { return value.raw; }
+simdjson::simdjson_result<std::string_view> raw_container_json(FoundValue& value, od::json_type) {
+  return std::string_view(value.raw);
 }
 
 enum class Absence { Missing, Null };
@@ -717,9 +702,21 @@ struct Decoder::State {
       column_name_pointers_[index] = {PointerToken{column.name, std::nullopt}};
       if (column.source.kind == ColumnSource::Kind::JsonPointer) tombstone_needs_key_document_ = true;
     }
-    if (sink_.dedup) {
-      for (const std::string& field : sink_.dedup->fields) dedup_pointers_.push_back(parse_json_pointer(field));
+    for (size_t index = 0; index < sink_.columns.size(); ++index) {
+      if (sink_.columns[index].source.kind == ColumnSource::Kind::JsonPointer) {
+        paths_.add(pointers_[index], static_cast<uint32_t>(index));
+      }
     }
+    if (sink_.dedup) {
+      for (const std::string& field : sink_.dedup->fields) {
+        paths_.add(parse_json_pointer(field), static_cast<uint32_t>(sink_.columns.size() + dedup_field_count_));
+        ++dedup_field_count_;
+      }
+    }
+    const size_t slots = sink_.columns.size() + dedup_field_count_;
+    found_.resize(slots);
+    present_.resize(slots);
+    visit_stamps_.resize(paths_.node_count());
   }
 
   std::optional<DecodeError> decode_value(const RecordView& record, CopyBuffer& out, std::string* identity) {
@@ -730,30 +727,169 @@ struct Decoder::State {
     if (Failure failure = find_nul_byte(input)) return record_error(std::move(*failure));
     od::document document;
     if (const auto error = document_reader_.read(input).get(document)) return record_error(invalid_json(error));
-    // Validated before its type is judged: "[1, 2" or "nul" is broken JSON, not an array
-    // or a null.
-    if (Failure failure = validate_document(document, input)) return record_error(std::move(*failure));
     od::json_type type;
     if (const auto error = document.type().get(type)) return record_error(invalid_json(error));
     if (type != od::json_type::object) {
+      // Validated before its type is judged: "[1, 2" or "nul" is broken JSON, not an array
+      // or a null.
+      if (Failure failure = validate_document(document, input)) return record_error(std::move(*failure));
       return DecodeError{"", std::string("value is not a JSON object (it is a JSON ") + json_type_name(type) + ")",
                          DecodeFailure::NotAnObject};
     }
+    if (Failure failure = walk_document(document, input)) return record_error(std::move(*failure));
 
     const size_t tuple_start = out.size();
     out.begin_tuple(static_cast<int16_t>(sink_.columns.size()));
     for (size_t index = 0; index < sink_.columns.size(); ++index) {
       const ColumnConfig& column = sink_.columns[index];
-      Failure failure = column.source.kind == ColumnSource::Kind::JsonPointer
-                            ? encode_from_document(column, pointers_[index], document, out)
-                            : encode_from_metadata(column, record, out);
+      Failure failure = column.source.kind == ColumnSource::Kind::JsonPointer ? encode_found(column, index, out)
+                                                                              : encode_from_metadata(column, record, out);
       if (failure) {
         out.truncate(tuple_start);
         return DecodeError{column.name, std::move(failure->reason), failure->failure};
       }
     }
-    if (identity != nullptr) read_identity(document, *identity);
+    if (identity != nullptr) read_identity(*identity);
     return std::nullopt;
+  }
+
+  /// Walks a record whose root is an object once, start to end: validates it and keeps
+  /// every wanted value in found_ / present_.
+  Failure walk_document(od::document& document, std::string_view input) {
+    std::fill(present_.begin(), present_.end(), uint8_t{0});
+    if (++walk_stamp_ == 0) {  // wrapped: stamps of long ago could look current
+      std::fill(visit_stamps_.begin(), visit_stamps_.end(), 0u);
+      walk_stamp_ = 1;
+    }
+    document_ = &document;
+    record_end_ = document_reader_.data() + input.size();
+    od::object root;
+    if (const auto error = document.get_object().get(root)) return invalid_json(error);
+    if (Failure failure = walk_object(root, 1, paths_.root())) return failure;
+    // Past the end of the top-level value, only the end of the input may follow.
+    if (document.current_location().error() != simdjson::OUT_OF_BOUNDS) {
+      return invalid_json("unexpected content after the top-level value");
+    }
+    FoundValue whole{od::json_type::object, std::string_view(document_reader_.data(), input.size()), {}, false};
+    keep(paths_.root(), whole);  // an empty pointer: the whole record
+    return std::nullopt;
+  }
+
+  /// validate_object, handing members on a wanted path to walk_value. A member name
+  /// matches a pointer token as written in the record, escapes and all, and the first of
+  /// two members of one name is the one read: what a simdjson find_field lookup does.
+  Failure walk_object(od::object& object, int depth, const WantedPaths::Node& node) {
+    for (auto field_result : object) {
+      od::field field;
+      if (const auto error = std::move(field_result).get(field)) return invalid_json(error);
+      const WantedPaths::Child* wanted = nullptr;
+      for (const WantedPaths::Child& child : node.children) {
+        if (field.key().unsafe_is_equal(child.token.key)) {
+          if (visit_stamps_[child.node] != walk_stamp_) wanted = &child;
+          break;
+        }
+      }
+      std::string_view key;  // unescaping is what checks the escapes
+      if (const auto error = field.unescaped_key().get(key)) return invalid_json(error);
+      Failure failure;
+      if (wanted != nullptr) {
+        visit_stamps_[wanted->node] = walk_stamp_;
+        failure = walk_value(field.value(), depth + 1, paths_.node(wanted->node));
+      } else {
+        failure = validate_value(field.value(), depth + 1);
+      }
+      if (failure) return failure;
+    }
+    return std::nullopt;
+  }
+
+  /// validate_array, handing elements a pointer indexes to walk_value.
+  Failure walk_array(od::array& array, int depth, const WantedPaths::Node& node) {
+    size_t index = 0;
+    for (auto element_result : array) {
+      od::value element;
+      if (const auto error = std::move(element_result).get(element)) return invalid_json(error);
+      const WantedPaths::Child* wanted = nullptr;
+      for (const WantedPaths::Child& child : node.children) {
+        if (child.token.array_index == index) {
+          wanted = &child;
+          break;
+        }
+      }
+      ++index;
+      Failure failure = wanted != nullptr ? walk_value(element, depth + 1, paths_.node(wanted->node))
+                                          : validate_value(element, depth + 1);
+      if (failure) return failure;
+    }
+    return std::nullopt;
+  }
+
+  /// validate_value for a value on a wanted path: keeps it for the slots ending here and
+  /// descends into the members and elements that lie on longer paths.
+  Failure walk_value(od::value value, int depth, const WantedPaths::Node& node) {
+    FoundValue found;
+    if (const auto error = value.type().get(found.type)) return invalid_json(error);
+    const bool container = found.type == od::json_type::object || found.type == od::json_type::array;
+    if (container && depth > kMaxJsonDepth) return invalid_json("nested deeper than 1024 levels");
+    found.raw = value.raw_json_token();
+    switch (found.type) {
+      case od::json_type::object: {
+        const char* start = found.raw.data();
+        od::object object;
+        if (const auto error = value.get_object().get(object)) return invalid_json(error);
+        if (Failure failure = walk_object(object, depth, node)) return failure;
+        if (!node.slots.empty()) found.raw = container_text(start);
+        break;
+      }
+      case od::json_type::array: {
+        const char* start = found.raw.data();
+        od::array array;
+        if (const auto error = value.get_array().get(array)) return invalid_json(error);
+        if (Failure failure = walk_array(array, depth, node)) return failure;
+        if (!node.slots.empty()) found.raw = container_text(start);
+        break;
+      }
+      case od::json_type::number:
+        if (Failure failure = validate_number_token(found.raw)) return failure;
+        break;
+      case od::json_type::string:  // unescaping is what checks the escapes
+        if (const auto error = value.get_string().get(found.text)) return invalid_json(error);
+        break;
+      case od::json_type::boolean:
+        if (value.get_bool().get(found.boolean) != simdjson::SUCCESS) return malformed_literal(found.raw);
+        break;
+      case od::json_type::null: {
+        bool is_null = false;
+        if (value.is_null().get(is_null) != simdjson::SUCCESS || !is_null) return malformed_literal(found.raw);
+        break;
+      }
+    }
+    keep(node, found);
+    return std::nullopt;
+  }
+
+  /// The text of the container starting at `start` that the walk has just left: up to
+  /// its closing bracket, which is the last one before the walk's next token.
+  std::string_view container_text(const char* start) const {
+    const char* end = record_end_;
+    const char* next = nullptr;
+    if (document_->current_location().get(next) == simdjson::SUCCESS) end = next;
+    while (end > start && end[-1] != '}' && end[-1] != ']') --end;
+    return std::string_view(start, static_cast<size_t>(end - start));
+  }
+
+  void keep(const WantedPaths::Node& node, const FoundValue& found) {
+    for (const uint32_t slot : node.slots) {
+      found_[slot] = found;
+      present_[slot] = 1;
+    }
+  }
+
+  Failure encode_found(const ColumnConfig& column, size_t slot, CopyBuffer& out) {
+    if (!present_[slot]) return append_absent(column, Absence::Missing, out);
+    FoundValue& value = found_[slot];
+    if (value.type == od::json_type::null) return append_absent(column, Absence::Null, out);
+    return converter_.from_json(column.type, value, value.type, out);
   }
 
   /// Each dedup field's JSON value in a canonical form, length-prefixed: a number as
@@ -763,43 +899,29 @@ struct Decoder::State {
   /// others, so it is never dropped). Numbers written in their canonical form (42, 0.5)
   /// and strings without escapes keep the bytes earlier versions stored, so identities
   /// already in the store still match.
-  void read_identity(od::document& document, std::string& identity) {
+  void read_identity(std::string& identity) {
     identity.clear();
-    for (const auto& tokens : dedup_pointers_) {
-      od::value found;
-      bool present = false;
-      od::json_type type;
-      std::string_view raw;
-      if (find_pointer(document, tokens, found, present) != simdjson::SUCCESS || !present ||
-          found.type().get(type) != simdjson::SUCCESS || type == od::json_type::null) {
+    for (size_t field = 0; field < dedup_field_count_; ++field) {
+      const size_t slot = sink_.columns.size() + field;
+      const FoundValue& found = found_[slot];
+      if (!present_[slot] || found.type == od::json_type::null) {
         identity.clear();
         return;
       }
-      if (type == od::json_type::object || type == od::json_type::array) {
-        if (raw_container_json(found, type).get(raw) != simdjson::SUCCESS) {
-          identity.clear();
-          return;
-        }
-      } else if (type == od::json_type::string) {
+      std::string_view raw = found.raw;
+      if (found.type == od::json_type::string) {
         // By content: "\u0041" and "A" are one string. The quotes keep a string apart
         // from a number or literal of the same characters ("1" is not 1).
-        std::string_view text;
-        if (found.get_string().get(text) != simdjson::SUCCESS) {
-          identity.clear();
-          return;
-        }
         identity_scratch_.assign(1, '"');
-        identity_scratch_.append(text);
+        identity_scratch_.append(found.text);
         identity_scratch_ += '"';
         raw = identity_scratch_;
-      } else {
-        raw = trim_json_whitespace(raw_token(found));
-        if (type == od::json_type::number) {
-          // By exact decimal value: 1, 1.0 and 1e0 are one identity. A number beyond
-          // numeric's limits keeps its text as written.
-          identity_scratch_.clear();
-          if (canonical_decimal_text(raw, identity_scratch_)) raw = identity_scratch_;
-        }
+      } else if (found.type == od::json_type::number) {
+        // By exact decimal value: 1, 1.0 and 1e0 are one identity. A number beyond
+        // numeric's limits keeps its text as written.
+        raw = trim_json_whitespace(raw);
+        identity_scratch_.clear();
+        if (canonical_decimal_text(raw, identity_scratch_)) raw = identity_scratch_;
       }
       raw = trim_json_whitespace(raw);
       const auto size = static_cast<uint32_t>(raw.size());
@@ -856,22 +978,6 @@ struct Decoder::State {
     return std::nullopt;
   }
 
-
-  Failure encode_from_document(const ColumnConfig& column, const std::vector<PointerToken>& pointer,
-                               od::document& document, CopyBuffer& out) {
-    if (pointer.empty()) {  // the whole record, which is an object
-      document.rewind();
-      return converter_.from_json(column.type, document, od::json_type::object, out);
-    }
-    od::value value;
-    bool present = false;
-    if (const auto error = find_pointer(document, pointer, value, present)) return invalid_json(error);
-    if (!present) return append_absent(column, Absence::Missing, out);
-    od::json_type type;
-    if (const auto error = value.type().get(type)) return invalid_json(error);
-    if (type == od::json_type::null) return append_absent(column, Absence::Null, out);
-    return converter_.from_json(column.type, value, type, out);
-  }
 
   Failure encode_from_metadata(const ColumnConfig& column, const RecordView& record, CopyBuffer& out) {
     switch (column.source.kind) {
@@ -972,7 +1078,15 @@ struct Decoder::State {
   std::vector<std::vector<PointerToken>> column_name_pointers_;  // per primary-key column: its name
   std::vector<bool> is_primary_key_;
   bool tombstone_needs_key_document_ = false;
-  std::vector<std::vector<PointerToken>> dedup_pointers_;  // per dedup field
+  WantedPaths paths_;  // every column's pointer, then every dedup field's, as slots
+  size_t dedup_field_count_ = 0;
+  // Per record, filled by the walk; sized once, so a record allocates nothing.
+  std::vector<FoundValue> found_;        // per slot: the value its pointer reached
+  std::vector<uint8_t> present_;         // per slot: whether it reached one
+  std::vector<uint32_t> visit_stamps_;   // per node: walk_stamp_ once a member reached it
+  uint32_t walk_stamp_ = 0;
+  od::document* document_ = nullptr;     // the record being walked
+  const char* record_end_ = nullptr;     // the end of its text in the reader's copy
   std::string identity_scratch_;  // one canonical dedup field; reused, so no allocation per record
 };
 
@@ -992,6 +1106,8 @@ std::optional<DecodeError> Decoder::decode_tombstone_key(const RecordView& recor
 #define KPS_STRINGIFY(macro) KPS_STRINGIFY_TOKENS(macro)
 
 const char* simdjson_version() { return KPS_STRINGIFY(SIMDJSON_VERSION); }
+
+std::string simdjson_kernel() { return simdjson::get_active_implementation()->name(); }
 
 const char* decode_failure_name(DecodeFailure failure) {
   switch (failure) {

@@ -77,4 +77,9 @@ class Decoder {
 /// The simdjson version string, for --version.
 const char* simdjson_version();
 
+/// For the startup log: the simdjson kernel that runtime dispatch picked for this CPU
+/// ("icelake", "haswell", "westmere", "fallback"). The on-demand parser takes its stage 1
+/// and its string unescaping from it; only the front end is compiled into the decoder.
+std::string simdjson_kernel();
+
 }  // namespace kps

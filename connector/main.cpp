@@ -16,6 +16,7 @@
 #include "connector/config.h"
 #include "connector/connector.h"
 #include "connector/dead_letter_producer.h"
+#include "connector/decoder.h"
 #include "connector/kafka_consumer.h"
 #include "connector/log.h"
 #include "connector/offsets_command.h"
@@ -175,7 +176,8 @@ int main(int argc, char** argv) {
   install_signal_handlers();
   start_shutdown_watchdog(config.shutdown_timeout);
   kps::log::info("kafka-pg-sink ", KPS_VERSION, " starting: ", config.sinks.size(), " sink(s), group ",
-                 config.kafka.group_id, options.until_caught_up ? ", until caught up" : "");
+                 config.kafka.group_id, options.until_caught_up ? ", until caught up" : "",
+                 ", simdjson kernel ", kps::simdjson_kernel());
   try {
     kps::Connector connector(config, kps::RunOptions{options.until_caught_up}, g_stop_requested);
     const kps::Status status = connector.run();

@@ -79,6 +79,9 @@ note "run 1: $lines JSON lines for $records records"
   fail "$lines log lines for $records records: more than $max_lines_per_run, so something logs per record"$'\n'"$(
     sort "$TEST_DIR/messages.txt" | uniq -c | sort -rn | head -n 5)"
 assert_message info "kafka-pg-sink .* starting" "the start"
+# The start names the simdjson kernel that runtime dispatch picked for this CPU.
+assert_message info "kafka-pg-sink .* starting: .*, simdjson kernel (icelake|haswell|westmere|fallback)\$" \
+  "the simdjson kernel in the start line"
 assert_message info "connected to PostgreSQL \(host=127\.0\.0\.1 " "the connection"
 assert_message info "consuming as group $KPS_GROUP " "the subscription"
 assert_message info "assigned topic=jsonlogs partition=[0-9]+ " "each assignment"

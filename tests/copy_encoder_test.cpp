@@ -419,4 +419,38 @@ TEST_CASE("canonical_decimal_text writes every spelling of a number's value the 
   CHECK(out == "kept");
 }
 
+
+TEST_CASE("a copy buffer keeps its bytes through growth, truncation, copies and moves") {
+  CopyBuffer buffer;
+  CHECK(buffer.view().empty());
+  const std::string long_text(10000, 'x');  // past the first 4 KiB: the storage grows and moves
+  buffer.begin_tuple(2);
+  buffer.append_int32(7);
+  buffer.append_bytes(long_text);
+  const std::string first(buffer.view());
+  REQUIRE(first.size() == 2 + 8 + 4 + long_text.size());
+  CHECK(first.substr(0, 10) == std::string("\x00\x02\x00\x00\x00\x04\x00\x00\x00\x07", 10));
+  CHECK(first.substr(14) == long_text);
+
+  const size_t second_begin = buffer.size();
+  buffer.begin_tuple(1);
+  buffer.append_bytes("half-written");
+  buffer.truncate(second_begin);  // how a failed decode is undone
+  CHECK(buffer.view() == first);
+  buffer.truncate(buffer.size() + 5);  // never grows
+  CHECK(buffer.size() == first.size());
+
+  CopyBuffer copy = buffer;
+  buffer.clear();
+  buffer.begin_tuple(1);
+  buffer.append_null();
+  CHECK(copy.view() == first);  // the copy owns its bytes
+  CHECK(buffer.view() == std::string("\x00\x01\xff\xff\xff\xff", 6));  // reused storage, new bytes
+
+  CopyBuffer moved = std::move(copy);
+  CHECK(moved.view() == first);
+  moved.append_bool(true);
+  CHECK(moved.size() == first.size() + 5);
+}
+
 }  // namespace kps
