@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SIGTERM under load: a backlog of 200,000 records over 6 partitions, and a PostgreSQL slower than
-# Kafka (every COPY statement sleeps 100 ms in a trigger), so that when SIGTERM arrives the daemon
+# Kafka (every COPY statement sleeps 400 ms in a trigger: 4 writer lanes sleep side by side), so that when SIGTERM arrives the daemon
 # has a batch in flight, the next one filling and librdkafka's queue full. It must exit 0 within
 # shutdown_timeout_ms, having written every record it had consumed (its totals line says
 # consumed = rows_written), each partition's stored offset exactly covering the rows written from
@@ -14,9 +14,10 @@ start_postgres
 start_kafka "drain:$partitions"
 create_sink_table public.drain
 create_expected_table expected 1 "$records"
-# A slow database: each batch's COPY takes at least 100 ms, so the daemon is bound by PostgreSQL.
+# A slow database: each batch's COPY takes at least 400 ms, so the daemon (4 lanes of 5,000-row
+# batches) is bound by PostgreSQL at about 50,000 rows/s.
 psql_q "CREATE FUNCTION slow_statement() RETURNS trigger LANGUAGE plpgsql AS
-          \$\$ BEGIN PERFORM pg_sleep(0.1); RETURN NULL; END \$\$;
+          \$\$ BEGIN PERFORM pg_sleep(0.4); RETURN NULL; END \$\$;
         CREATE TRIGGER slow_statement AFTER INSERT ON public.drain
           FOR EACH STATEMENT EXECUTE FUNCTION slow_statement()"
 write_fault_config "$TEST_DIR/sink.yaml" drain public.drain 5000 250
