@@ -44,16 +44,8 @@ std::string owned_property_problem() {
   return "set by kafka-pg-sink itself for the dead letter producer (idempotent, acks=all); remove it";
 }
 
-bool looks_secret(std::string_view name) {
-  return name.find("password") != std::string_view::npos || name.find("secret") != std::string_view::npos ||
-         name.find("key") != std::string_view::npos || name.find("token") != std::string_view::npos;
-}
-
 void log_from_librdkafka(const rd_kafka_t*, int level, const char* facility, const char* message) {
-  // syslog levels: 0-3 errors, 4 warnings, 5-6 notices/info, 7 debug.
-  const LogLevel mapped = level <= 3 ? LogLevel::Error : level == 4 ? LogLevel::Warn
-                          : level <= 6 ? LogLevel::Info : LogLevel::Debug;
-  log::emit(mapped, "librdkafka dead letter producer ", facility, ": ", message);
+  log::emit(rdkafka::log_level_of_syslog(level), "librdkafka dead letter producer ", facility, ": ", message);
 }
 
 /// Decimal text of an integer, without allocating.
@@ -275,7 +267,7 @@ DeadLetterProducer::DeadLetterProducer(const KafkaConfig& kafka, std::string dea
     const std::string name_text(name);
     if (rd_kafka_conf_set(conf.get(), name_text.c_str(), value.c_str(), error_text, sizeof error_text) !=
         RD_KAFKA_CONF_OK) {
-      const std::string detail = looks_secret(name) ? "invalid value" : std::string(error_text);
+      const std::string detail = rdkafka::looks_secret(name) ? "invalid value" : std::string(error_text);
       throw std::runtime_error("kafka.properties." + name_text + " (dead letter producer): " + detail);
     }
   };

@@ -23,16 +23,8 @@ std::string owned_property_problem() {
   return "set by kafka-pg-sink itself (offsets are stored in PostgreSQL); remove it";
 }
 
-bool looks_secret(std::string_view name) {
-  return name.find("password") != std::string_view::npos || name.find("secret") != std::string_view::npos ||
-         name.find("key") != std::string_view::npos || name.find("token") != std::string_view::npos;
-}
-
 void log_every_level(const rd_kafka_t*, int level, const char* facility, const char* message) {
-  // syslog levels: 0-3 errors, 4 warnings, 5-6 notices/info, 7 debug.
-  const LogLevel mapped = level <= 3 ? LogLevel::Error : level == 4 ? LogLevel::Warn
-                          : level <= 6 ? LogLevel::Info : LogLevel::Debug;
-  log::emit(mapped, "librdkafka ", facility, ": ", message);
+  log::emit(rdkafka::log_level_of_syslog(level), "librdkafka ", facility, ": ", message);
 }
 
 void log_errors_only(const rd_kafka_t*, int level, const char* facility, const char* message) {
@@ -51,7 +43,7 @@ Result<rdkafka::Conf> make_consumer_conf(const KafkaConfig& config, ConsumerRole
     if (rd_kafka_conf_set(conf.get(), name_text.c_str(), value.c_str(), error_text, sizeof error_text) !=
         RD_KAFKA_CONF_OK) {
       // The value may be a secret, and librdkafka's reason may quote it.
-      const std::string detail = looks_secret(name) ? "invalid value" : std::string(error_text);
+      const std::string detail = rdkafka::looks_secret(name) ? "invalid value" : std::string(error_text);
       problem = Status::error(ErrorKind::Fatal, "kafka.properties." + name_text + ": " + detail);
     }
   };
@@ -125,7 +117,7 @@ std::vector<ConfigProblem> check_kafka_properties(const KafkaConfig& config) {
       problems.push_back({path, owned_property_problem()});
     } else if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), error_text, sizeof error_text) !=
                RD_KAFKA_CONF_OK) {
-      problems.push_back({path, looks_secret(name) ? "invalid value" : std::string(error_text)});
+      problems.push_back({path, rdkafka::looks_secret(name) ? "invalid value" : std::string(error_text)});
     }
   }
   return problems;

@@ -11,8 +11,10 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 
+#include "connector/log.h"
 #include "connector/record.h"
 
 namespace kps::rdkafka {
@@ -101,6 +103,17 @@ template <typename TimePoint>
 int milliseconds_until(TimePoint deadline, TimePoint now) {
   if (deadline <= now) return 0;
   return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count());
+}
+
+/// A property whose value must never reach a log line or an error message.
+inline bool looks_secret(std::string_view name) {
+  return name.find("password") != std::string_view::npos || name.find("secret") != std::string_view::npos ||
+         name.find("key") != std::string_view::npos || name.find("token") != std::string_view::npos;
+}
+
+/// librdkafka logs with syslog levels: 0-3 errors, 4 warnings, 5-6 notices/info, 7 debug.
+inline LogLevel log_level_of_syslog(int level) {
+  return level <= 3 ? LogLevel::Error : level == 4 ? LogLevel::Warn : level <= 6 ? LogLevel::Info : LogLevel::Debug;
 }
 
 }  // namespace kps::rdkafka

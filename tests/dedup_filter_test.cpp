@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/test_support.h"
+
 #include <map>
 #include <set>
 #include <string>
@@ -10,25 +12,7 @@ using namespace kps;
 
 namespace {
 
-/// An in-memory dedup state: what was recorded, and how often.
-class RecordingIndex final : public DedupIndex {
- public:
-  bool contains(size_t, std::string_view identity) override { return known.count(std::string(identity)) > 0; }
-  Status record(const DedupUpdate& update) override {
-    for (const std::string_view identity : update.identities) known.insert(std::string(identity));
-    for (const auto& [tp, offset] : update.complete_up_to) markers[tp] = offset;
-    ++updates;
-    return Status::ok();
-  }
-  std::optional<int64_t> complete_up_to(size_t, const TopicPartition& tp) const override {
-    const auto found = markers.find(tp);
-    return found == markers.end() ? std::nullopt : std::optional<int64_t>(found->second);
-  }
-
-  std::set<std::string> known;
-  std::map<TopicPartition, int64_t> markers;
-  int updates = 0;
-};
+using RecordingIndex = kps::testing::FakeDedup;
 
 constexpr int64_t kNow = 1'700'000'000;
 
@@ -40,7 +24,7 @@ DedupFilter make_filter(RecordingIndex& index) {
 
 TEST_CASE("An identity recorded as applied is a duplicate, unless the state is not trusted there", "[dedup_filter]") {
   RecordingIndex index;
-  index.known.insert("a");
+  index.known.insert({0, "a"});
   DedupFilter filter = make_filter(index);
   std::string_view stored;
   CHECK(filter.claim("a", /*trust_store=*/true, nullptr, stored) == DedupClaim::Duplicate);
@@ -89,7 +73,7 @@ TEST_CASE("A record whose identity the write in flight claims waits for that wri
   SECTION("it applied the identity: dropped, and recorded only after the commit") {
     CHECK(index.known.empty());
     filter.record_applied(in_flight.identities, {{TopicPartition{"t", 0}, 5}});
-    CHECK(index.known.count("y") == 1);
+    CHECK(index.known.count({0, "y"}) == 1);
     CHECK(index.markers[TopicPartition{"t", 0}] == 5);
     CHECK(filter.judge_pending(in_flight.identities) == 1);
   }
@@ -114,7 +98,7 @@ TEST_CASE("Replayed identities within the TTL are learnt and recorded with their
   std::string_view stored;
   CHECK(filter.claim("old-event", true, nullptr, stored) == DedupClaim::Duplicate);
   filter.record_replayed();
-  CHECK(index.known.count("old-event") == 1);
+  CHECK(index.known.count({0, "old-event"}) == 1);
   CHECK(index.markers[TopicPartition{"t", 1}] == 7);
   filter.record_replayed();  // nothing new: no write
   CHECK(index.updates == 1);

@@ -276,32 +276,7 @@ TEST_CASE("pipeline flushes a revoked partition's rows before forgetting it") {
 
 namespace {
 
-/// An in-memory dedup state that remembers what was recorded, and fails on cue.
-class FakeDedup final : public DedupIndex {
- public:
-  bool contains(size_t sink, std::string_view identity) override {
-    return known.count({sink, std::string(identity)}) > 0;
-  }
-  Status record(const DedupUpdate& update) override {
-    if (fail_next) {
-      fail_next = false;
-      return Status::error(ErrorKind::Transient, "disk full", "IOError");
-    }
-    for (const std::string_view identity : update.identities) known.insert({update.sink, std::string(identity)});
-    for (const auto& [tp, offset] : update.complete_up_to) markers[tp] = offset;
-    ++updates;
-    return Status::ok();
-  }
-  std::optional<int64_t> complete_up_to(size_t, const TopicPartition& tp) const override {
-    const auto found = markers.find(tp);
-    return found == markers.end() ? std::nullopt : std::optional<int64_t>(found->second);
-  }
-
-  std::set<std::pair<size_t, std::string>> known;
-  std::map<TopicPartition, int64_t> markers;
-  int updates = 0;
-  bool fail_next = false;
-};
+using kps::testing::FakeDedup;
 
 SinkConfig dedup_sink() {
   SinkConfig sink = kps::testing::id_value_sink(WriteMode::Insert);

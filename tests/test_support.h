@@ -3,6 +3,10 @@
 // RecordView/config builders.
 
 #include <atomic>
+#include <map>
+#include <optional>
+#include <set>
+#include <utility>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -10,6 +14,7 @@
 
 #include "connector/clock.h"
 #include "connector/config.h"
+#include "connector/dedup_index.h"
 #include "connector/record.h"
 
 namespace kps::testing {
@@ -124,5 +129,32 @@ inline SinkConfig id_value_sink(WriteMode mode) {
   }
   return sink;
 }
+
+/// An in-memory dedup state that remembers what was recorded, and fails on cue.
+class FakeDedup final : public DedupIndex {
+ public:
+  bool contains(size_t sink, std::string_view identity) override {
+    return known.count({sink, std::string(identity)}) > 0;
+  }
+  Status record(const DedupUpdate& update) override {
+    if (fail_next) {
+      fail_next = false;
+      return Status::error(ErrorKind::Transient, "disk full", "IOError");
+    }
+    for (const std::string_view identity : update.identities) known.insert({update.sink, std::string(identity)});
+    for (const auto& [tp, offset] : update.complete_up_to) markers[tp] = offset;
+    ++updates;
+    return Status::ok();
+  }
+  std::optional<int64_t> complete_up_to(size_t, const TopicPartition& tp) const override {
+    const auto found = markers.find(tp);
+    return found == markers.end() ? std::nullopt : std::optional<int64_t>(found->second);
+  }
+
+  std::set<std::pair<size_t, std::string>> known;
+  std::map<TopicPartition, int64_t> markers;
+  int updates = 0;
+  bool fail_next = false;
+};
 
 }  // namespace kps::testing
