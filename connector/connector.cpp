@@ -764,15 +764,18 @@ void Connector::commit_durable_offsets() {
   if (const Status status = consumer_->commit(durable, false); !status) log::warn(status.message());
 }
 
-Status Connector::commit_lagging_offsets(bool synchronous) {
+Status Connector::commit_lagging_offsets(bool synchronous,
+                                         std::span<const std::pair<TopicPartition, int64_t>> revoked) {
   std::vector<std::pair<TopicPartition, int64_t>> lagging;
+  const auto note_if_lagging = [&](const TopicPartition& tp, int64_t durable) {
+    const std::optional<int64_t> acknowledged = consumer_->acknowledged_commit(tp);
+    if (!acknowledged || *acknowledged < durable) lagging.emplace_back(tp, durable);
+  };
   for (const TopicPartition& tp : consumer_->assignment()) {
     // PostgreSQL's offset, as the ledger knows it (nothing while a recovery re-reads it).
-    const std::optional<int64_t> durable = lanes_->stored_next_offset(tp);
-    if (!durable) continue;
-    const std::optional<int64_t> acknowledged = consumer_->acknowledged_commit(tp);
-    if (!acknowledged || *acknowledged < *durable) lagging.emplace_back(tp, *durable);
+    if (const std::optional<int64_t> durable = lanes_->stored_next_offset(tp)) note_if_lagging(tp, *durable);
   }
+  for (const auto& [tp, durable] : revoked) note_if_lagging(tp, durable);
   if (lagging.empty()) return Status::ok();
   const Status status = consumer_->commit(lagging, synchronous);
   if (!status) log::warn("committing ", lagging.size(), " partition(s)' offsets to Kafka again: ", status.message());
@@ -976,7 +979,23 @@ void Connector::on_partitions_revoked(std::span<const TopicPartition> partitions
     }
     return;
   }
+  // What PostgreSQL holds for each, before the revoke forgets them: their Kafka commit may
+  // lag (an asynchronous commit that failed), and the revoke is the last chance to fix it.
+  std::vector<std::pair<TopicPartition, int64_t>> revoked_offsets;
+  for (const TopicPartition& tp : partitions) {
+    if (const std::optional<int64_t> stored = lanes_->stored_next_offset(tp)) revoked_offsets.emplace_back(tp, *stored);
+  }
   const Status status = lanes_->revoke(partitions);
+  // Taken now whatever happens: after this callback the partitions may have another owner.
+  for (const auto& [tp, next_offset] : lanes_->take_released_offsets()) {
+    auto known = std::find_if(revoked_offsets.begin(), revoked_offsets.end(),
+                              [&](const auto& entry) { return entry.first == tp; });
+    if (known == revoked_offsets.end()) {
+      revoked_offsets.emplace_back(tp, next_offset);
+    } else {
+      known->second = std::max(known->second, next_offset);
+    }
+  }
   if (!status) {
     if (status.kind() == ErrorKind::Transient) {
       // The revoked partitions are forgotten; the ones we keep are re-synced.
@@ -990,7 +1009,7 @@ void Connector::on_partitions_revoked(std::span<const TopicPartition> partitions
   // cooperative rebalances in librdkafka 2.0.x can lose the assignment on a commit.
   if (!consumer_->rebalance_is_cooperative()) {
     commit_durable_offsets();
-    commit_lagging_offsets(true);
+    commit_lagging_offsets(true, revoked_offsets);
   }
 }
 

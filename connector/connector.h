@@ -114,7 +114,10 @@ class Connector final : public RebalanceListener {
   void commit_durable_offsets();
   /// Commits again, synchronously, every owned partition whose Kafka offset is behind
   /// PostgreSQL's (a failed commit is never retried by librdkafka itself).
-  Status commit_lagging_offsets(bool synchronous);
+  /// `revoked`: PostgreSQL's offsets of partitions being revoked, which the ledger no
+  /// longer holds; committed too where Kafka's is behind.
+  Status commit_lagging_offsets(bool synchronous,
+                                std::span<const std::pair<TopicPartition, int64_t>> revoked = {});
   void refresh_catch_up_from_database();
   /// Starts a recovery when an owned partition's stored offset is no longer the one this
   /// daemon wrote (an `offsets reset`, another owner): checked while no write is in flight.

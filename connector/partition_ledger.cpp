@@ -54,6 +54,7 @@ void PartitionLedger::forget_lane(uint32_t lane) {
       if (facts.owned && facts.lane == lane) facts = PartitionFacts{};
     }
   }
+  std::erase_if(released_durable_, [&](const Released& released) { return released.lane == lane; });
 }
 
 PartitionFacts* PartitionLedger::find(std::string_view topic, int32_t partition) {
@@ -122,11 +123,6 @@ void PartitionLedger::note_durable(const TopicPartition& tp, int64_t next_offset
 
 std::vector<std::pair<TopicPartition, int64_t>> PartitionLedger::take_durable(std::optional<uint32_t> lane) {
   std::vector<std::pair<TopicPartition, int64_t>> durable;
-  std::erase_if(released_durable_, [&](const Released& released) {
-    if (lane && released.lane != *lane) return false;
-    durable.emplace_back(released.topic_partition, released.next_offset);
-    return true;
-  });
   for (auto& [name, topic] : topics_) {
     for (size_t partition = 0; partition < topic.partitions.size(); ++partition) {
       PartitionFacts& facts = topic.partitions[partition];
@@ -137,6 +133,13 @@ std::vector<std::pair<TopicPartition, int64_t>> PartitionLedger::take_durable(st
     }
   }
   return durable;
+}
+
+std::vector<std::pair<TopicPartition, int64_t>> PartitionLedger::take_released() {
+  std::vector<std::pair<TopicPartition, int64_t>> released;
+  for (Released& entry : released_durable_) released.emplace_back(std::move(entry.topic_partition), entry.next_offset);
+  released_durable_.clear();
+  return released;
 }
 
 std::optional<int64_t> PartitionLedger::stored_next_offset(const TopicPartition& tp) const {

@@ -58,11 +58,11 @@ class PartitionLedger {
   /// The partition is owned from now on, pinned to `lane`, starting as `start` says.
   void own(const TopicPartition& tp, const PartitionStart& start, uint32_t lane = 0);
   /// Forgets the partition (revoked); also where it was first fetched. An offset made
-  /// durable and not yet taken is kept for the next take_durable(): the last batch written
-  /// before a revoke is committed to Kafka too.
+  /// durable and not yet taken is kept for take_released(): the revoke commits the last
+  /// batch written before it to Kafka too.
   void forget(const TopicPartition& tp);
   /// Forgets every partition pinned to `lane` (its writes failed: they are re-read from
-  /// PostgreSQL). Where partitions were first fetched is kept: a partition with no stored
+  /// PostgreSQL), and what its revoked partitions released. Where partitions were first fetched is kept: a partition with no stored
   /// offset is fetched again from there.
   void forget_lane(uint32_t lane);
 
@@ -85,6 +85,10 @@ class PartitionLedger {
   /// Next offsets made durable since the last call, of the partitions pinned to `lane`
   /// (every lane's when nullopt): what to commit to Kafka.
   std::vector<std::pair<TopicPartition, int64_t>> take_durable(std::optional<uint32_t> lane = std::nullopt);
+  /// The durable offsets of partitions forgotten since the last call, not taken before:
+  /// for the revoke that forgot them to commit, and for no one later (the partition may
+  /// have another owner by then).
+  std::vector<std::pair<TopicPartition, int64_t>> take_released();
   std::optional<int64_t> stored_next_offset(const TopicPartition& tp) const;
   /// The lane an owned partition is pinned to.
   std::optional<uint32_t> lane_of(const TopicPartition& tp) const;

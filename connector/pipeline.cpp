@@ -205,9 +205,11 @@ Status Pipeline::handle_undecodable(TableState& table, PartitionFacts& facts, co
 
 Status Pipeline::add(const RecordView& record) {
   // One lookup of the topic and one of the partition per record: this is the per-record path.
-  ledger_->note_fetched(record.topic, record.partition, record.offset);
-  if (!failed_write_.is_ok()) return failed_write_;
   PartitionFacts* facts = ledger_->find(record.topic, record.partition);
+  // Noted for an owned partition only: a late record of a revoked one must not become where
+  // a later owner with no stored offset fetches from.
+  if (facts != nullptr) ledger_->note_fetched(record.topic, record.partition, record.offset);
+  if (!failed_write_.is_ok()) return failed_write_;
   // Not owned: fetched before a revoke completed, its partition has a new owner now.
   if (facts == nullptr) return Status::ok();
   const std::optional<size_t> sink_index = topic_state(record.topic).sink_index;

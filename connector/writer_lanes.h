@@ -66,7 +66,11 @@ class WriterLanes {
   void forget(std::span<const TopicPartition> partitions);
 
   Status add(const RecordView& record) { return lane_for(record).pipeline->add(record); }
-  void note_fetched(const RecordView& record) { lane_for(record).pipeline->note_fetched(record); }
+  /// Only for a pinned partition: a late record of a revoked one must not become where a
+  /// later owner of it with no stored offset fetches from.
+  void note_fetched(const RecordView& record) {
+    if (router_.lane_of(record.topic, record.partition)) lane_for(record).pipeline->note_fetched(record);
+  }
   std::optional<int64_t> first_offset_fetched(const TopicPartition& tp) const;
   void replay(const RecordView& record) { lane_for(record).pipeline->replay(record); }
   void finish_replay(const TopicPartition& tp, int64_t complete_up_to);
@@ -92,6 +96,9 @@ class WriterLanes {
   /// The soonest any lane's batch becomes due.
   std::optional<std::chrono::milliseconds> time_until_next_flush(Clock::time_point now) const;
   std::vector<std::pair<TopicPartition, int64_t>> take_durable_offsets();
+  /// The durable offsets revoke() left behind for the partitions it forgot, not yet
+  /// taken: for the revoke callback to commit, then gone (see PartitionLedger::take_released).
+  std::vector<std::pair<TopicPartition, int64_t>> take_released_offsets() { return ledger_.take_released(); }
   std::optional<int64_t> stored_next_offset(const TopicPartition& tp) const;
   bool has_unwritten_records(const TopicPartition& tp) const;
   /// Summed over the lanes.

@@ -30,7 +30,8 @@ wait_for "consumer_lag for both partitions" 10 bash -c "(( \$(curl -s http://127
 assert_eq 'kafka_pg_sink_consumer_lag{topic="lagging",partition="0"} 0
 kafka_pg_sink_consumer_lag{topic="lagging",partition="1"} 0' "$(lag_metrics)" \
   "consumer_lag after a restart with every record applied"
-wait_for "a progress line after the assignment" 10 grep -q "progress: .* partitions=2" "$DAEMON_LOG"
-assert_log_matches "progress: .* lag=0 partitions=2" "the progress line's lag after the restart"
+# The first line may come before librdkafka has the partitions' positions (lag 1 was seen on a
+# loaded machine); the false alert this guards against (the whole partition as lag) would stay.
+wait_for "a progress line with lag 0 after the assignment" 10 grep -q "progress: .* lag=0 partitions=2" "$DAEMON_LOG"
 stop_daemon TERM 15 || fail "the restart exited with status $? after SIGTERM"
 pass

@@ -109,16 +109,25 @@ TEST_CASE("Forgetting a lane keeps the other lanes' partitions and where every p
   CHECK_FALSE(ledger.first_offset_fetched(orders1));
 }
 
-TEST_CASE("A revoked partition's last durable offset is still taken once, for the Kafka commit after the revoke",
+TEST_CASE("A revoked partition's last durable offset is released once, for the revoke to commit, never later",
           "[ledger]") {
   PartitionLedger ledger;
+  const TopicPartition orders1{"orders", 1};
   ledger.own(kOrders0, PartitionStart{}, 1);
+  ledger.own(orders1, PartitionStart{}, 0);
   ledger.note_durable(kOrders0, 12);  // the batch flushed by the revoke
   ledger.forget(kOrders0);
   CHECK(ledger.find(kOrders0) == nullptr);
-  CHECK(ledger.take_durable(0u).empty());  // another lane's
-  const auto taken = ledger.take_durable(1u);
-  REQUIRE(taken.size() == 1);
-  CHECK(taken[0] == std::pair<TopicPartition, int64_t>{kOrders0, 12});
-  CHECK(ledger.take_durable().empty());
+  CHECK(ledger.take_durable().empty());  // not an owned partition's offset any more
+  const auto released = ledger.take_released();
+  REQUIRE(released.size() == 1);
+  CHECK(released[0] == std::pair<TopicPartition, int64_t>{kOrders0, 12});
+  CHECK(ledger.take_released().empty());
+
+  SECTION("a lane's reset drops what its revoked partitions released") {
+    ledger.note_durable(orders1, 3);
+    ledger.forget(orders1);
+    ledger.forget_lane(0);
+    CHECK(ledger.take_released().empty());
+  }
 }

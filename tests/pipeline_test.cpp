@@ -935,3 +935,21 @@ TEST_CASE("the record before the stored offset, unchanged, is only compared; one
   CHECK(pipeline.counters().records_consumed == 2);
 }
 
+
+TEST_CASE("pipeline does not let a late record of a revoked partition become where it is fetched from next") {
+  const Config config = config_with(kps::testing::id_value_sink(WriteMode::Insert));
+  ScriptedWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 3, R"({"id":1})")).is_ok());
+  CHECK(pipeline.first_offset_fetched(kPartition0) == 3);
+  REQUIRE(pipeline.revoke(std::vector<TopicPartition>{kPartition0}).is_ok());
+  CHECK_FALSE(pipeline.first_offset_fetched(kPartition0));
+  // Fetched before the revoke completed; the partition may come back with nothing stored.
+  REQUIRE(pipeline.add(record("events", 0, 90, R"({"id":2})")).is_ok());
+  CHECK_FALSE(pipeline.first_offset_fetched(kPartition0));
+  pipeline.assign(kPartition0, std::nullopt);
+  REQUIRE(pipeline.add(record("events", 0, 4, R"({"id":3})")).is_ok());
+  CHECK(pipeline.first_offset_fetched(kPartition0) == 4);
+}
