@@ -17,6 +17,12 @@ start_kafka "events:$partitions"
 create_sink_table public.events
 create_expected_table expected 1 "$records"
 write_instance_config "$TEST_DIR/zombie.yaml" zombie events public.events 100000 2000
+# One writer lane for the zombie: stopped in the middle of a transaction, it would hold its
+# partitions' offset rows locked until it resumes (as any stopped PostgreSQL client holds its
+# locks), and the survivor could not write them while it is stopped. With one lane its writes are
+# far apart (every 2 s), so the stop lands between two of them, as the test means it to.
+sed -i 's|^  dsn: \(.*\)$|  dsn: \1\n  pool_size: 1|' "$TEST_DIR/zombie.yaml"
+grep -q "^  pool_size: 1$" "$TEST_DIR/zombie.yaml" || fail "could not give the zombie one writer lane"
 write_instance_config "$TEST_DIR/survivor.yaml" survivor events public.events 300 50
 zombie_log=$TEST_DIR/zombie.log
 survivor_log=$TEST_DIR/survivor.log
