@@ -979,23 +979,11 @@ void Connector::on_partitions_revoked(std::span<const TopicPartition> partitions
     }
     return;
   }
-  // What PostgreSQL holds for each, before the revoke forgets them: their Kafka commit may
-  // lag (an asynchronous commit that failed), and the revoke is the last chance to fix it.
-  std::vector<std::pair<TopicPartition, int64_t>> revoked_offsets;
-  for (const TopicPartition& tp : partitions) {
-    if (const std::optional<int64_t> stored = lanes_->stored_next_offset(tp)) revoked_offsets.emplace_back(tp, *stored);
-  }
   const Status status = lanes_->revoke(partitions);
-  // Taken now whatever happens: after this callback the partitions may have another owner.
-  for (const auto& [tp, next_offset] : lanes_->take_released_offsets()) {
-    auto known = std::find_if(revoked_offsets.begin(), revoked_offsets.end(),
-                              [&](const auto& entry) { return entry.first == tp; });
-    if (known == revoked_offsets.end()) {
-      revoked_offsets.emplace_back(tp, next_offset);
-    } else {
-      known->second = std::max(known->second, next_offset);
-    }
-  }
+  // What PostgreSQL holds for each, after the revoke's last batch: their Kafka commit may lag
+  // (that batch, or an asynchronous commit that failed), and the revoke is the last chance to
+  // fix it. Taken whatever happens: after this callback the partitions may have another owner.
+  const auto revoked_offsets = lanes_->take_released_offsets();
   if (!status) {
     if (status.kind() == ErrorKind::Transient) {
       // The revoked partitions are forgotten; the ones we keep are re-synced.

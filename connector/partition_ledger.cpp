@@ -40,7 +40,7 @@ void PartitionLedger::forget(const TopicPartition& tp) {
   const auto index = static_cast<size_t>(tp.partition);
   if (index < topic.partitions.size()) {
     const PartitionFacts& facts = topic.partitions[index];
-    if (facts.owned && facts.commit_pending && facts.stored_next_offset) {
+    if (facts.owned && facts.stored_next_offset) {
       released_durable_.push_back({tp, *facts.stored_next_offset, facts.lane});
     }
     topic.partitions[index] = PartitionFacts{};

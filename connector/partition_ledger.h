@@ -57,9 +57,9 @@ class PartitionLedger {
  public:
   /// The partition is owned from now on, pinned to `lane`, starting as `start` says.
   void own(const TopicPartition& tp, const PartitionStart& start, uint32_t lane = 0);
-  /// Forgets the partition (revoked); also where it was first fetched. An offset made
-  /// durable and not yet taken is kept for take_released(): the revoke commits the last
-  /// batch written before it to Kafka too.
+  /// Forgets the partition (revoked); also where it was first fetched. Its stored offset is
+  /// kept for take_released(): the revoke commits it to Kafka where Kafka's lags (the last
+  /// batch written before the revoke, or an asynchronous commit that failed).
   void forget(const TopicPartition& tp);
   /// Forgets every partition pinned to `lane` (its writes failed: they are re-read from
   /// PostgreSQL), and what its revoked partitions released. Where partitions were first fetched is kept: a partition with no stored
@@ -85,9 +85,8 @@ class PartitionLedger {
   /// Next offsets made durable since the last call, of the partitions pinned to `lane`
   /// (every lane's when nullopt): what to commit to Kafka.
   std::vector<std::pair<TopicPartition, int64_t>> take_durable(std::optional<uint32_t> lane = std::nullopt);
-  /// The durable offsets of partitions forgotten since the last call, not taken before:
-  /// for the revoke that forgot them to commit, and for no one later (the partition may
-  /// have another owner by then).
+  /// The stored offsets of partitions forgotten since the last call: for the revoke that
+  /// forgot them to commit, and for no one later (the partition may have another owner by then).
   std::vector<std::pair<TopicPartition, int64_t>> take_released();
   std::optional<int64_t> stored_next_offset(const TopicPartition& tp) const;
   /// The lane an owned partition is pinned to.
@@ -113,7 +112,7 @@ class PartitionLedger {
     int64_t next_offset = 0;
     uint32_t lane = 0;
   };
-  std::vector<Released> released_durable_;  // forgotten with a durable offset not yet taken
+  std::vector<Released> released_durable_;  // forgotten with a stored offset
 };
 
 }  // namespace kps

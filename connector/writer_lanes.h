@@ -96,8 +96,8 @@ class WriterLanes {
   /// The soonest any lane's batch becomes due.
   std::optional<std::chrono::milliseconds> time_until_next_flush(Clock::time_point now) const;
   std::vector<std::pair<TopicPartition, int64_t>> take_durable_offsets();
-  /// The durable offsets revoke() left behind for the partitions it forgot, not yet
-  /// taken: for the revoke callback to commit, then gone (see PartitionLedger::take_released).
+  /// The stored offsets of the partitions revoke() forgot: for the revoke callback to
+  /// commit where Kafka's lag, then gone (see PartitionLedger::take_released).
   std::vector<std::pair<TopicPartition, int64_t>> take_released_offsets() { return ledger_.take_released(); }
   std::optional<int64_t> stored_next_offset(const TopicPartition& tp) const;
   bool has_unwritten_records(const TopicPartition& tp) const;

@@ -103,13 +103,13 @@ TEST_CASE("Forgetting a lane keeps the other lanes' partitions and where every p
 
   ledger.forget(orders1);
   CHECK(ledger.find(orders1) == nullptr);
-  CHECK(ledger.take_durable().empty());  // nothing was durable
+  CHECK(ledger.take_durable().empty());  // a forgotten partition's offset is released, never durable
   ledger.note_fetched("orders", 1, 8);
   ledger.forget(orders1);  // revoked: where it was first fetched goes too
   CHECK_FALSE(ledger.first_offset_fetched(orders1));
 }
 
-TEST_CASE("A revoked partition's last durable offset is released once, for the revoke to commit, never later",
+TEST_CASE("A revoked partition's stored offset is released once, for the revoke to commit, never later",
           "[ledger]") {
   PartitionLedger ledger;
   const TopicPartition orders1{"orders", 1};
@@ -124,6 +124,12 @@ TEST_CASE("A revoked partition's last durable offset is released once, for the r
   CHECK(released[0] == std::pair<TopicPartition, int64_t>{kOrders0, 12});
   CHECK(ledger.take_released().empty());
 
+  SECTION("an offset already taken for an asynchronous commit is released too (that commit may have failed)") {
+    ledger.note_durable(orders1, 5);
+    REQUIRE(ledger.take_durable().size() == 1);
+    ledger.forget(orders1);
+    CHECK(ledger.take_released() == std::vector<std::pair<TopicPartition, int64_t>>{{orders1, 5}});
+  }
   SECTION("a lane's reset drops what its revoked partitions released") {
     ledger.note_durable(orders1, 3);
     ledger.forget(orders1);
