@@ -59,6 +59,7 @@ void Batcher::clear() {
   batch_.message_bytes = 0;
   batch_.oldest_record_at.reset();
   batch_.oldest_record_timestamp_ms.reset();
+  batch_.truncate_first = false;
 }
 
 }  // namespace kps

@@ -29,6 +29,15 @@ std::string_view column_type_sql(ColumnType type);
 std::string_view column_type_name(ColumnType type);
 
 enum class ErrorTolerance { None, All };
+
+/// How a sink reads its records (config key `format`).
+enum class RecordFormat { Json, Debezium };  // Default: json
+/// What a field with no column does (config key `schema_evolution`).
+enum class SchemaEvolution { None, AddColumns };  // Default: none
+/// What a Debezium truncate event ("op": "t") does (config key `on_truncate`).
+enum class TruncateAction { Ignore, Apply };  // Default: ignore
+/// How an integer is read as a timestamp (config key `timestamp_unit`).
+enum class TimestampUnit { Millis, Micros, Nanos };  // Default: ms for json, us for debezium
 enum class LogFormat { Text, Json };
 enum class LogLevel { Debug, Info, Warn, Error };
 
@@ -72,6 +81,21 @@ struct SinkConfig {
   bool delete_on_tombstone = false;
   std::optional<DedupConfig> dedup;
   std::vector<ColumnConfig> columns;  // in the order written in the YAML file
+
+  // Change data capture, routing and columns by name (contract: "Change data capture"):
+  /// `table` as written when it holds `{topic}` or `{1}`..`{9}`; `table` is then empty in the
+  /// config and filled on each route (see route_table.h) once a topic is routed.
+  std::string table_template;
+  RecordFormat format = RecordFormat::Json;
+  SchemaEvolution schema_evolution = SchemaEvolution::None;
+  TruncateAction on_truncate = TruncateAction::Ignore;
+  TimestampUnit timestamp_unit = TimestampUnit::Millis;  // validation makes it Micros for debezium unless written
+  /// `columns` omitted: every top-level field (debezium: every field of the row image) goes
+  /// to the column of the same name; a route's columns are then read from PostgreSQL.
+  bool columns_by_name = false;
+  /// On a route only: columns this version of the route added for new fields, ensured with
+  /// ALTER TABLE … ADD COLUMN IF NOT EXISTS in the transaction of the writes that carry them.
+  std::vector<ColumnConfig> added_columns;
 
   // Derived by validation, so later stages never search by name:
   std::vector<size_t> primary_key_columns;  // indexes into `columns`, in primary_key order

@@ -39,6 +39,10 @@ struct TableBatch {
   size_t message_bytes = 0;
   std::optional<Clock::time_point> oldest_record_at;
   std::optional<int64_t> oldest_record_timestamp_ms;  // Kafka timestamp, for end-to-end latency
+  /// A Debezium truncate ("op": "t", on_truncate: apply) opened this batch: the table is
+  /// truncated in the write's transaction before its rows. A truncate always starts a batch,
+  /// so rows before it are written (and truncated) first, rows after it survive it.
+  bool truncate_first = false;
 
   bool empty() const { return partitions.empty(); }
   std::string_view tuple(const BatchRow& row) const {
