@@ -176,10 +176,13 @@ fi
 # From here on, lib.sh's EXIT trap stops whatever is started, however the run ends.
 source "$(dirname "$0")/lib.sh"
 KPS_BENCH_PRODUCE=${KPS_BENCH_PRODUCE:-$KPS_SOURCE_DIR/build/integration/kps-bench-produce}
+KPS_BENCH_CONSUME=${KPS_BENCH_CONSUME:-$KPS_SOURCE_DIR/build/integration/kps-bench-consume}
 
 [[ -x "$KPS_BIN" ]] || fail "no daemon binary at $KPS_BIN (build the kafka-pg-sink target, or set KPS_BIN)"
 [[ -x "$KPS_BENCH_PRODUCE" ]] ||
   fail "no producer at $KPS_BENCH_PRODUCE (build the kps-bench-produce target, or set KPS_BENCH_PRODUCE)"
+[[ -x "$KPS_BENCH_CONSUME" ]] ||
+  fail "no consumer at $KPS_BENCH_CONSUME (build the kps-bench-consume target, or set KPS_BENCH_CONSUME)"
 if [[ " ${sinks[*]} " == *" python "* ]]; then
   "$KPS_BENCH_PYTHON" -c 'import confluent_kafka, asyncpg' 2>/dev/null ||
     fail "$KPS_BENCH_PYTHON cannot import confluent_kafka and asyncpg (Debian: python3-confluent-kafka" \
@@ -421,7 +424,7 @@ print_summary() {
   echo "   vs psql, vs python: median of the per-round ratios of from-commit rows/s (the same round's runs);"
   echo "   vs psql e2e: the same, end to end"
   echo "   CPU (user+sys) and peak RSS: the sink's own process (psql: the client only, not PostgreSQL's)"
-  awk -F'\t' -v n="$records" -v mode_order="$modes" -v sink_order="${sinks[*]}" '
+  awk -F'\t' -v n="$records" -v mode_order="$modes" -v sink_order="${sinks[*]}" -v floor="$librdkafka_cpu_per_million" '
     function median(values, count,    i, j, t) {
       for (i = 2; i <= count; i++) {
         t = values[i]
@@ -504,6 +507,7 @@ print_summary() {
                             best_cpu[mode], verdict(best_cpu[mode] <= 0.8), best_peak[mode], verdict(best_peak[mode] < 300))
         print line
       }
+      if (floor != "") printf "librdkafka alone (kps-bench-consume: the consumer settings of the daemon, records read and dropped): %.2f CPU s/M records\n", floor
     }' "$RESULTS"
 }
 
@@ -609,6 +613,22 @@ psql_q "$(table_definition bench_expected)"
 "${PSQL[@]}" -d "$PG_DSN" -c "\\copy bench_expected FROM '$CSV' WITH (FORMAT csv)" ||
   fail "loading $CSV into bench_expected failed"
 psql_q "VACUUM (ANALYZE) bench_expected"
+
+# The floor under the daemon's CPU: librdkafka consuming the same records with the daemon's
+# consumer settings and doing nothing with them (integration/bench_consume.cpp), median of the rounds.
+echo
+echo "== librdkafka alone"
+floor_runs=()
+consume_properties=()
+for property in "${kafka_properties[@]}"; do consume_properties+=(--property "$property"); done
+for ((round = 1; round <= rounds; round++)); do
+  floor_line=$(timeout "$run_timeout" "$KPS_BENCH_CONSUME" --bootstrap "$KAFKA_BOOTSTRAP" --topic bench \
+    --records "$records" "${consume_properties[@]}" 2>&1) || fail "kps-bench-consume failed: $floor_line"
+  echo "round $round  $floor_line"
+  floor_runs+=("$(awk -v n="$records" '{ for (i = 1; i < NF; i++) if ($i == "cpu") print $(i + 1) / n * 1e6 }' <<<"$floor_line")")
+done
+librdkafka_cpu_per_million=$(printf '%s\n' "${floor_runs[@]}" | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+echo "librdkafka alone: $librdkafka_cpu_per_million CPU s/M records (median of $rounds)"
 
 # 2. The rounds. Reversing the order of the sinks every other round spreads any drift (caches,
 # autovacuum) evenly.

@@ -38,6 +38,10 @@ for mode in insert upsert; do
     "$output" || problems+=("no targets line for $mode")
 done
 grep -Eq '^[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9]+$' "$output" || problems+=("no latency figures")
+grep -Eq "^round 1  consumed 20000 records \([0-9]+ bytes\) in $number s from the first record, cpu $number s$" "$output" ||
+  problems+=("no run of librdkafka alone")
+grep -Eq "^librdkafka alone \(kps-bench-consume.*\): $number CPU s/M records$" "$output" ||
+  problems+=("no librdkafka-alone line in the targets")
 
 if ((${#problems[@]} > 0)); then
   printf 'FAIL benchmark:small: %s\n' "${problems[@]}" >&2
