@@ -52,9 +52,9 @@ std::string unmasked_rows_condition();
 /// has no column outside the key); `insert_sql` then inserts the keys still missing, with
 /// NULL in the marked columns, ON CONFLICT DO NOTHING.
 ///
-/// Should another lane insert one of those keys between the two, DO NOTHING keeps its row:
-/// the outcome is that of this transaction running wholly before the other one, which is as
-/// valid as the reverse for two lanes writing one key without an order between them.
+/// Should another lane insert one of those keys between the two, the insert waits for it and
+/// does nothing: the writer then runs `update_sql` again, which now finds the row. Running it
+/// twice on a row sets the same values, so no count has to be exact for this to be right.
 struct MaskedUpsertSql {
   std::string update_sql;
   std::string insert_sql;

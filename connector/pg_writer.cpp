@@ -472,7 +472,7 @@ Status PgWriter::write_rows(const TableBatch& batch, std::span<const ReducedRow>
   if (Status status = connection_->copy_begin(statements.copy_sql); !status) return status;
   Status status = connection_->copy_send(copy_stream_header());
   bool any_delete = false;
-  bool any_masked = false;
+  uint64_t masked_rows = 0;  // Debezium rows with unavailable columns
   if (statements.staging_table.empty() && rows.size() == batch.rows.size()) {
     // Insert mode sends every row in batch order: the tuple buffer is the COPY body.
     if (status) status = connection_->copy_send(batch.tuples.view());
@@ -504,7 +504,9 @@ Status PgWriter::write_rows(const TableBatch& batch, std::span<const ReducedRow>
       copy_chunk_.append(reinterpret_cast<const char*>(&length_be), 4);
       copy_chunk_.append(reinterpret_cast<const char*>(&op_be), 2);
       any_delete = any_delete || reduced.op != RowOp::Upsert;
-      any_masked = any_masked || (statements.mask_field >= 0 && tuple_field(tuple, statements.mask_field));
+      if (statements.mask_field >= 0 && reduced.op != RowOp::Delete && tuple_field(tuple, statements.mask_field)) {
+        ++masked_rows;
+      }
       if (copy_chunk_.size() >= kCopyChunkBytes) {
         if (status) status = connection_->copy_send(copy_chunk_);
         copy_chunk_.clear();
@@ -522,12 +524,22 @@ Status PgWriter::write_rows(const TableBatch& batch, std::span<const ReducedRow>
   if (any_delete && !statements.delete_sql.empty()) {
     if (Status deleted = connection_->execute(statements.delete_sql); !deleted) return deleted;
   }
-  if (Status applied = connection_->execute(statements.apply_sql); !applied || !any_masked) return applied;
-  // Rows with unavailable columns: update the stored ones, then insert the missing ones.
+  if (Status applied = connection_->execute(statements.apply_sql); !applied || masked_rows == 0) return applied;
+  // Rows with unavailable columns: update the stored ones, insert the missing ones, then
+  // update again the ones another lane inserted in between (the insert found them and did
+  // nothing). A second update of a row sets the same values, so it is always safe.
+  uint64_t handled = 0;
   if (!statements.masked.update_sql.empty()) {
-    if (Status updated = connection_->execute(statements.masked.update_sql); !updated) return updated;
+    auto updated = connection_->query(statements.masked.update_sql);
+    if (!updated) return updated.status();
+    handled += updated.value().affected_rows();
   }
-  return connection_->execute(statements.masked.insert_sql);
+  auto inserted = connection_->query(statements.masked.insert_sql);
+  if (!inserted) return inserted.status();
+  handled += inserted.value().affected_rows();
+  if (handled >= masked_rows || statements.masked.update_sql.empty()) return Status::ok();
+  auto updated_again = connection_->query(statements.masked.update_sql);
+  return updated_again ? Status::ok() : updated_again.status();
 }
 
 namespace {

@@ -45,6 +45,30 @@ EOF
 assert_eq "$expected" "$(psql_q 'SELECT id, a, b, n FROM cdc_toast ORDER BY id')" "cdc_toast after the masked batch"
 assert_eq 13 "$(stored cdc_toast)" "stored offset after two batches"
 
+# Two lanes (partitions 1 and 2) writing one new key at once, each with other columns
+# unavailable: both are held at their first statement on the table by a SHARE lock until both
+# wait, so both find no row to update and race to insert it. Whichever inserts, the other's
+# insert does nothing and its update runs again: the row ends with both lanes' known values,
+# as either order would leave it.
+PGAPPNAME=kps-blocker "$PG_BIN/psql" -XAtq -d "$PG_DSN" \
+  -c "BEGIN" -c "LOCK TABLE cdc_toast IN SHARE MODE" -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
+track_pid $!
+wait_for "the blocker's lock on cdc_toast" 30 sql_equals \
+  "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'kps-blocker' AND l.granted AND l.relation = 'cdc_toast'::regclass" 1
+write toast --partition 1 +20,x1,~,1/0010 >"$TEST_DIR/toast1.out" &
+toast1=$!
+write toast --partition 2 +20,~,y2,~/0101 >"$TEST_DIR/toast2.out" &
+toast2=$!
+wait_for "both lanes waiting for cdc_toast" 30 sql_equals \
+  "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'cdc_toast'::regclass" 2
+psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'kps-blocker'" >/dev/null
+wait "$toast1" "$toast2"
+assert_eq written "$(cat "$TEST_DIR/toast1.out")" "lane 1's masked write"
+assert_eq written "$(cat "$TEST_DIR/toast2.out")" "lane 2's masked write"
+assert_eq $'20\tx1\ty2\t1' "$(psql_q 'SELECT id, a, b, n FROM cdc_toast WHERE id = 20')" \
+  "the key both lanes wrote (each lane's known values, none lost)"
+psql_q "DELETE FROM cdc_toast WHERE id = 20"
+
 # --- Truncate ---------------------------------------------------------------------------------
 note "truncate_first"
 assert_eq "failed: offset of topic=cdc.cdc_toast partition=0 was moved by another consumer (expected 1013); the batch was rolled back" \
@@ -57,6 +81,12 @@ assert_eq 15 "$(stored cdc_toast)" "stored offset after the truncate batch"
 assert_eq written "$(write toast --truncate)" "a truncate alone"
 assert_eq 0 "$(psql_q 'SELECT count(*) FROM cdc_toast')" "rows after a truncate alone"
 assert_eq 16 "$(stored cdc_toast)" "stored offset after a truncate alone"
+# A table others reference cannot be truncated: PostgreSQL refuses, nothing moves.
+psql_q "CREATE TABLE cdc_child (id bigint REFERENCES cdc_toast (id))"
+refused=$(write toast --truncate +11,a11,b11,11)
+[[ "$refused" == "failed: "*"foreign key"* ]] || fail "a truncate of a referenced table: $refused"
+assert_eq 0 "$(psql_q 'SELECT count(*) FROM cdc_toast')" "rows after the refused truncate batch"
+assert_eq 16 "$(stored cdc_toast)" "stored offset after the refused truncate batch"
 
 # --- Added columns ----------------------------------------------------------------------------
 note "added columns"
