@@ -98,7 +98,7 @@ struct PgWriter::SinkStatements {
   std::string copy_sql;       // COPY into the table (insert) or into the staging table
   std::string staging_table;  // empty for insert mode
   std::string create_staging_sql;
-  std::string delete_sql;     // tombstones; empty unless delete_on_tombstone
+  std::string delete_sql;     // tombstones, Debezium deletes; empty unless delete_on_tombstone or Debezium
   std::string apply_sql;      // INSERT … SELECT … ON CONFLICT from staging
   // Change data capture (change_sql.h):
   MaskedUpsertSql masked;     // Debezium routes: rows with unavailable columns; else empty

@@ -3,7 +3,7 @@
 // test_change_writes.sh can check what change data capture does in PostgreSQL before a
 // Debezium decoder feeds it: unavailable (TOASTed) columns, truncate_first, added columns.
 //
-//   kps-change-writes DSN ROUTE [--partition N] [--truncate] [--fence] ROW...
+//   kps-change-writes DSN ROUTE [--partition N] [--truncate] [--fence] [--lock-timeout-ms N] ROW...
 //
 // ROUTE (all on topic "cdc.<table>", tables created with create_table):
 //   toast    cdc_toast  (id bigint, a text, b text, n integer), Debezium
@@ -12,8 +12,9 @@
 // ROW: +V,V,...[/MASK] upserts one value per column (~ is NULL; MASK one 0/1 per column, the
 // unavailable mask of a Debezium tuple); -ID is a delete (a Debezium "d", a tombstone's row).
 // --truncate opens the batch with a truncate; --fence expects a wrong stored offset, so the
-// write is fenced and rolled back. Prints "written" (exit 0) or "failed: <status>" (exit 3).
+// write is fenced and rolled back; --lock-timeout-ms sets postgres.lock_timeout. Prints "written" (exit 0) or "failed: <status>" (exit 3).
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -144,6 +145,8 @@ int main(int argc, char** argv) {
       batch.truncate_first = true;
     } else if (text == "--fence") {
       fence = true;
+    } else if (text == "--lock-timeout-ms" && arg + 1 < argc) {
+      config.postgres.lock_timeout = std::chrono::milliseconds(std::stoll(argv[++arg]));
     } else if (!text.empty() && (text[0] == '+' || text[0] == '-')) {
       rows.emplace_back(text);
     } else {

@@ -81,6 +81,16 @@ assert_eq 15 "$(stored cdc_toast)" "stored offset after the truncate batch"
 assert_eq written "$(write toast --truncate)" "a truncate alone"
 assert_eq 0 "$(psql_q 'SELECT count(*) FROM cdc_toast')" "rows after a truncate alone"
 assert_eq 16 "$(stored cdc_toast)" "stored offset after a truncate alone"
+# The truncate waits for other sessions' locks under postgres.lock_timeout, like every statement.
+PGAPPNAME=kps-blocker "$PG_BIN/psql" -XAtq -d "$PG_DSN" \
+  -c "BEGIN" -c "LOCK TABLE cdc_toast IN ACCESS SHARE MODE" -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
+track_pid $!
+wait_for "the blocker's lock on cdc_toast" 30 sql_equals \
+  "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'kps-blocker' AND l.granted AND l.relation = 'cdc_toast'::regclass" 1
+timed_out=$(write toast --lock-timeout-ms 300 --truncate +11,a11,b11,11)
+[[ "$timed_out" == "failed: "*"lock timeout"* ]] || fail "a truncate behind a held lock, lock_timeout 300 ms: $timed_out"
+psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'kps-blocker'" >/dev/null
+assert_eq 16 "$(stored cdc_toast)" "stored offset after the timed-out truncate batch"
 # A table others reference cannot be truncated: PostgreSQL refuses, nothing moves.
 psql_q "CREATE TABLE cdc_child (id bigint REFERENCES cdc_toast (id))"
 refused=$(write toast --truncate +11,a11,b11,11)
@@ -109,6 +119,10 @@ blocker=$!
 track_pid "$blocker"
 wait_for "the blocker's lock" 30 sql_equals \
   "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'kps-blocker' AND l.granted AND l.relation = 'cdc_evolve'::regclass" 1
+# Adding the columns waits under postgres.lock_timeout too; the write then rolls back whole.
+timed_out=$(write evolved --lock-timeout-ms 300 --partition 1 +2,a2,20,d2)
+[[ "$timed_out" == "failed: "*"lock timeout"* ]] || fail "adding columns behind a held lock, lock_timeout 300 ms: $timed_out"
+assert_eq "id bigint not null, a text" "$(columns)" "columns after the timed-out write"
 write evolved --partition 1 +2,a2,20,d2 >"$TEST_DIR/lane1.out" &
 lane1=$!
 write evolved --partition 2 +3,a3,30,d3 >"$TEST_DIR/lane2.out" &
