@@ -3,7 +3,7 @@
 // test_change_writes.sh can check what change data capture does in PostgreSQL before a
 // Debezium decoder feeds it: unavailable (TOASTed) columns, truncate_first, added columns.
 //
-//   kps-change-writes DSN ROUTE [--partition N] [--truncate] [--fence] [--lock-timeout-ms N] ROW...
+//   kps-change-writes DSN ROUTE [--partition N] [--truncate] [--fence] [--lock-timeout-ms N] [--repeat N] ROW...
 //
 // ROUTE (all on topic "cdc.<table>", tables created with create_table):
 //   toast    cdc_toast  (id bigint, a text, b text, n integer), Debezium
@@ -12,7 +12,8 @@
 // ROW: +V,V,...[/MASK] upserts one value per column (~ is NULL; MASK one 0/1 per column, the
 // unavailable mask of a Debezium tuple); -ID is a delete (a Debezium "d", a tombstone's row).
 // --truncate opens the batch with a truncate; --fence expects a wrong stored offset, so the
-// write is fenced and rolled back; --lock-timeout-ms sets postgres.lock_timeout. Prints "written" (exit 0) or "failed: <status>" (exit 3).
+// write is fenced and rolled back; --lock-timeout-ms sets postgres.lock_timeout;
+// --repeat N writes the rows N times, as N batches on one connection. Prints "written" (exit 0) or "failed: <status>" (exit 3).
 
 #include <chrono>
 #include <cstdio>
@@ -136,6 +137,7 @@ int main(int argc, char** argv) {
   TableBatch batch;
   int32_t partition = 0;
   bool fence = false;
+  int repeat = 1;
   std::vector<std::string> rows;
   for (int arg = 3; arg < argc; ++arg) {
     const std::string_view text = argv[arg];
@@ -145,6 +147,8 @@ int main(int argc, char** argv) {
       batch.truncate_first = true;
     } else if (text == "--fence") {
       fence = true;
+    } else if (text == "--repeat" && arg + 1 < argc) {
+      repeat = std::stoi(argv[++arg]);
     } else if (text == "--lock-timeout-ms" && arg + 1 < argc) {
       config.postgres.lock_timeout = std::chrono::milliseconds(std::stoll(argv[++arg]));
     } else if (!text.empty() && (text[0] == '+' || text[0] == '-')) {
@@ -170,26 +174,33 @@ int main(int argc, char** argv) {
     if (offset.topic_partition == topic_partition) stored = offset.next_offset;
   }
 
-  const int64_t first_offset = stored.value_or(0);
-  int64_t next_offset = first_offset;
-  for (const std::string& row : rows) {
-    const size_t begin = batch.tuples.size();
-    append_row(route, row, batch.tuples);
-    batch.rows.push_back({static_cast<uint32_t>(begin), static_cast<uint32_t>(batch.tuples.size() - begin), 0,
-                          next_offset++, row[0] == '-'});
-  }
-  if (next_offset == first_offset) ++next_offset;  // a truncate alone still moves the offset past its event
-  batch.partitions.push_back({topic_partition, first_offset, next_offset, std::nullopt});
-
   KeyReducer reducer(route);
-  const std::vector<ReducedRow>& reduced = reducer.reduce(batch);
-  std::optional<int64_t> expected = stored;
-  if (fence) expected = stored.value_or(0) + 1000;
-  const std::vector<OffsetAdvance> advances = {{topic_partition, expected, next_offset, std::nullopt}};
-  const Status status = writer.write(WriteRequest{route_index, batch, reduced, advances, nullptr});
-  if (!status) {
-    std::printf("failed: %s\n", status.message().c_str());
-    return 3;
+  for (int write = 0; write < repeat; ++write) {
+    // The same rows again, as the next records of the partition, on the same connection.
+    batch.tuples.clear();
+    batch.rows.clear();
+    batch.partitions.clear();
+    const int64_t first_offset = stored.value_or(0);
+    int64_t next_offset = first_offset;
+    for (const std::string& row : rows) {
+      const size_t begin = batch.tuples.size();
+      append_row(route, row, batch.tuples);
+      batch.rows.push_back({static_cast<uint32_t>(begin), static_cast<uint32_t>(batch.tuples.size() - begin), 0,
+                            next_offset++, row[0] == '-'});
+    }
+    if (next_offset == first_offset) ++next_offset;  // a truncate alone still moves the offset past its event
+    batch.partitions.push_back({topic_partition, first_offset, next_offset, std::nullopt});
+
+    const std::vector<ReducedRow>& reduced = reducer.reduce(batch);
+    std::optional<int64_t> expected = stored;
+    if (fence) expected = stored.value_or(0) + 1000;
+    const std::vector<OffsetAdvance> advances = {{topic_partition, expected, next_offset, std::nullopt}};
+    const Status status = writer.write(WriteRequest{route_index, batch, reduced, advances, nullptr});
+    if (!status) {
+      std::printf("failed: %s\n", status.message().c_str());
+      return 3;
+    }
+    stored = next_offset;
   }
   std::printf("written\n");
   return 0;

@@ -143,8 +143,15 @@ assert_eq $'1\t1\n2\t1' "$(psql_q "SELECT \"partition\", next_offset FROM kafka_
                                   WHERE group_id = 'kps-change-writes' AND topic = 'cdc.cdc_evolve' AND \"partition\" > 0 ORDER BY 1")" \
   "stored offsets of both lanes"
 
-# A later connection finds the columns there: nothing to add, nothing logged.
-assert_eq written "$(write evolved +4,a4,40,~)" "a write once the columns exist"
-assert_eq 2 "$(grep -c 'altered table' "$WRITES_LOG")" "log lines after a write that added nothing"
+# A later connection finds the columns there: nothing to add, nothing logged. It looks once:
+# after its first committed write of the route, its next writes do not ask again.
+psql_q "ALTER ROLE postgres SET log_statement = 'all'"
+assert_eq written "$(write evolved --repeat 3 +4,a4,40,~)" "three writes on one connection once the columns exist"
+psql_q "ALTER ROLE postgres RESET log_statement"
+assert_eq 2 "$(grep -c 'altered table' "$WRITES_LOG")" "log lines after writes that added nothing"
+assert_eq 1 "$(grep -c 'SELECT a.attname FROM pg_attribute a WHERE' "$TEST_DIR/postgres.log")" \
+  "look-ups of the added columns by a connection writing the route three times"
+assert_eq 0 "$(grep -c 'LOG:  statement: LOCK TABLE' "$TEST_DIR/postgres.log")" "LOCK TABLE statements once the columns exist"
+assert_eq 4 "$(stored cdc_evolve)" "stored offset after the three writes"
 
 pass
