@@ -362,3 +362,14 @@ TEST_CASE("key reducer writes a Debezium row without a mask as it came") {
   REQUIRE(rows.size() == 1);
   CHECK(rows[0].merged_tuple.empty());
 }
+
+TEST_CASE("key reducer takes no value from a row PostgreSQL refused") {
+  DebeziumFixture fixture;
+  fixture.upsert(0, 1, "a0", "b0");
+  fixture.upsert(1, 1, "a1", std::nullopt, "001");
+  const std::vector<bool> excluded = {true, false};
+  const std::vector<ReducedRow>& rows = fixture.reducer.reduce(fixture.batcher.batch(), &excluded);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].row_index == 1);
+  CHECK(rows[0].merged_tuple.empty());
+}
