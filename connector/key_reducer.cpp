@@ -5,6 +5,19 @@
 #include <string_view>
 
 namespace kps {
+namespace {
+
+constexpr uint32_t kNoRow = UINT32_MAX;
+
+/// Appends one field in COPY binary framing: its length, then its bytes (NULL: length -1).
+void append_field(std::string& out, std::optional<std::string_view> value) {
+  const uint32_t length = value ? static_cast<uint32_t>(value->size()) : UINT32_MAX;
+  const uint32_t length_be = __builtin_bswap32(length);
+  out.append(reinterpret_cast<const char*>(&length_be), 4);
+  if (value) out.append(*value);
+}
+
+}  // namespace
 
 KeyReducer::KeyReducer(const SinkConfig& sink)
     : sink_(sink), slot_by_key_(64, KeyHash{this}, KeyEqual{this}) {}
@@ -59,6 +72,10 @@ const std::vector<ReducedRow>& KeyReducer::reduce(const TableBatch& batch, const
   slot_by_key_.clear();
   states_.clear();
   reduced_.clear();
+  merged_tuples_.clear();
+  merged_spans_.clear();
+  const bool debezium = sink_.format == RecordFormat::Debezium;
+  if (debezium) previous_upsert_.assign(batch.rows.size(), kNoRow);
   for (uint32_t row_index = 0; row_index < batch.rows.size(); ++row_index) {
     if (excluded != nullptr && (*excluded)[row_index]) continue;
     const auto [entry, inserted] =
@@ -69,7 +86,14 @@ const std::vector<ReducedRow>& KeyReducer::reduce(const TableBatch& batch, const
       state.winning_upsert.reset();
       state.deleted = true;
       state.last_delete = row_index;
-    } else if (!state.winning_upsert || incoming_wins(row_index, *state.winning_upsert)) {
+      state.last_upsert.reset();
+      continue;
+    }
+    if (debezium) {
+      previous_upsert_[row_index] = state.last_upsert.value_or(kNoRow);
+      state.last_upsert = row_index;
+    }
+    if (!state.winning_upsert || incoming_wins(row_index, *state.winning_upsert)) {
       state.winning_upsert = row_index;
     }
   }
@@ -77,9 +101,15 @@ const std::vector<ReducedRow>& KeyReducer::reduce(const TableBatch& batch, const
   for (const KeyState& state : states_) {
     if (state.winning_upsert) {
       reduced_.push_back({*state.winning_upsert, state.deleted ? RowOp::DeleteThenUpsert : RowOp::Upsert});
+      if (!debezium) continue;
+      // Spans, not views, while merged_tuples_ may still grow; the views are set below.
+      if (const auto merged = merge_unavailable(state)) merged_spans_.push_back({reduced_.size() - 1, *merged});
     } else {
       reduced_.push_back({state.last_delete, RowOp::Delete});
     }
+  }
+  for (const auto& [reduced_index, span] : merged_spans_) {
+    reduced_[reduced_index].merged_tuple = std::string_view(merged_tuples_).substr(span.first, span.second);
   }
   // In offset order of the winning records: should PostgreSQL still find two of them
   // one row (SQLSTATE 21000: a jsonb key in two spellings), the writer applies the batch
@@ -88,6 +118,51 @@ const std::vector<ReducedRow>& KeyReducer::reduce(const TableBatch& batch, const
             [](const ReducedRow& a, const ReducedRow& b) { return a.row_index < b.row_index; });
   batch_ = nullptr;
   return reduced_;
+}
+
+std::optional<std::pair<size_t, size_t>> KeyReducer::merge_unavailable(const KeyState& state) {
+  const uint32_t winner = *state.winning_upsert;
+  const int column_count = static_cast<int>(sink_.columns.size());
+  const std::string_view tuple = batch_->tuple(batch_->rows[winner]);
+  const std::optional<std::string_view> mask = tuple_field(tuple, column_count);
+  if (!mask || mask->find('1') == std::string_view::npos) return std::nullopt;
+
+  const size_t begin = merged_tuples_.size();
+  const uint16_t field_count_be = __builtin_bswap16(static_cast<uint16_t>(column_count + 1));
+  merged_tuples_.append(reinterpret_cast<const char*>(&field_count_be), 2);
+  std::string merged_mask(*mask);
+  bool taken = false;
+  for (int column = 0; column < column_count; ++column) {
+    std::optional<std::string_view> value = tuple_field(tuple, column);
+    if (static_cast<size_t>(column) < mask->size() && (*mask)[column] == '1') {
+      // The latest earlier upsert of the key (after its last delete) that knew the value.
+      // With upsert_when_newer the winner need not be the last row: only earlier ones count.
+      for (uint32_t row = *state.last_upsert; row != kNoRow; row = previous_upsert_[row]) {
+        if (row >= winner) continue;
+        const std::string_view earlier = batch_->tuple(batch_->rows[row]);
+        const std::optional<std::string_view> earlier_mask = tuple_field(earlier, column_count);
+        if (earlier_mask && static_cast<size_t>(column) < earlier_mask->size() && (*earlier_mask)[column] == '1') {
+          continue;
+        }
+        value = tuple_field(earlier, column);
+        merged_mask[column] = '0';
+        taken = true;
+        break;
+      }
+    }
+    append_field(merged_tuples_, value);
+  }
+  if (!taken) {
+    merged_tuples_.resize(begin);
+    return std::nullopt;
+  }
+  // A mask with nothing left to keep is no mask: the row takes the plain upsert.
+  if (merged_mask.find('1') == std::string::npos) {
+    append_field(merged_tuples_, std::nullopt);
+  } else {
+    append_field(merged_tuples_, merged_mask);
+  }
+  return std::pair{begin, merged_tuples_.size() - begin};
 }
 
 }  // namespace kps

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "connector/change_sql.h"
 #include "connector/copy_encoder.h"
 #include "connector/failpoint.h"
 #include "connector/log.h"
@@ -20,7 +21,7 @@ constexpr ColumnType kAllColumnTypes[] = {
     ColumnType::SmallInt, ColumnType::Integer, ColumnType::BigInt, ColumnType::Real,        ColumnType::Double,
     ColumnType::Numeric,  ColumnType::Boolean, ColumnType::Text,   ColumnType::Uuid,        ColumnType::Date,
     ColumnType::Timestamp, ColumnType::TimestampTz, ColumnType::Json, ColumnType::Jsonb, ColumnType::Bytea};
-constexpr const char* kOpColumn = "__kps_op";
+constexpr std::string_view kOpColumn = kStagingOpColumn;
 
 /// pg_type OIDs binary COPY must match exactly, per configured type. Text may also
 /// land in varchar and char(n): their binary input is text's.
@@ -73,21 +74,6 @@ std::string primary_key_list(const SinkConfig& sink) {
   return list;
 }
 
-std::string create_table_sql(const SinkConfig& sink) {
-  std::string sql = "CREATE TABLE IF NOT EXISTS " + quote_qualified_name(sink.table) + " (";
-  for (const ColumnConfig& column : sink.columns) {
-    sql += quote_identifier(column.name) + " " + std::string(column_type_sql(column.type));
-    if (!column.nullable) sql += " NOT NULL";
-    sql += ", ";
-  }
-  if (!sink.primary_key.empty()) {
-    sql += "PRIMARY KEY (" + primary_key_list(sink) + ")";
-  } else {
-    sql.resize(sql.size() - 2);
-  }
-  return sql + ")";
-}
-
 // How many times one batch's transaction runs when it loses a deadlock or a serialization
 // conflict to another lane, before the connector's recovery takes over.
 constexpr int kConflictAttempts = 5;
@@ -112,8 +98,14 @@ struct PgWriter::SinkStatements {
   std::string copy_sql;       // COPY into the table (insert) or into the staging table
   std::string staging_table;  // empty for insert mode
   std::string create_staging_sql;
-  std::string delete_sql;     // tombstones; empty unless delete_on_tombstone
+  std::string delete_sql;     // tombstones, Debezium deletes; empty unless delete_on_tombstone or Debezium
   std::string apply_sql;      // INSERT … SELECT … ON CONFLICT from staging
+  // Change data capture (change_sql.h):
+  MaskedUpsertSql masked;     // Debezium routes: rows with unavailable columns; else empty
+  int mask_field = -1;        // Debezium routes: the tuple field of the unavailable mask
+  std::string truncate_sql;   // run first when a batch has truncate_first
+  /// A write of this route committed on this connection, so its added_columns exist.
+  bool added_columns_ensured = false;
 };
 
 PgWriter::PgWriter(const Config& config, const Clock& clock) : config_(config), clock_(clock) {}
@@ -167,7 +159,7 @@ Status PgWriter::prepare_sink(size_t sink_index) {
   const SinkConfig& sink = config_.sinks[sink_index];
   const std::string table = quote_qualified_name(sink.table);
   if (sink.create_table) {
-    Status status = connection_->execute(create_table_sql(sink));
+    Status status = connection_->execute(create_table_sql(sink.table, sink.columns, sink.primary_key));
     if (!status && (status.code() == "23505" || status.code() == "42P07")) status = Status::ok();
     if (!status) return status;
   }
@@ -207,6 +199,13 @@ Status PgWriter::prepare_sink(size_t sink_index) {
             " mode needs the same type (an implicit cast could change the value): change the column or the config");
       }
     }
+    const bool added = std::any_of(sink.added_columns.begin(), sink.added_columns.end(),
+                                   [&](const ColumnConfig& add) { return add.name == column.name; });
+    if (!found && added) {
+      // Each write adds it in its own transaction (ensure_added_columns), of this type.
+      if (column.type == ColumnType::Json) all_comparable = false;
+      continue;
+    }
     if (!found) {
       return Status::error(ErrorKind::Fatal,
                            "table " + table + " has no column " + quote_identifier(column.name));
@@ -214,6 +213,7 @@ Status PgWriter::prepare_sink(size_t sink_index) {
   }
 
   SinkStatements& statements = statements_[sink_index];
+  statements.truncate_sql = truncate_table_sql(sink.table);
   if (sink.mode == WriteMode::Insert) {
     statements.copy_sql = "COPY " + table + " (" + column_list(sink) + ") FROM STDIN (FORMAT binary)";
     return Status::ok();
@@ -224,13 +224,22 @@ Status PgWriter::prepare_sink(size_t sink_index) {
   for (const ColumnConfig& column : sink.columns) {
     staging_columns += quote_identifier(column.name) + " " + std::string(column_type_sql(column.type)) + ", ";
   }
+  // A Debezium tuple ends with the unavailable mask, which the staging table takes as is.
+  const bool debezium = sink.format == RecordFormat::Debezium;
+  const std::string mask_column = debezium ? quote_identifier(kUnavailableMaskColumn) + ", " : "";
+  if (debezium) staging_columns += quote_identifier(kUnavailableMaskColumn) + " text, ";
   statements.create_staging_sql = "CREATE TEMP TABLE IF NOT EXISTS " +
       quote_identifier("kps_stage_" + std::to_string(sink_index)) + " (" + staging_columns +
       quote_identifier(kOpColumn) + " smallint NOT NULL) ON COMMIT DELETE ROWS";
-  statements.copy_sql = "COPY " + statements.staging_table + " (" + column_list(sink) + ", " +
+  statements.copy_sql = "COPY " + statements.staging_table + " (" + column_list(sink) + ", " + mask_column +
                         quote_identifier(kOpColumn) + ") FROM STDIN (FORMAT binary)";
+  if (debezium) {
+    statements.masked = masked_upsert_sql(sink, statements.staging_table);
+    statements.mask_field = static_cast<int>(sink.columns.size());
+  }
 
-  if (sink.delete_on_tombstone) {
+  // A Debezium "d" is a delete whatever delete_on_tombstone says (its tombstone is skipped).
+  if (sink.delete_on_tombstone || debezium) {
     std::string key_match;
     for (const std::string& name : sink.primary_key) {
       key_match += " AND t." + quote_identifier(name) + " = s." + quote_identifier(name);
@@ -242,7 +251,8 @@ Status PgWriter::prepare_sink(size_t sink_index) {
 
   std::string apply = "INSERT INTO " + table + " AS t (" + column_list(sink) + ") SELECT " +
       column_list(sink) + " FROM " + statements.staging_table + " WHERE " + quote_identifier(kOpColumn) +
-      " <> " + std::to_string(static_cast<int>(RowOp::Delete)) + " ON CONFLICT (" + primary_key_list(sink) + ") ";
+      " <> " + std::to_string(static_cast<int>(RowOp::Delete)) +
+      (debezium ? " AND " + unmasked_rows_condition() : std::string()) + " ON CONFLICT (" + primary_key_list(sink) + ") ";
   // ROW(...) so that a single updated column still compares as a row.
   const auto updated_columns_as = [&](const std::string& prefix) {
     std::string list = "ROW(";
@@ -314,9 +324,12 @@ Status PgWriter::write_once(const WriteRequest& request) {
   if (!connection_ || connection_->is_broken()) {
     return Status::error(ErrorKind::Transient, "not connected to PostgreSQL");
   }
-  const SinkStatements& statements = statements_[request.sink_index];
+  SinkStatements& statements = statements_[request.sink_index];
   failpoint("before_begin");
-  if (Status status = connection_->execute("BEGIN"); !status) return status;
+  if (Status status = begin_write(request, statements); !status) {
+    roll_back();
+    return status;
+  }
   Status status = write_rows(request.batch, request.rows, statements);
   if (!status && is_data_error(status) && request.rejected != nullptr) {
     // Start over in savepoints, so that the rows PostgreSQL accepts stay written
@@ -326,7 +339,7 @@ Status PgWriter::write_once(const WriteRequest& request) {
               status.message(), "); writing it again in parts to find the refused rows");
     roll_back();
     request.rejected->clear();
-    status = connection_->execute("BEGIN");
+    status = begin_write(request, statements);
     if (status) status = isolate_rejected_rows(request.batch, request.rows, statements, data_error, *request.rejected);
     if (status && !request.rejected->empty()) {
       // The caller routes them and writes the rest again: the offsets must not move
@@ -347,7 +360,60 @@ Status PgWriter::write_once(const WriteRequest& request) {
     return status;
   }
   failpoint("after_commit");
+  note_committed(request, statements);
   return status;
+}
+
+Status PgWriter::begin_write(const WriteRequest& request, SinkStatements& statements) {
+  columns_added_.clear();
+  if (Status status = connection_->execute("BEGIN"); !status) return status;
+  const SinkConfig& route = config_.sinks[request.sink_index];
+  if (!route.added_columns.empty() && !statements.added_columns_ensured) {
+    if (Status status = ensure_added_columns(route); !status) return status;
+  }
+  // The batch's rows come after the truncate event, so they survive it.
+  if (request.batch.truncate_first) return connection_->execute(statements.truncate_sql);
+  return Status::ok();
+}
+
+Result<std::vector<ColumnConfig>> PgWriter::missing_added_columns(const SinkConfig& route) {
+  const std::string table = quote_qualified_name(route.table);
+  const std::array<PgParam, 1> params = {table};
+  auto names = connection_->query(table_column_names_sql(), params);
+  if (!names) return names.status();
+  std::vector<ColumnConfig> missing;
+  for (const ColumnConfig& column : route.added_columns) {
+    bool found = false;
+    for (int row = 0; row < names.value().row_count() && !found; ++row) found = names.value().value(row, 0) == column.name;
+    if (!found) missing.push_back(column);
+  }
+  return missing;
+}
+
+Status PgWriter::ensure_added_columns(const SinkConfig& route) {
+  // Mostly another connection added them already: then no lock is taken at all.
+  auto missing = missing_added_columns(route);
+  if (!missing) return missing.status();
+  if (missing.value().empty()) return Status::ok();
+  // Once the lock is held no other session can add a column, so what is missing now is
+  // exactly what this transaction adds (and logs, once it commits).
+  if (Status status = connection_->execute(lock_for_alter_sql(route.table)); !status) return status;
+  missing = missing_added_columns(route);
+  if (!missing) return missing.status();
+  if (missing.value().empty()) return Status::ok();
+  if (Status status = connection_->execute(add_columns_sql(route.table, missing.value())); !status) return status;
+  columns_added_ = std::move(missing.value());
+  return Status::ok();
+}
+
+void PgWriter::note_committed(const WriteRequest& request, SinkStatements& statements) {
+  const SinkConfig& route = config_.sinks[request.sink_index];
+  statements.added_columns_ensured = true;
+  for (const ColumnConfig& column : columns_added_) {
+    log::info("altered table ", quote_qualified_name(route.table), ": added column ", quote_identifier(column.name),
+              " ", column_type_sql(column.type));
+  }
+  columns_added_.clear();
 }
 
 Status PgWriter::try_rows(const TableBatch& batch, std::span<const ReducedRow> rows,
@@ -406,6 +472,7 @@ Status PgWriter::write_rows(const TableBatch& batch, std::span<const ReducedRow>
   if (Status status = connection_->copy_begin(statements.copy_sql); !status) return status;
   Status status = connection_->copy_send(copy_stream_header());
   bool any_delete = false;
+  uint64_t masked_rows = 0;  // Debezium rows with unavailable columns
   if (statements.staging_table.empty() && rows.size() == batch.rows.size()) {
     // Insert mode sends every row in batch order: the tuple buffer is the COPY body.
     if (status) status = connection_->copy_send(batch.tuples.view());
@@ -423,7 +490,7 @@ Status PgWriter::write_rows(const TableBatch& batch, std::span<const ReducedRow>
   } else {
     copy_chunk_.clear();
     for (const ReducedRow& reduced : rows) {
-      const std::string_view tuple = batch.tuple(batch.rows[reduced.row_index]);
+      const std::string_view tuple = reduced_tuple(batch, reduced);
       // Re-frame the tuple with one more field, the op column: new field count,
       // the original fields, then an int16.
       int16_t field_count = 0;
@@ -437,6 +504,9 @@ Status PgWriter::write_rows(const TableBatch& batch, std::span<const ReducedRow>
       copy_chunk_.append(reinterpret_cast<const char*>(&length_be), 4);
       copy_chunk_.append(reinterpret_cast<const char*>(&op_be), 2);
       any_delete = any_delete || reduced.op != RowOp::Upsert;
+      if (statements.mask_field >= 0 && reduced.op != RowOp::Delete && tuple_field(tuple, statements.mask_field)) {
+        ++masked_rows;
+      }
       if (copy_chunk_.size() >= kCopyChunkBytes) {
         if (status) status = connection_->copy_send(copy_chunk_);
         copy_chunk_.clear();
@@ -454,7 +524,22 @@ Status PgWriter::write_rows(const TableBatch& batch, std::span<const ReducedRow>
   if (any_delete && !statements.delete_sql.empty()) {
     if (Status deleted = connection_->execute(statements.delete_sql); !deleted) return deleted;
   }
-  return connection_->execute(statements.apply_sql);
+  if (Status applied = connection_->execute(statements.apply_sql); !applied || masked_rows == 0) return applied;
+  // Rows with unavailable columns: update the stored ones, insert the missing ones, then
+  // update again the ones another lane inserted in between (the insert found them and did
+  // nothing). A second update of a row sets the same values, so it is always safe.
+  uint64_t handled = 0;
+  if (!statements.masked.update_sql.empty()) {
+    auto updated = connection_->query(statements.masked.update_sql);
+    if (!updated) return updated.status();
+    handled += updated.value().affected_rows();
+  }
+  auto inserted = connection_->query(statements.masked.insert_sql);
+  if (!inserted) return inserted.status();
+  handled += inserted.value().affected_rows();
+  if (handled >= masked_rows || statements.masked.update_sql.empty()) return Status::ok();
+  auto updated_again = connection_->query(statements.masked.update_sql);
+  return updated_again ? Status::ok() : updated_again.status();
 }
 
 namespace {

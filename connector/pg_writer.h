@@ -68,6 +68,15 @@ class PgWriter final : public TableWriter {
   /// One attempt inside a savepoint: on failure only the attempt is undone.
   Status try_rows(const TableBatch& batch, std::span<const ReducedRow> rows, const SinkStatements& statements);
   Status write_once(const WriteRequest& request);
+  /// BEGIN, then what the route's batch needs before its rows: the route's added columns
+  /// (until a write of it committed on this connection), the truncate of truncate_first.
+  Status begin_write(const WriteRequest& request, SinkStatements& statements);
+  /// ALTER TABLE … ADD COLUMN IF NOT EXISTS for the added columns the table lacks, under the
+  /// table's lock; lists the ones this transaction added in columns_added_.
+  Status ensure_added_columns(const SinkConfig& route);
+  Result<std::vector<ColumnConfig>> missing_added_columns(const SinkConfig& route);
+  /// After COMMIT: the route's columns exist for this connection; logs the ones it added.
+  void note_committed(const WriteRequest& request, SinkStatements& statements);
   /// Moves every partition's offset with one UPDATE (compare-and-set per row) and one
   /// INSERT (partitions with no row yet); fails with Cause::Fenced, naming the partition, when any
   /// row did not move.
@@ -79,6 +88,7 @@ class PgWriter final : public TableWriter {
   std::unique_ptr<PgConnection> connection_;
   std::vector<SinkStatements> statements_;  // by sink index
   std::string copy_chunk_;                  // reused framing buffer for staging rows
+  std::vector<ColumnConfig> columns_added_;  // by the open transaction, logged once it commits
 };
 
 }  // namespace kps

@@ -68,8 +68,22 @@ enum class RowOp : int16_t {
 };
 
 struct ReducedRow {
+  ReducedRow() = default;
+  // Spelled out so that `{row, op}` stays complete without a merged tuple.
+  ReducedRow(uint32_t row, RowOp row_op, std::string_view merged = {})
+      : row_index(row), op(row_op), merged_tuple(merged) {}
+
   uint32_t row_index = 0;  // into TableBatch::rows; for Delete, the tombstone's row
   RowOp op = RowOp::Upsert;
+  /// Not empty: the tuple to write instead of the row's own, which KeyReducer completed
+  /// with values of earlier rows of the key (a Debezium row's unavailable columns). It
+  /// points into the reducer, valid until the reducer's next reduce().
+  std::string_view merged_tuple;
 };
+
+/// The tuple a reduced row writes.
+inline std::string_view reduced_tuple(const TableBatch& batch, const ReducedRow& row) {
+  return row.merged_tuple.empty() ? batch.tuple(batch.rows[row.row_index]) : row.merged_tuple;
+}
 
 }  // namespace kps

@@ -253,3 +253,123 @@ TEST_CASE("key reducer in insert_ignore mode treats a numeric key written two wa
   fixture.upsert(1, R"({"id": 7, "v": "second"})");
   CHECK(fixture.reduce() == Reduced{{0, RowOp::Upsert}});
 }
+
+namespace {
+
+/// A Debezium route (id bigint key, a text, b text): each tuple ends with the unavailable mask.
+struct DebeziumFixture {
+  DebeziumFixture() : sink(debezium_sink()), batcher(limits, clock), reducer(sink) {}
+
+  static SinkConfig debezium_sink() {
+    SinkConfig route = kps::testing::sink_with({kps::testing::column("id", "/id", ColumnType::BigInt),
+                                                kps::testing::column("a", "/a", ColumnType::Text, true),
+                                                kps::testing::column("b", "/b", ColumnType::Text, true)},
+                                               {"id"});
+    route.mode = WriteMode::Upsert;
+    route.format = RecordFormat::Debezium;
+    return route;
+  }
+
+  /// An upsert of (id, a, b) with this mask (nullopt: none); a nullopt value is NULL.
+  void upsert(int64_t offset, int64_t id, std::optional<std::string> a, std::optional<std::string> b,
+              std::optional<std::string> mask = std::nullopt) {
+    CopyBuffer& tuples = batcher.tuple_buffer();
+    const size_t begin = tuples.size();
+    tuples.begin_tuple(4);
+    tuples.append_int64(id);
+    for (const auto& value : {a, b, mask}) {
+      if (value) {
+        tuples.append_bytes(*value);
+      } else {
+        tuples.append_null();
+      }
+    }
+    batcher.add_row(record("events", 0, offset, "{}"), begin, false);
+  }
+
+  void remove(int64_t offset, int64_t id) {
+    CopyBuffer& tuples = batcher.tuple_buffer();
+    const size_t begin = tuples.size();
+    tuples.begin_tuple(4);
+    tuples.append_int64(id);
+    for (int field = 0; field < 3; ++field) tuples.append_null();
+    batcher.add_row(record("events", 0, offset, "{}"), begin, true);
+  }
+
+  /// Per surviving row: offset, op, and the written tuple's a, b and mask ("NULL" for NULL).
+  std::vector<std::string> reduce() {
+    std::vector<std::string> out;
+    const auto text = [](std::optional<std::string_view> value) {
+      return value ? std::string(*value) : std::string("NULL");
+    };
+    for (const ReducedRow& row : reducer.reduce(batcher.batch())) {
+      const std::string_view tuple = reduced_tuple(batcher.batch(), row);
+      out.push_back(std::to_string(batcher.batch().rows[row.row_index].offset) + " " +
+                    std::to_string(static_cast<int>(row.op)) + " " + text(tuple_field(tuple, 1)) + " " +
+                    text(tuple_field(tuple, 2)) + " " + text(tuple_field(tuple, 3)));
+    }
+    return out;
+  }
+
+  SinkConfig sink;
+  BatchConfig limits;
+  ManualClock clock;
+  Batcher batcher;
+  KeyReducer reducer;
+};
+
+using Written = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("key reducer gives a surviving Debezium row the value an earlier row of its key had for an unavailable column") {
+  DebeziumFixture fixture;
+  fixture.upsert(0, 1, "a0", "created-b");  // c: every value known
+  fixture.upsert(1, 1, "a1", std::nullopt, "001");  // u: b unchanged and TOASTed
+  CHECK(fixture.reduce() == Written{"1 0 a1 created-b NULL"});
+}
+
+TEST_CASE("key reducer takes the latest earlier real value and keeps a column no earlier row knew unavailable") {
+  DebeziumFixture fixture;
+  fixture.upsert(0, 1, "a0", "b0", "010");   // a unavailable here too
+  fixture.upsert(1, 1, "a1", "b1");
+  fixture.upsert(2, 1, std::nullopt, "b2", "010");
+  fixture.upsert(3, 1, std::nullopt, std::nullopt, "011");
+  fixture.upsert(4, 2, "x", std::nullopt, "001");  // another key: nothing earlier to take
+  CHECK(fixture.reduce() == Written{"3 0 a1 b2 NULL", "4 0 x NULL 001"});
+}
+
+TEST_CASE("key reducer leaves a mask char set when only some earlier rows knew other columns") {
+  DebeziumFixture fixture;
+  fixture.upsert(0, 1, "a0", std::nullopt, "001");
+  fixture.upsert(1, 1, std::nullopt, std::nullopt, "011");
+  CHECK(fixture.reduce() == Written{"1 0 a0 NULL 001"});
+}
+
+TEST_CASE("key reducer takes no value from before the key's last delete") {
+  DebeziumFixture fixture;
+  fixture.upsert(0, 1, "a0", "b0");
+  fixture.remove(1, 1);
+  fixture.upsert(2, 1, "a2", std::nullopt, "001");
+  CHECK(fixture.reduce() == Written{"2 1 a2 NULL 001"});
+}
+
+TEST_CASE("key reducer writes a Debezium row without a mask as it came") {
+  DebeziumFixture fixture;
+  fixture.upsert(0, 1, "a0", "b0");
+  fixture.upsert(1, 1, "a1", "b1");
+  const std::vector<ReducedRow>& rows = fixture.reducer.reduce(fixture.batcher.batch());
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].merged_tuple.empty());
+}
+
+TEST_CASE("key reducer takes no value from a row PostgreSQL refused") {
+  DebeziumFixture fixture;
+  fixture.upsert(0, 1, "a0", "b0");
+  fixture.upsert(1, 1, "a1", std::nullopt, "001");
+  const std::vector<bool> excluded = {true, false};
+  const std::vector<ReducedRow>& rows = fixture.reducer.reduce(fixture.batcher.batch(), &excluded);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].row_index == 1);
+  CHECK(rows[0].merged_tuple.empty());
+}
