@@ -273,6 +273,20 @@ TEST_CASE("compare_binary_values orders dates and timestamps") {
   CHECK(compare_binary_values(ColumnType::TimestampTz, timestamp(5), timestamp(5)) == 0);
 }
 
+TEST_CASE("time is int64 microseconds of the day, ordered, equal and hashed by value") {
+  CopyBuffer buffer;
+  buffer.append_time(45296789000);
+  CHECK(hex(buffer.view()) == "00 00 00 08 00 00 00 0a 8b e6 26 08");
+
+  const auto time = [](int64_t v) { return value_bytes([v](CopyBuffer& b) { b.append_time(v); }); };
+  CHECK(compare_binary_values(ColumnType::Time, time(0), time(86400000000)) < 0);
+  CHECK(compare_binary_values(ColumnType::Time, time(45296789001), time(45296789000)) > 0);
+  CHECK(compare_binary_values(ColumnType::Time, time(7), time(7)) == 0);
+  CHECK(binary_values_equal(ColumnType::Time, time(7), time(7)));
+  CHECK_FALSE(binary_values_equal(ColumnType::Time, time(7), time(8)));
+  CHECK(hash_binary_value(ColumnType::Time, time(7)) == hash_binary_value(ColumnType::Time, time(7)));
+}
+
 TEST_CASE("compare_binary_values orders floats like PostgreSQL, NaN above everything") {
   const auto real = [](float v) { return value_bytes([v](CopyBuffer& b) { b.append_float32(v); }); };
   const auto dbl = [](double v) { return value_bytes([v](CopyBuffer& b) { b.append_float64(v); }); };

@@ -262,6 +262,82 @@ TEST_CASE("timestamp takes ISO 8601 without an offset, or epoch milliseconds") {
         "expected an ISO 8601 string or integer epoch milliseconds, got boolean");
 }
 
+TEST_CASE("time takes HH:MM[:SS[.ffffff]] or integer microseconds of the day, up to 24:00:00") {
+  CHECK(v_hex(ColumnType::Time, R"("12:34:56.789")") == "00 00 00 0a 8b e6 26 08");
+  CHECK(v_hex(ColumnType::Time, R"("12:30")") == "00 00 00 0a 7a 35 82 00");
+  CHECK(v_hex(ColumnType::Time, R"("00:00:00")") == "00 00 00 00 00 00 00 00");
+  CHECK(v_hex(ColumnType::Time, R"("00:00:00.000001")") == "00 00 00 00 00 00 00 01");
+  CHECK(v_hex(ColumnType::Time, R"("24:00:00")") == "00 00 00 14 1d d7 60 00");
+  CHECK(v_hex(ColumnType::Time, "45296789000") == "00 00 00 0a 8b e6 26 08");
+  CHECK(v_hex(ColumnType::Time, "0") == "00 00 00 00 00 00 00 00");
+  CHECK(v_hex(ColumnType::Time, "86400000000") == "00 00 00 14 1d d7 60 00");
+
+  CHECK(v_error(ColumnType::Time, R"("24:00:00.000001")") == "invalid time \"24:00:00.000001\": is past 24:00:00");
+  CHECK(v_error(ColumnType::Time, R"("25:00")") == "invalid time \"25:00\": hour is out of range");
+  CHECK(v_error(ColumnType::Time, R"("12:60")") == "invalid time \"12:60\": minute is out of range");
+  CHECK(v_error(ColumnType::Time, R"("12:00:60")") == "invalid time \"12:00:60\": second is out of range");
+  CHECK(v_error(ColumnType::Time, R"("12:00:00.1234567")") ==
+        "invalid time \"12:00:00.1234567\": more than 6 digits of fractional seconds");
+  CHECK(v_error(ColumnType::Time, R"("1:00")") == "invalid time \"1:00\": not of the form HH:MM[:SS[.ffffff]]");
+  CHECK(v_error(ColumnType::Time, R"("12:00:00Z")") ==
+        "invalid time \"12:00:00Z\": not of the form HH:MM[:SS[.ffffff]]");
+  CHECK(v_error(ColumnType::Time, R"("12:00:00.")") ==
+        "invalid time \"12:00:00.\": not of the form HH:MM[:SS[.ffffff]]");
+  CHECK(v_error(ColumnType::Time, "86400000001") ==
+        "86400000001 is out of range for time (0 to 86400000000 microseconds of the day)");
+  CHECK(v_error(ColumnType::Time, "-1") == "-1 is out of range for time (0 to 86400000000 microseconds of the day)");
+  CHECK(v_error(ColumnType::Time, "1.5") == "1.5 is not an integer number of microseconds of the day");
+  CHECK(v_error(ColumnType::Time, "99999999999999999999") == "99999999999999999999 is out of range for time");
+  CHECK(v_error(ColumnType::Time, "true") ==
+        "expected a string HH:MM[:SS[.ffffff]] or integer microseconds of the day, got boolean");
+  CHECK(decode_v(ColumnType::Time, R"("25:00")").error->failure == DecodeFailure::InvalidValue);
+  CHECK(decode_v(ColumnType::Time, "86400000001").error->failure == DecodeFailure::OutOfRange);
+}
+
+TEST_CASE("time in a key or header takes its text form or integer microseconds") {
+  RecordView record = record_with("{}");
+  const SinkConfig sink = sink_with({column("k", "@key", ColumnType::Time)});
+  record.key = "12:30";
+  CHECK(decode(sink, record).field_hex(0) == "00 00 00 0a 7a 35 82 00");
+  record.key = "45296789000";
+  CHECK(decode(sink, record).field_hex(0) == "00 00 00 0a 8b e6 26 08");
+  record.key = "noon";
+  CHECK(decode(sink, record).reason() == "@key: invalid time \"noon\": not of the form HH:MM[:SS[.ffffff]]");
+}
+
+TEST_CASE("timestamp_unit decides how a JSON integer timestamp is read: ms, us or ns") {
+  SinkConfig sink = sink_with({column("v", "/v", ColumnType::TimestampTz, true)});
+  const auto decode_unit = [&](TimestampUnit unit, std::string_view json) {
+    sink.timestamp_unit = unit;
+    return decode(sink, record_with("{\"v\": " + std::string(json) + "}"));
+  };
+  CHECK(decode_unit(TimestampUnit::Millis, "1700000000000").field_hex(0) == "00 02 ad 22 dc e6 60 00");
+  CHECK(decode_unit(TimestampUnit::Micros, "1700000000000000").field_hex(0) == "00 02 ad 22 dc e6 60 00");
+  CHECK(decode_unit(TimestampUnit::Micros, "1700000000123456").field_hex(0) == "00 02 ad 22 dc e8 42 40");
+  CHECK(decode_unit(TimestampUnit::Nanos, "1700000000123456000").field_hex(0) == "00 02 ad 22 dc e8 42 40");
+  CHECK(decode_unit(TimestampUnit::Micros, "946684800000000").field_hex(0) == "00 00 00 00 00 00 00 00");
+  // ISO text does not depend on the unit.
+  CHECK(decode_unit(TimestampUnit::Nanos, R"("2000-01-01T00:00:00Z")").field_hex(0) == "00 00 00 00 00 00 00 00");
+
+  CHECK(decode_unit(TimestampUnit::Nanos, "1700000000123456789").reason() ==
+        "1700000000123456789 epoch nanoseconds has a fraction of a microsecond, which PostgreSQL cannot hold");
+  CHECK(decode_unit(TimestampUnit::Micros, "-9223372036854775807").reason() ==
+        "-9223372036854775807 epoch microseconds is out of PostgreSQL's timestamp range");
+  CHECK(decode_unit(TimestampUnit::Micros, "1.5").reason() == "1.5 is not an integer number of epoch microseconds");
+  CHECK(decode_unit(TimestampUnit::Nanos, "true").reason() ==
+        "expected an ISO 8601 string or integer epoch nanoseconds, got boolean");
+
+  // The unit applies to the text form in a key too; the record's own timestamp stays milliseconds.
+  sink = sink_with({column("k", "@key", ColumnType::TimestampTz), column("t", "@timestamp", ColumnType::TimestampTz)});
+  sink.timestamp_unit = TimestampUnit::Micros;
+  RecordView record = record_with("{}");
+  record.key = "1700000000000000";
+  record.timestamp_ms = 1700000000000;
+  const Decoded decoded = decode(sink, record);
+  CHECK(decoded.field_hex(0) == "00 02 ad 22 dc e6 60 00");
+  CHECK(decoded.field_hex(1) == "00 02 ad 22 dc e6 60 00");
+}
+
 TEST_CASE("timestamptz applies the written offset, Z, or UTC when there is none") {
   const std::string epoch = "00 00 00 00 00 00 00 00";
   CHECK(v_hex(ColumnType::TimestampTz, R"("2000-01-01T00:00:00Z")") == epoch);
