@@ -674,3 +674,70 @@ TEST_CASE("table_shape types the after image's columns by semantic type, primary
 }
 
 }  // namespace kps
+
+namespace kps {
+
+TEST_CASE("a delete of a table with a two-column key takes each column from the key, else from before") {
+  const SinkConfig route = sink_with({column("tenant", "/tenant", ColumnType::Text, true),
+                                      column("note", "/note", ColumnType::Text, true),
+                                      column("id", "/id", ColumnType::BigInt, true)},
+                                     {"tenant", "id"});
+  const Decoded both = decode(route, R"({"op": "d", "before": null, "after": null})",
+                              R"({"schema": {"type": "struct", "fields": [{"type": "string", "field": "tenant"}, {"type": "int64", "field": "id"}]}, "payload": {"tenant": "a", "id": 7}})");
+  CHECK(both.ok().kind == ChangeKind::Delete);
+  CHECK(both.field_count() == 4);
+  CHECK(both.field_text(0) == "a");
+  CHECK(both.field_hex(1) == "NULL");
+  CHECK(both.field_hex(2) == int64_hex(7));
+  CHECK(both.field_hex(3) == "NULL");
+
+  const Decoded half = decode(route, R"({"op": "d", "before": {"tenant": "b", "id": 8, "note": "x"}})", R"({"id": 9})");
+  CHECK(half.field_text(0) == "b");
+  CHECK(half.field_hex(2) == int64_hex(9));
+}
+
+TEST_CASE("Decimal written as a JSON number and semantic integers in integer columns keep their value") {
+  const SinkConfig route = sink_with({column("id", "/id", ColumnType::Integer, true),
+                                      column("price", "/price", ColumnType::Numeric, true),
+                                      column("micros", "/micros", ColumnType::BigInt, true),
+                                      column("day", "/day", ColumnType::Numeric, true)},
+                                     {"id"});
+  const Decoded decoded = decode(route, R"({"schema": {"type": "struct", "fields": [{"type": "struct", "field": "after", "fields": [
+      {"type": "int32", "field": "id"},
+      {"type": "bytes", "name": "org.apache.kafka.connect.data.Decimal", "parameters": {"scale": "3"}, "field": "price"},
+      {"type": "int64", "name": "io.debezium.time.MicroTimestamp", "field": "micros"},
+      {"type": "int32", "name": "io.debezium.time.Date", "field": "day"}]}]},
+    "payload": {"op": "c", "after": {"id": "3", "price": 1.250, "micros": 1700000000123456, "day": 19000}}})",
+                                 R"({"id": 3})");
+  CHECK(decoded.field_hex(0) == int32_hex(3));
+  CHECK(decoded.field_hex(1) == numeric_hex("1.250"));
+  CHECK(decoded.field_hex(2) == int64_hex(1700000000123456));
+  CHECK(decoded.field_hex(3) == numeric_hex("19000"));
+}
+
+TEST_CASE("one decoder reads events with and without the wrapper in turn, and the mask resets between rows") {
+  const SinkConfig route = customers_route();
+  DebeziumDecoder decoder(route);
+  CopyBuffer buffer;
+  RecordView record = kps::testing::record_with(std::nullopt);
+  const std::string masked = R"({"op": "u", "after": {"id": 1, "first_name": "__debezium_unavailable_value"}})";
+  const std::string plain = wrapped(postgres_payload("c", "null", kAnne));
+  record.key = kPlainKey;
+  record.value = masked;
+  auto first = decoder.decode(record, buffer);
+  REQUIRE(std::holds_alternative<DecodedChange>(first));
+  CHECK(std::get<DecodedChange>(first).has_unavailable);
+  const size_t first_end = buffer.size();
+  record.value = plain;
+  record.key = kPostgresDocKey;
+  auto second = decoder.decode(record, buffer);
+  REQUIRE(std::holds_alternative<DecodedChange>(second));
+  CHECK_FALSE(std::get<DecodedChange>(second).has_unavailable);
+  const std::string_view tuples = buffer.view();
+  CHECK(tuple_field(tuples, 4) == std::optional<std::string_view>("0100"));
+  const std::string_view second_tuple = tuples.substr(first_end);
+  CHECK(hex(*tuple_field(second_tuple, 0)) == int32_hex(1));
+  CHECK_FALSE(tuple_field(second_tuple, 4).has_value());
+}
+
+}  // namespace kps
