@@ -508,6 +508,12 @@ struct DebeziumDecoder::State {
         const std::optional<FieldSchema> field_type =
             schema == kNoNode ? std::nullopt : field_schema(value_, schema, column.name);
         if (is_unavailable(value_.node(field), column, field_type)) {
+          if (is_primary_key_[index]) {
+            // No stored value can be kept for the very column that finds the row.
+            out.truncate(tuple_start);
+            return DecodeError{column.name, "a primary-key column holds Debezium's unavailable-value placeholder",
+                               DecodeFailure::InvalidKey};
+          }
           out.append_null();
           mask_[index] = '1';
           has_unavailable = true;

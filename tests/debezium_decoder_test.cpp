@@ -290,6 +290,11 @@ TEST_CASE("the unavailable-value placeholder sets the mask and leaves NULL in te
   CHECK(json_masked.field_hex(2) == "00 ff");
   CHECK(json_masked.field_hex(3) == "NULL");
   CHECK(json_masked.field_text(4) == "0001");
+
+  const Decoded key_masked = decode(route, R"({"op": "u", "after": {"id": "__debezium_unavailable_value"}})", R"({"id": 5})");
+  CHECK(key_masked.failed().column == "id");
+  CHECK(key_masked.failed().failure == DecodeFailure::InvalidKey);
+  CHECK(key_masked.failed().reason == "a primary-key column holds Debezium's unavailable-value placeholder");
 }
 
 TEST_CASE("semantic types with the schema are converted exactly into the column's type") {
