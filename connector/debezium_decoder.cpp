@@ -1,5 +1,6 @@
 #include "connector/debezium_decoder.h"
 
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -336,13 +337,19 @@ uint32_t image_schema(const JsonTree& tree, const Envelope& envelope, std::strin
   return schema ? schema->node : kNoNode;
 }
 
-/// The decimal text of a big-endian two's complement integer scaled by 10^-scale.
-void unscaled_to_decimal_text(std::string_view bytes, int32_t scale, std::string& out) {
-  out.clear();
-  const bool negative = !bytes.empty() && (static_cast<uint8_t>(bytes[0]) & 0x80) != 0;
-  // Magnitude in base 10^9 limbs, least significant first.
-  std::vector<uint32_t> limbs{0};
-  std::string magnitude(bytes);
+/// Scratch space for decimal_text_of_unscaled, reused across records.
+struct DecimalScratch {
+  std::string bytes;            // the unscaled integer, then its magnitude
+  std::vector<uint32_t> limbs;  // the magnitude in base 10^9, least significant first
+  std::string digits;           // its decimal digits
+  std::string text;             // the result
+};
+
+/// The decimal text of `scratch.bytes`, a big-endian two's complement integer, scaled by
+/// 10^-scale, into `scratch.text`. Allocates nothing once the scratch has grown.
+void decimal_text_of_unscaled(int32_t scale, DecimalScratch& scratch) {
+  std::string& magnitude = scratch.bytes;
+  const bool negative = !magnitude.empty() && (static_cast<uint8_t>(magnitude[0]) & 0x80) != 0;
   if (negative) {  // two's complement: invert and add one
     for (char& byte : magnitude) byte = static_cast<char>(~static_cast<uint8_t>(byte));
     for (size_t i = magnitude.size(); i-- > 0;) {
@@ -351,25 +358,33 @@ void unscaled_to_decimal_text(std::string_view bytes, int32_t scale, std::string
       if (incremented != 0) break;
     }
   }
+  constexpr uint32_t kLimbBase = 1000000000;
+  scratch.limbs.assign(1, 0);
   for (const char byte : magnitude) {
     uint64_t carry = static_cast<uint8_t>(byte);
-    for (uint32_t& limb : limbs) {
+    for (uint32_t& limb : scratch.limbs) {
       const uint64_t value = uint64_t{limb} * 256 + carry;
-      limb = static_cast<uint32_t>(value % 1000000000);
-      carry = value / 1000000000;
+      limb = static_cast<uint32_t>(value % kLimbBase);
+      carry = value / kLimbBase;
     }
-    if (carry != 0) limbs.push_back(static_cast<uint32_t>(carry));
+    if (carry != 0) scratch.limbs.push_back(static_cast<uint32_t>(carry));
   }
-  std::string digits = std::to_string(limbs.back());
-  for (size_t i = limbs.size() - 1; i-- > 0;) {
-    const std::string limb = std::to_string(limbs[i]);
-    digits.append(9 - limb.size(), '0');
-    digits += limb;
+  std::string& digits = scratch.digits;
+  digits.clear();
+  char limb_text[16];
+  for (size_t i = scratch.limbs.size(); i-- > 0;) {
+    const auto [end, error] = std::to_chars(std::begin(limb_text), std::end(limb_text), scratch.limbs[i]);
+    const auto length = static_cast<size_t>(end - limb_text);
+    if (i + 1 != scratch.limbs.size()) digits.append(9 - length, '0');  // inner limbs keep their zeros
+    digits.append(limb_text, length);
   }
-  if (negative && digits != "0") out += '-';
+  const bool zero = digits == "0";
+  std::string& out = scratch.text;
+  out.clear();
+  if (negative && !zero) out += '-';
   if (scale <= 0) {
     out += digits;
-    if (digits != "0") out.append(static_cast<size_t>(-int64_t{scale}), '0');
+    if (!zero) out.append(static_cast<size_t>(-int64_t{scale}), '0');
     return;
   }
   const auto fraction = static_cast<size_t>(scale);
@@ -813,12 +828,12 @@ struct DebeziumDecoder::State {
     if (scale < -kNumericMaxDisplayScale || scale > kNumericMaxDisplayScale) {
       return fail(DecodeFailure::InvalidValue, std::string(name) + ": the scale is missing or out of range");
     }
-    bytes_scratch_.clear();
-    if (const TextProblem problem = decode_base64(bytes_base64, bytes_scratch_)) {
+    decimal_.bytes.clear();
+    if (const TextProblem problem = decode_base64(bytes_base64, decimal_.bytes)) {
       return fail(problem, std::string(name) + ": invalid base64 " + quoted_excerpt(bytes_base64));
     }
-    unscaled_to_decimal_text(bytes_scratch_, static_cast<int32_t>(scale), decimal_scratch_);
-    return converter_.from_text_form(type, decimal_scratch_, out);
+    decimal_text_of_unscaled(static_cast<int32_t>(scale), decimal_);
+    return converter_.from_text_form(type, decimal_.text, out);
   }
 
   static Failure with_source(const char* source, Failure failure) {
@@ -834,8 +849,7 @@ struct DebeziumDecoder::State {
   JsonTree key_;
   std::vector<bool> is_primary_key_;
   std::string mask_;             // per column: '1' where the row image holds the placeholder
-  std::string bytes_scratch_;    // decoded Decimal bytes
-  std::string decimal_scratch_;  // their decimal text
+  DecimalScratch decimal_;  // Decimal bytes and their text
 };
 
 DebeziumDecoder::DebeziumDecoder(const SinkConfig& route) : route_(route), state_(std::make_unique<State>(route)) {}
