@@ -8,6 +8,7 @@
 
 #include "connector/json_value_converter.h"
 #include "connector/value_text.h"
+#include "connector/wanted_paths.h"
 
 namespace kps {
 namespace {
@@ -394,6 +395,25 @@ void decimal_text_of_unscaled(int32_t scale, DecimalScratch& scratch) {
   out.append(digits, digits.size() - fraction, fraction);
 }
 
+/// The value `path` points at from `image` (the image itself for an empty path); kNoNode
+/// when it reaches nothing.
+uint32_t find_in(const JsonTree& tree, uint32_t image, const std::vector<PointerToken>& path) {
+  uint32_t found = image;
+  for (const PointerToken& token : path) {
+    if (found == kNoNode) return kNoNode;
+    if (tree.is(found, od::json_type::object)) {
+      found = tree.member(found, token.key);
+    } else if (tree.is(found, od::json_type::array) && token.array_index) {
+      uint32_t element = tree.node(found).first_child;
+      for (size_t i = 0; i < *token.array_index && element != kNoNode; ++i) element = tree.node(element).next_sibling;
+      found = element;
+    } else {
+      return kNoNode;
+    }
+  }
+  return found;
+}
+
 bool is_integer_type(ColumnType type) {
   return type == ColumnType::SmallInt || type == ColumnType::Integer || type == ColumnType::BigInt;
 }
@@ -403,6 +423,14 @@ bool is_integer_type(ColumnType type) {
 struct DebeziumDecoder::State {
   explicit State(const SinkConfig& route) : route_(route), converter_(route.timestamp_unit) {
     mask_.assign(route.columns.size(), '0');
+    image_paths_.reserve(route.columns.size());
+    for (const ColumnConfig& column : route.columns) {
+      // A column reads the row image at its pointer (by-name columns: "/<name>"); any
+      // other source is record metadata, read as the json decoder reads it.
+      image_paths_.push_back(column.source.kind == ColumnSource::Kind::JsonPointer
+                                 ? parse_json_pointer(column.source.argument)
+                                 : std::vector<PointerToken>{});
+    }
     is_primary_key_.assign(route.columns.size(), false);
     for (const size_t index : route.primary_key_columns) {
       if (index < is_primary_key_.size()) is_primary_key_[index] = true;
@@ -511,8 +539,16 @@ struct DebeziumDecoder::State {
     has_unavailable = false;
     for (size_t index = 0; index < route_.columns.size(); ++index) {
       const ColumnConfig& column = route_.columns[index];
-      const uint32_t field = value_.member(after, column.name);
       Failure failure;
+      if (column.source.kind != ColumnSource::Kind::JsonPointer) {
+        if ((failure = converter_.from_metadata(column, record, out))) {
+          out.truncate(tuple_start);
+          return DecodeError{column.name, std::move(failure->reason), failure->failure};
+        }
+        continue;
+      }
+      const std::vector<PointerToken>& path = image_paths_[index];
+      const uint32_t field = find_in(value_, after, path);
       if (field == kNoNode || value_.is(field, od::json_type::null)) {
         if (is_primary_key_[index]) {
           failure = fail(DecodeFailure::InvalidKey, "the row image has no value for this primary-key column");
@@ -521,7 +557,7 @@ struct DebeziumDecoder::State {
         }
       } else {
         const std::optional<FieldSchema> field_type =
-            schema == kNoNode ? std::nullopt : field_schema(value_, schema, column.name);
+            schema == kNoNode || path.size() != 1 ? std::nullopt : field_schema(value_, schema, path[0].key);
         if (is_unavailable(value_.node(field), column, field_type)) {
           if (is_primary_key_[index]) {
             // No stored value can be kept for the very column that finds the row.
@@ -564,13 +600,19 @@ struct DebeziumDecoder::State {
         continue;
       }
       Failure failure;
-      const uint32_t in_key = key_.member(key, column.name);
-      const uint32_t in_before = value_.member(before, column.name);
-      if (in_key != kNoNode && !key_.is(in_key, od::json_type::null)) {
-        const auto schema = key_schema == kNoNode ? std::nullopt : field_schema(key_, key_schema, column.name);
+      const std::vector<PointerToken>& path = image_paths_[index];
+      // The key names its fields as the row image does.
+      const std::string_view key_name = path.size() == 1 ? std::string_view(path[0].key) : column.name;
+      const uint32_t in_key = key_.member(key, key_name);
+      const uint32_t in_before = find_in(value_, before, path);
+      if (column.source.kind != ColumnSource::Kind::JsonPointer) {
+        failure = converter_.from_metadata(column, record, out);
+      } else if (in_key != kNoNode && !key_.is(in_key, od::json_type::null)) {
+        const auto schema = key_schema == kNoNode ? std::nullopt : field_schema(key_, key_schema, key_name);
         failure = with_source("record key", convert(key_, in_key, schema, column, out));
       } else if (in_before != kNoNode && !value_.is(in_before, od::json_type::null)) {
-        const auto schema = before_schema == kNoNode ? std::nullopt : field_schema(value_, before_schema, column.name);
+        const auto schema =
+            before_schema == kNoNode || path.size() != 1 ? std::nullopt : field_schema(value_, before_schema, key_name);
         failure = with_source("before", convert(value_, in_before, schema, column, out));
       } else {
         failure = fail(DecodeFailure::InvalidKey,
@@ -590,8 +632,8 @@ struct DebeziumDecoder::State {
     for (uint32_t field = value_.node(after).first_child; field != kNoNode; field = value_.node(field).next_sibling) {
       const std::string_view name = value_.node(field).key;
       bool known = false;
-      for (const ColumnConfig& column : route_.columns) {
-        if (column.name == name) {
+      for (const std::vector<PointerToken>& path : image_paths_) {
+        if (!path.empty() && path[0].key == name) {
           known = true;
           break;
         }
@@ -836,11 +878,6 @@ struct DebeziumDecoder::State {
     return converter_.from_text_form(type, decimal_.text, out);
   }
 
-  static Failure with_source(const char* source, Failure failure) {
-    if (failure) failure->reason.insert(0, std::string(source) + ": ");
-    return failure;
-  }
-
   static DecodeError record_error(ValueError error) { return DecodeError{"", std::move(error.reason), error.failure}; }
 
   const SinkConfig& route_;
@@ -848,6 +885,7 @@ struct DebeziumDecoder::State {
   JsonTree value_;
   JsonTree key_;
   std::vector<bool> is_primary_key_;
+  std::vector<std::vector<PointerToken>> image_paths_;  // per column; empty for metadata sources
   std::string mask_;             // per column: '1' where the row image holds the placeholder
   DecimalScratch decimal_;  // Decimal bytes and their text
 };

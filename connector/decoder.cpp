@@ -57,13 +57,6 @@ simdjson::error_code find_pointer(od::document& document, const std::vector<Poin
 }
 
 
-const RecordHeader* find_header(const RecordView& record, std::string_view name) {
-  for (const RecordHeader& header : record.headers) {
-    if (header.name == name) return &header;
-  }
-  return nullptr;
-}
-
 }  // namespace
 
 struct Decoder::State {
@@ -361,33 +354,7 @@ struct Decoder::State {
 
 
   Failure encode_from_metadata(const ColumnConfig& column, const RecordView& record, CopyBuffer& out) {
-    switch (column.source.kind) {
-      case ColumnSource::Kind::Topic:
-        return with_source("@topic", converter_.from_text_form(column.type, record.topic, out));
-      case ColumnSource::Kind::Partition:
-        return with_source("@partition", converter_.from_integer(column.type, record.partition, out));
-      case ColumnSource::Kind::Offset:
-        return with_source("@offset", converter_.from_integer(column.type, record.offset, out));
-      case ColumnSource::Kind::Timestamp:
-        if (!record.timestamp_ms) return append_absent(column, Absence::Missing, out);
-        if (column.type == ColumnType::Timestamp || column.type == ColumnType::TimestampTz) {
-          return with_source("@timestamp", converter_.append_epoch_millis(*record.timestamp_ms, out));
-        }
-        return with_source("@timestamp", converter_.from_integer(column.type, *record.timestamp_ms, out));
-      case ColumnSource::Kind::Key:
-        if (!record.key) return append_absent(column, Absence::Null, out);
-        return with_source("@key", converter_.from_text_form(column.type, *record.key, out));
-      case ColumnSource::Kind::Header: {
-        const RecordHeader* header = find_header(record, column.source.argument);
-        if (header == nullptr) return append_absent(column, Absence::Missing, out);
-        if (!header->value) return append_absent(column, Absence::Null, out);
-        return with_source_header(column.source.argument,
-                                  converter_.from_text_form(column.type, *header->value, out));
-      }
-      case ColumnSource::Kind::JsonPointer:
-        break;
-    }
-    return fail(DecodeFailure::InvalidValue, "internal error: not a metadata source");
+    return converter_.from_metadata(column, record, out);
   }
 
   /// The column named in the key object by its own name, or else by its value pointer.
@@ -440,16 +407,6 @@ struct Decoder::State {
 
   static DecodeError record_error(ValueError error) {
     return DecodeError{"", std::move(error.reason), error.failure};
-  }
-
-  static Failure with_source(const char* source, Failure failure) {
-    if (failure) failure->reason.insert(0, std::string(source) + ": ");
-    return failure;
-  }
-
-  static Failure with_source_header(const std::string& name, Failure failure) {
-    if (failure) failure->reason.insert(0, "@header:" + name + ": ");
-    return failure;
   }
 
   const SinkConfig& sink_;

@@ -19,6 +19,7 @@
 #include "connector/config.h"
 #include "connector/copy_encoder.h"
 #include "connector/decoder.h"
+#include "connector/record.h"
 #include "connector/value_text.h"
 
 namespace kps::codec {
@@ -337,6 +338,24 @@ inline Failure append_absent(const ColumnConfig& column, Absence absence, CopyBu
               absence == Absence::Missing ? "missing non-nullable value" : "null in non-nullable column");
 }
 
+inline const RecordHeader* find_header(const RecordView& record, std::string_view name) {
+  for (const RecordHeader& header : record.headers) {
+    if (header.name == name) return &header;
+  }
+  return nullptr;
+}
+
+/// Says where a failing value came from ("@key: …").
+inline Failure with_source(const char* source, Failure failure) {
+  if (failure) failure->reason.insert(0, std::string(source) + ": ");
+  return failure;
+}
+
+inline Failure with_source_header(const std::string& name, Failure failure) {
+  if (failure) failure->reason.insert(0, "@header:" + name + ": ");
+  return failure;
+}
+
 /// Turns JSON values and text forms into binary COPY values. Owns the scratch space
 /// those conversions need, so that none of them allocates once warmed up.
 class ValueConverter {
@@ -567,6 +586,37 @@ class ValueConverter {
       default:
         return fail(DecodeFailure::WrongType, "an integer cannot be stored as " + type_name(type));
     }
+  }
+
+  /// A column whose source is record metadata (@topic, @key, @header:NAME, ...).
+  Failure from_metadata(const ColumnConfig& column, const RecordView& record, CopyBuffer& out) {
+    switch (column.source.kind) {
+      case ColumnSource::Kind::Topic:
+        return with_source("@topic", from_text_form(column.type, record.topic, out));
+      case ColumnSource::Kind::Partition:
+        return with_source("@partition", from_integer(column.type, record.partition, out));
+      case ColumnSource::Kind::Offset:
+        return with_source("@offset", from_integer(column.type, record.offset, out));
+      case ColumnSource::Kind::Timestamp:
+        if (!record.timestamp_ms) return append_absent(column, Absence::Missing, out);
+        if (column.type == ColumnType::Timestamp || column.type == ColumnType::TimestampTz) {
+          return with_source("@timestamp", append_epoch_millis(*record.timestamp_ms, out));
+        }
+        return with_source("@timestamp", from_integer(column.type, *record.timestamp_ms, out));
+      case ColumnSource::Kind::Key:
+        if (!record.key) return append_absent(column, Absence::Null, out);
+        return with_source("@key", from_text_form(column.type, *record.key, out));
+      case ColumnSource::Kind::Header: {
+        const RecordHeader* header = find_header(record, column.source.argument);
+        if (header == nullptr) return append_absent(column, Absence::Missing, out);
+        if (!header->value) return append_absent(column, Absence::Null, out);
+        return with_source_header(column.source.argument,
+                                  from_text_form(column.type, *header->value, out));
+      }
+      case ColumnSource::Kind::JsonPointer:
+        break;
+    }
+    return fail(DecodeFailure::InvalidValue, "internal error: not a metadata source");
   }
 
   /// The record's own timestamp, which Kafka always gives in milliseconds.

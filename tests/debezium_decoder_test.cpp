@@ -746,3 +746,32 @@ TEST_CASE("one decoder reads events with and without the wrapper in turn, and th
 }
 
 }  // namespace kps
+
+namespace kps {
+
+TEST_CASE("explicit columns read the row image at their path, and record metadata as the json decoder does") {
+  SinkConfig route = sink_with({column("customer_id", "/id", ColumnType::Integer, true),
+                                column("city", "/address/city", ColumnType::Text, true),
+                                column("first_tag", "/tags/0", ColumnType::Text, true),
+                                column("source_topic", "@topic", ColumnType::Text),
+                                column("source_offset", "@offset", ColumnType::BigInt)},
+                               {"customer_id"});
+  const std::string_view event =
+      R"({"op": "c", "after": {"id": 3, "address": {"city": "Lyon"}, "tags": ["vip", "new"], "email": "e"}})";
+  const Decoded created = decode(route, event, R"({"id": 3})");
+  CHECK(created.field_hex(0) == int32_hex(3));
+  CHECK(created.field_text(1) == "Lyon");
+  CHECK(created.field_text(2) == "vip");
+  CHECK(created.field_text(3) == "events");
+  CHECK(created.field_hex(4) == int64_hex(42));
+  CHECK(created.field_hex(5) == "NULL");
+  REQUIRE(created.unknown.size() == 1);  // address and tags are read by a column; email is not
+  CHECK(created.unknown[0].name == "email");
+
+  // A delete finds the key column by the image's field name.
+  const Decoded deleted = decode(route, R"({"op": "d", "before": null})", R"({"id": 3})");
+  CHECK(deleted.field_hex(0) == int32_hex(3));
+  CHECK(deleted.field_hex(1) == "NULL");
+}
+
+}  // namespace kps
