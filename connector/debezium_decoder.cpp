@@ -541,9 +541,9 @@ struct DebeziumDecoder::State {
       const ColumnConfig& column = route_.columns[index];
       Failure failure;
       if (column.source.kind != ColumnSource::Kind::JsonPointer) {
-        if ((failure = converter_.from_metadata(column, record, out))) {
+        if (Failure metadata = converter_.from_metadata(column, record, out)) {
           out.truncate(tuple_start);
-          return DecodeError{column.name, std::move(failure->reason), failure->failure};
+          return DecodeError{column.name, std::move(metadata->reason), metadata->failure};
         }
         continue;
       }
