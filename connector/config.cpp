@@ -32,7 +32,7 @@ struct ColumnTypeInfo {
   std::string_view sql;   // valid in CREATE TABLE and casts
 };
 
-constexpr std::array<ColumnTypeInfo, 15> kColumnTypes{{
+constexpr std::array<ColumnTypeInfo, 16> kColumnTypes{{
     {ColumnType::SmallInt, "smallint", "smallint"},
     {ColumnType::Integer, "integer", "integer"},
     {ColumnType::BigInt, "bigint", "bigint"},
@@ -48,6 +48,7 @@ constexpr std::array<ColumnTypeInfo, 15> kColumnTypes{{
     {ColumnType::Json, "json", "json"},
     {ColumnType::Jsonb, "jsonb", "jsonb"},
     {ColumnType::Bytea, "bytea", "bytea"},
+    {ColumnType::Time, "time", "time without time zone"},
 }};
 
 const ColumnTypeInfo& column_type_info(ColumnType type) {
@@ -109,6 +110,7 @@ bool is_ordered_type(ColumnType type) {
     case ColumnType::Date:
     case ColumnType::Timestamp:
     case ColumnType::TimestampTz:
+    case ColumnType::Time:
       return true;
     case ColumnType::Boolean:
     case ColumnType::Text:

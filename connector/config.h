@@ -20,6 +20,7 @@ enum class WriteMode { Insert, Upsert, InsertIgnore };
 enum class ColumnType {
   SmallInt, Integer, BigInt, Real, Double, Numeric, Boolean, Text, Uuid,
   Date, Timestamp, TimestampTz, Json, Jsonb, Bytea,
+  Time,  // time without time zone: microseconds since midnight, 24:00:00 included
 };
 
 /// The SQL spelling of a type, as used in CREATE TABLE and in the staging table

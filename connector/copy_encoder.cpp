@@ -222,6 +222,8 @@ void CopyBuffer::append_date(int32_t days_since_postgres_epoch) { append_int32(d
 
 void CopyBuffer::append_timestamp(int64_t micros_since_postgres_epoch) { append_int64(micros_since_postgres_epoch); }
 
+void CopyBuffer::append_time(int64_t micros_of_day) { append_int64(micros_of_day); }
+
 bool CopyBuffer::append_numeric(std::string_view decimal_text) {
   DecimalText decimal;
   if (parse_decimal(decimal_text, decimal)) return false;
@@ -287,6 +289,7 @@ int compare_binary_values(ColumnType type, std::string_view a, std::string_view 
     case ColumnType::BigInt:
     case ColumnType::Timestamp:
     case ColumnType::TimestampTz:
+    case ColumnType::Time:
       return compare_ordered(static_cast<int64_t>(read_big_endian<uint64_t>(a, 0)),
                              static_cast<int64_t>(read_big_endian<uint64_t>(b, 0)));
     case ColumnType::Real:
@@ -325,6 +328,7 @@ bool binary_values_equal(ColumnType type, std::string_view a, std::string_view b
     case ColumnType::Date:
     case ColumnType::Timestamp:
     case ColumnType::TimestampTz:
+    case ColumnType::Time:
     case ColumnType::Json:
     case ColumnType::Jsonb:
     case ColumnType::Bytea:
@@ -350,6 +354,7 @@ size_t hash_binary_value(ColumnType type, std::string_view value) {
     case ColumnType::Date:
     case ColumnType::Timestamp:
     case ColumnType::TimestampTz:
+    case ColumnType::Time:
     case ColumnType::Json:
     case ColumnType::Jsonb:
     case ColumnType::Bytea:

@@ -118,6 +118,8 @@ class CopyBuffer {
   void append_date(int32_t days_since_postgres_epoch);
   /// timestamp and timestamptz: microseconds since 2000-01-01 00:00:00 (UTC for timestamptz).
   void append_timestamp(int64_t micros_since_postgres_epoch);
+  /// time: microseconds since midnight.
+  void append_time(int64_t micros_of_day);
   /// numeric, from a decimal literal (JSON number syntax: `-12.5e3`, also NaN).
   /// Returns false, appending nothing, when the text is not a decimal number or is
   /// beyond numeric's range (PostgreSQL's digit limits, exponents past ±100000).
@@ -139,7 +141,7 @@ std::optional<std::string_view> tuple_field(std::string_view tuple, int index);
 
 /// Orders two non-NULL binary values of one column type the way PostgreSQL's `<`
 /// does: <0, 0, >0. Defined for the ordered types allowed in upsert_when_newer:
-/// smallint, integer, bigint, real, double, numeric, date, timestamp, timestamptz.
+/// smallint, integer, bigint, real, double, numeric, date, time, timestamp, timestamptz.
 int compare_binary_values(ColumnType type, std::string_view a, std::string_view b);
 
 /// Whether two non-NULL binary values of one primary-key column name the same row, as

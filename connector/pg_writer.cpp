@@ -20,7 +20,8 @@ constexpr uint32_t kJsonOid = 114;
 constexpr ColumnType kAllColumnTypes[] = {
     ColumnType::SmallInt, ColumnType::Integer, ColumnType::BigInt, ColumnType::Real,        ColumnType::Double,
     ColumnType::Numeric,  ColumnType::Boolean, ColumnType::Text,   ColumnType::Uuid,        ColumnType::Date,
-    ColumnType::Timestamp, ColumnType::TimestampTz, ColumnType::Json, ColumnType::Jsonb, ColumnType::Bytea};
+    ColumnType::Timestamp, ColumnType::TimestampTz, ColumnType::Json, ColumnType::Jsonb, ColumnType::Bytea,
+    ColumnType::Time};
 constexpr std::string_view kOpColumn = kStagingOpColumn;
 
 /// pg_type OIDs binary COPY must match exactly, per configured type. Text may also
@@ -42,6 +43,7 @@ bool column_type_accepts(ColumnType type, uint32_t oid) {
     case ColumnType::Json: return oid == 114;
     case ColumnType::Jsonb: return oid == 3802;
     case ColumnType::Bytea: return oid == 17;
+    case ColumnType::Time: return oid == 1083;
   }
   return false;
 }

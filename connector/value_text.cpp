@@ -412,6 +412,60 @@ TextProblem epoch_millis_to_postgres_micros(int64_t epoch_millis, int64_t& micro
   return TextProblem::none();
 }
 
+TextProblem epoch_units_to_postgres_micros(int64_t value, int64_t units_per_second, int64_t& micros) {
+  constexpr TextProblem kOutOfRange = TextProblem::out_of_range("is out of PostgreSQL's timestamp range");
+  constexpr int64_t kMicrosPerSecond = 1000000;
+  int64_t epoch_micros = 0;
+  if (units_per_second > kMicrosPerSecond) {
+    const int64_t units_per_micro = units_per_second / kMicrosPerSecond;
+    if (value % units_per_micro != 0) {
+      return TextProblem::malformed("has a fraction of a microsecond, which PostgreSQL cannot hold");
+    }
+    epoch_micros = value / units_per_micro;
+  } else if (__builtin_mul_overflow(value, kMicrosPerSecond / units_per_second, &epoch_micros)) {
+    return kOutOfRange;
+  }
+  if (__builtin_sub_overflow(epoch_micros, kPostgresEpochMicros, &micros)) return kOutOfRange;
+  if (micros < kMinPostgresTimestampMicros || micros >= kEndPostgresTimestampMicros) return kOutOfRange;
+  return TextProblem::none();
+}
+
+TextProblem parse_time(std::string_view text, int64_t& micros_of_day) {
+  constexpr TextProblem kTimeForm = TextProblem::malformed("not of the form HH:MM[:SS[.ffffff]]");
+  int hour = 0;
+  int minute = 0;
+  int second = 0;
+  if (text.size() < 5 || !read_fixed_digits(text, 0, 2, hour) || text[2] != ':' ||
+      !read_fixed_digits(text, 3, 2, minute)) {
+    return kTimeForm;
+  }
+  size_t pos = 5;
+  int64_t fraction_micros = 0;
+  if (pos < text.size()) {
+    if (text[pos] != ':' || !read_fixed_digits(text, pos + 1, 2, second)) return kTimeForm;
+    pos += 3;
+    if (pos < text.size()) {
+      if (text[pos] != '.') return kTimeForm;
+      const size_t fraction_start = ++pos;
+      while (pos < text.size() && is_digit(text[pos])) ++pos;
+      const size_t fraction_count = pos - fraction_start;
+      if (fraction_count == 0 || pos != text.size()) return kTimeForm;
+      if (fraction_count > 6) return TextProblem::malformed("more than 6 digits of fractional seconds");
+      for (size_t i = fraction_start; i < fraction_start + 6; ++i) {
+        fraction_micros = fraction_micros * 10 + (i < pos ? text[i] - '0' : 0);
+      }
+    }
+  }
+  if (hour > 24) return TextProblem::malformed("hour is out of range");
+  if (minute > 59) return TextProblem::malformed("minute is out of range");
+  if (second > 59) return TextProblem::malformed("second is out of range");
+  constexpr int64_t kMicrosPerSecond = 1000000;
+  micros_of_day = ((static_cast<int64_t>(hour) * 60 + minute) * 60 + second) * kMicrosPerSecond + fraction_micros;
+  // 24:00:00 is the end of the day; anything past it is not a time of day.
+  if (micros_of_day > kMicrosPerDay) return TextProblem::malformed("is past 24:00:00");
+  return TextProblem::none();
+}
+
 namespace {
 
 template <typename Float>

@@ -112,6 +112,19 @@ TextProblem parse_timestamp(std::string_view text, TimestampText& out);
 /// PostgreSQL's timestamp range.
 TextProblem epoch_millis_to_postgres_micros(int64_t epoch_millis, int64_t& micros);
 
+/// Unix epoch time counted in units of which `units_per_second` (1000, 1000000 or
+/// 1000000000) make a second, to microseconds since 2000-01-01. Refuses values outside
+/// PostgreSQL's timestamp range, and nanoseconds that are not whole microseconds (the
+/// type cannot hold them, and rounding would be a guess).
+TextProblem epoch_units_to_postgres_micros(int64_t value, int64_t units_per_second, int64_t& micros);
+
+/// Microseconds in a day: the largest `time` value, 24:00:00, which PostgreSQL accepts.
+inline constexpr int64_t kMicrosPerDay = 86400000000LL;
+
+/// "HH:MM[:SS[.ffffff]]" to microseconds since midnight, 0 up to and including
+/// kMicrosPerDay (24:00:00 exactly is allowed, as PostgreSQL's time input does).
+TextProblem parse_time(std::string_view text, int64_t& micros_of_day);
+
 enum class FloatParse { Ok, NotANumber, OutOfRange };
 /// A finite decimal floating-point number with an optional sign ("-1.5e3", "+.5"),
 /// rounded to the nearest float; a magnitude that rounds to infinity or to zero from

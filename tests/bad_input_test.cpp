@@ -49,6 +49,7 @@ constexpr ColumnType kEveryType[] = {
     ColumnType::SmallInt, ColumnType::Integer, ColumnType::BigInt,   ColumnType::Real,  ColumnType::Double,
     ColumnType::Numeric,  ColumnType::Boolean, ColumnType::Text,     ColumnType::Uuid,  ColumnType::Date,
     ColumnType::Timestamp, ColumnType::TimestampTz, ColumnType::Json, ColumnType::Jsonb, ColumnType::Bytea,
+    ColumnType::Time,
 };
 
 /// The sink every value table uses: an id that always decodes, then the column under
@@ -351,6 +352,7 @@ TEST_CASE("a JSON value of a kind the column type does not take is wrong_type, f
       {ColumnType::Json, "", kNumber | kString | kBoolean | kArray | kObject},
       {ColumnType::Jsonb, "", kNumber | kString | kBoolean | kArray | kObject},
       {ColumnType::Bytea, "a JSON string", kString},
+      {ColumnType::Time, "a string HH:MM[:SS[.ffffff]] or integer microseconds of the day", kNumber | kString},
   };
   struct Sample {
     Kind kind;
@@ -373,7 +375,7 @@ TEST_CASE("a JSON value of a kind the column type does not take is wrong_type, f
                   std::string("expected ") + shape.expected + ", got " + sample.name);
     }
   }
-  CHECK(wrong_cases == 98);  // every combination above that is not accepted
+  CHECK(wrong_cases == 104);  // every combination above that is not accepted
 
   // json and jsonb take any kind, as written.
   for (const Sample& sample : samples) {

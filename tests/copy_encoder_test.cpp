@@ -273,6 +273,20 @@ TEST_CASE("compare_binary_values orders dates and timestamps") {
   CHECK(compare_binary_values(ColumnType::TimestampTz, timestamp(5), timestamp(5)) == 0);
 }
 
+TEST_CASE("time is int64 microseconds of the day, ordered, equal and hashed by value") {
+  CopyBuffer buffer;
+  buffer.append_time(45296789000);
+  CHECK(hex(buffer.view()) == "00 00 00 08 00 00 00 0a 8b e6 26 08");
+
+  const auto time = [](int64_t v) { return value_bytes([v](CopyBuffer& b) { b.append_time(v); }); };
+  CHECK(compare_binary_values(ColumnType::Time, time(0), time(86400000000)) < 0);
+  CHECK(compare_binary_values(ColumnType::Time, time(45296789001), time(45296789000)) > 0);
+  CHECK(compare_binary_values(ColumnType::Time, time(7), time(7)) == 0);
+  CHECK(binary_values_equal(ColumnType::Time, time(7), time(7)));
+  CHECK_FALSE(binary_values_equal(ColumnType::Time, time(7), time(8)));
+  CHECK(hash_binary_value(ColumnType::Time, time(7)) == hash_binary_value(ColumnType::Time, time(7)));
+}
+
 TEST_CASE("compare_binary_values orders floats like PostgreSQL, NaN above everything") {
   const auto real = [](float v) { return value_bytes([v](CopyBuffer& b) { b.append_float32(v); }); };
   const auto dbl = [](double v) { return value_bytes([v](CopyBuffer& b) { b.append_float64(v); }); };
@@ -451,6 +465,41 @@ TEST_CASE("a copy buffer keeps its bytes through growth, truncation, copies and 
   CHECK(moved.view() == first);
   moved.append_bool(true);
   CHECK(moved.size() == first.size() + 5);
+}
+
+}  // namespace kps
+
+namespace kps {
+
+TEST_CASE("parse_time reads HH:MM[:SS[.ffffff]] into microseconds of the day, 24:00:00 at most") {
+  int64_t micros = -1;
+  CHECK_FALSE(parse_time("00:00", micros));
+  CHECK(micros == 0);
+  CHECK_FALSE(parse_time("23:59:59.999999", micros));
+  CHECK(micros == kMicrosPerDay - 1);
+  CHECK_FALSE(parse_time("24:00:00", micros));
+  CHECK(micros == kMicrosPerDay);
+  CHECK_FALSE(parse_time("12:34:56.7", micros));
+  CHECK(micros == 45296700000);
+  CHECK(std::string(parse_time("24:00:01", micros).what) == "is past 24:00:00");
+  CHECK(std::string(parse_time("12:34:56.1234567", micros).what) == "more than 6 digits of fractional seconds");
+  for (const char* bad : {"", "1:00", "12-00", "12:00:", "12:00:0", "12:00:00.", "12:00:00Z", "12:00:00 ", "T12:00"}) {
+    CAPTURE(bad);
+    CHECK(std::string(parse_time(bad, micros).what) == "not of the form HH:MM[:SS[.ffffff]]");
+  }
+}
+
+TEST_CASE("epoch_units_to_postgres_micros reads ms, us and ns and refuses what PostgreSQL cannot hold") {
+  int64_t micros = 0;
+  CHECK_FALSE(epoch_units_to_postgres_micros(946684800000, 1000, micros));
+  CHECK(micros == 0);
+  CHECK_FALSE(epoch_units_to_postgres_micros(946684800000001, 1000000, micros));
+  CHECK(micros == 1);
+  CHECK_FALSE(epoch_units_to_postgres_micros(946684800000002000, 1000000000, micros));
+  CHECK(micros == 2);
+  CHECK(epoch_units_to_postgres_micros(946684800000002001, 1000000000, micros).kind == TextProblem::Kind::Malformed);
+  CHECK(epoch_units_to_postgres_micros(INT64_MAX, 1000, micros).kind == TextProblem::Kind::OutOfRange);
+  CHECK(epoch_units_to_postgres_micros(INT64_MIN, 1000000, micros).kind == TextProblem::Kind::OutOfRange);
 }
 
 }  // namespace kps

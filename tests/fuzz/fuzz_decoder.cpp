@@ -251,6 +251,12 @@ void check_field(const ColumnConfig& column, std::string_view field) {
             "timestamp out of PostgreSQL's range", where + ": " + std::to_string(micros));
       break;
     }
+    case ColumnType::Time: {
+      expect_size(8);
+      const int64_t micros = read_i64(field);
+      check(micros >= 0 && micros <= kps::kMicrosPerDay, "time out of range", where + ": " + std::to_string(micros));
+      break;
+    }
     case ColumnType::Numeric: {
       // numeric_recv: ndigits, weight, sign, dscale, then ndigits base-10000 digits.
       check(field.size() >= 8, "numeric shorter than its header", where);
