@@ -91,6 +91,10 @@ Status Connector::run() {
   });
   lanes_->set_ignored_field_listener(
       [this](size_t route_index, std::string_view field) { on_ignored_field(route_index, field); });
+  lanes_->set_change_event_listener([this](size_t route_index, char op) {
+    metrics_.change_events(quote_qualified_name(lanes_->routes().route(route_index).table), std::string_view(&op, 1))
+        .inc();
+  });
   if (Status status = open_database(); !status) return status;
   if (stop_requested_.load()) {
     // Stopped while waiting for PostgreSQL: nothing was consumed, so nothing is owed.

@@ -5,6 +5,7 @@
 #include <memory>
 #include <unordered_set>
 
+#include "connector/debezium_decoder.h"
 #include "connector/decoder.h"
 #include "connector/dedup_filter.h"
 #include "connector/failpoint.h"
@@ -22,6 +23,8 @@ struct Pipeline::TableState {
   Batcher batcher;
   KeyReducer reducer;
   std::unique_ptr<DedupFilter> dedup;  // a dedup sink with a dedup state; else null
+  std::unique_ptr<DebeziumDecoder> debezium;  // a route with format debezium; else null
+  std::vector<UnknownField> unknown_fields;   // of the last change event, reused
 };
 
 /// The batch being written on the writer thread, with everything the write reads. It
@@ -75,6 +78,7 @@ Pipeline::TableState& Pipeline::table_for_route(size_t route_index) {
   if (!table) {
     const SinkConfig& route = routes_->route(route_index);
     table = std::make_unique<TableState>(route_index, route, config_.batch, clock_);
+    if (route.format == RecordFormat::Debezium) table->debezium = std::make_unique<DebeziumDecoder>(route);
     if (route.dedup && dedup_ != nullptr) {
       // Identities are kept per sink entry (the dedup state's spec is the sink's).
       table->dedup = std::make_unique<DedupFilter>(routes_->sink_of(route_index), route.dedup->ttl, *dedup_,
@@ -284,6 +288,11 @@ Status Pipeline::add(const RecordView& record) {
       return Status::ok();
     case Arrival::New: break;
   }
+  // DEBEZIUM HOOK (wired, not yet run against the real decoder: the integrator checks it):
+  // a debezium route's records are change events, see add_change().
+  if (table.debezium && record.size_bytes() <= config_.errors.max_record_bytes) {
+    return add_change(topic, table, *facts, record);
+  }
   CopyBuffer& tuples = table.batcher.tuple_buffer();
   const size_t tuple_begin = tuples.size();
   const bool is_tombstone = !record.value.has_value();
@@ -298,12 +307,6 @@ Status Pipeline::add(const RecordView& record) {
                         DecodeFailure::TooLarge};
   } else if (!is_tombstone) {
     const bool deduplicating = table.dedup != nullptr;
-    // DEBEZIUM HOOK (integrator): a route with format debezium decodes here with
-    // DebeziumDecoder::decode instead and handles its ChangeKind (Upsert: a row; Delete: a
-    // row with is_delete; Skip: batcher.add_without_row; Truncate per on_truncate: skip and
-    // count, or flush this route's batch and open one with truncate_first), counting
-    // kafka_pg_sink_change_events_total{table,op}; UnknownFields with add_columns publish a
-    // new route version (see route_table.h) and decode again.
     error = table.decoder.decode_value(record, tuples, deduplicating ? &identity_ : nullptr);
     if (!error && table.sink.columns_by_name && ignored_field_listener_) {
       for (const std::string_view field : table.decoder.ignored_fields()) ignored_field_listener_(table.route_index, field);
@@ -337,6 +340,76 @@ Status Pipeline::add(const RecordView& record) {
     table.dedup->note_row(identity_view, claim);
   }
   PartitionLedger::consumed(*facts, record.offset);
+  ++counters_.records_consumed;
+  bad_records_.note_good();
+  if (table.batcher.full()) return flush(table, /*may_defer=*/true);
+  return Status::ok();
+}
+
+Status Pipeline::add_change(TopicState& topic, TableState& table, PartitionFacts& facts, const RecordView& record) {
+  CopyBuffer& tuples = table.batcher.tuple_buffer();
+  const size_t tuple_begin = tuples.size();
+  table.unknown_fields.clear();
+  auto decoded = table.debezium->decode(record, tuples, &table.unknown_fields);
+  if (DecodeError* error = std::get_if<DecodeError>(&decoded)) {
+    return handle_undecodable(table, facts, record, std::move(*error));
+  }
+  const DecodedChange change = std::get<DecodedChange>(decoded);
+
+  const auto has_column = [&table](const std::string& name) {
+    return std::any_of(table.sink.columns.begin(), table.sink.columns.end(),
+                       [&name](const ColumnConfig& column) { return column.name == name; });
+  };
+  // A field gets a column once: a field the route has a column for is never added again.
+  const auto addable = [&has_column](const UnknownField& field) { return field.type && !has_column(field.name); };
+  const bool evolves = table.sink.schema_evolution == SchemaEvolution::AddColumns &&
+                       std::any_of(table.unknown_fields.begin(), table.unknown_fields.end(), addable);
+  if (evolves) {
+    // A new version of the route with the new columns; this lane's batch of the old one
+    // is written first, and the record is decoded again for the new one. Other lanes move
+    // to a version of their own when one of their records carries the field.
+    tuples.truncate(tuple_begin);
+    if (Status flushed = flush(table); !flushed) return flushed;
+    SinkConfig next = table.sink;
+    for (const UnknownField& field : table.unknown_fields) {
+      if (!addable(field)) continue;
+      // The Debezium decoder reads columns by name; the source is kept for the record.
+      ColumnConfig added{field.name, ColumnSource{ColumnSource::Kind::JsonPointer, "/" + field.name}, *field.type,
+                         true};
+      next.columns.push_back(added);
+      next.added_columns.push_back(std::move(added));
+    }
+    const size_t next_index = routes_->publish(std::move(next), routes_->sink_of(table.route_index));
+    log::info("table ", quote_qualified_name(table.sink.table), " gains ",
+              routes_->route(next_index).added_columns.size() - table.sink.added_columns.size(),
+              " column(s) for topic ", record.topic, " (route version ", next_index, ")");
+    topic.route_index = next_index;
+    return add_change(topic, table_for_route(next_index), facts, record);
+  }
+  if (ignored_field_listener_) {
+    for (const UnknownField& field : table.unknown_fields) ignored_field_listener_(table.route_index, field.name);
+  }
+  if (change_event_listener_ && change.op != 0) change_event_listener_(table.route_index, change.op);
+
+  switch (change.kind) {
+    case ChangeKind::Upsert:
+    case ChangeKind::Delete:
+      table.batcher.add_row(record, tuple_begin, change.kind == ChangeKind::Delete);
+      break;
+    case ChangeKind::Skip:
+      table.batcher.add_without_row(record);
+      break;
+    case ChangeKind::Truncate:
+      if (table.sink.on_truncate == TruncateAction::Apply) {
+        // Rows before the truncate are written (and truncated) first; the truncate opens
+        // the next batch, whose rows survive it.
+        if (Status flushed = flush(table); !flushed) return flushed;
+        table.batcher.open_with_truncate();
+      }
+      table.batcher.add_without_row(record);
+      break;
+  }
+  PartitionLedger::consumed(facts, record.offset);
   ++counters_.records_consumed;
   bad_records_.note_good();
   if (table.batcher.full()) return flush(table, /*may_defer=*/true);

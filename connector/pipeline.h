@@ -185,6 +185,10 @@ class Pipeline {
   void set_ignored_field_listener(std::function<void(size_t route_index, std::string_view field)> listener) {
     ignored_field_listener_ = std::move(listener);
   }
+  /// Called for each Debezium change event a debezium route reads, with its op (c r u d t m).
+  void set_change_event_listener(std::function<void(size_t route_index, char op)> listener) {
+    change_event_listener_ = std::move(listener);
+  }
 
  private:
   struct TopicState {
@@ -221,6 +225,8 @@ class Pipeline {
   void choose_rows_to_write();
   /// The record the stored offset was taken after came back with another timestamp.
   Status log_replaced(const RecordView& record, const LastAppliedRecord& expected);
+  /// A record of a debezium route: decoded as a change event and applied per its kind.
+  Status add_change(TopicState& topic, TableState& table, PartitionFacts& facts, const RecordView& record);
   /// A bad record found while decoding: stops (tolerance none) or dead-letters it.
   Status handle_undecodable(TableState& table, PartitionFacts& facts, const RecordView& record, DecodeError error);
   /// Learns the identity of a record already applied (a replay).
@@ -246,6 +252,7 @@ class Pipeline {
   std::function<void(const FlushReport&)> flush_listener_;
   std::function<void(const BadRecord&)> bad_record_listener_;
   std::function<void(size_t, std::string_view)> ignored_field_listener_;
+  std::function<void(size_t, char)> change_event_listener_;
   BadRecordPolicy bad_records_;
   bool deferring_ = false;
   std::chrono::milliseconds backpressure_wait_{500};

@@ -99,6 +99,10 @@ void WriterLanes::set_ignored_field_listener(const std::function<void(size_t, st
   for (Lane& lane : lanes_) lane.pipeline->set_ignored_field_listener(listener);
 }
 
+void WriterLanes::set_change_event_listener(const std::function<void(size_t, char)>& listener) {
+  for (Lane& lane : lanes_) lane.pipeline->set_change_event_listener(listener);
+}
+
 void WriterLanes::set_dead_letter_sink(DeadLetterSink* sink) {
   for (Lane& lane : lanes_) {
     lane.dead_letters = sink != nullptr ? std::make_unique<LaneDeadLetters>(*sink) : nullptr;

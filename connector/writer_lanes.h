@@ -62,6 +62,7 @@ class WriterLanes {
   void set_flush_listener(const std::function<void(const FlushReport&)>& listener);
   void set_bad_record_listener(const std::function<void(const BadRecord&)>& listener);
   void set_ignored_field_listener(const std::function<void(size_t, std::string_view)>& listener);
+  void set_change_event_listener(const std::function<void(size_t, char)>& listener);
   /// Each lane gets its own view of `sink`, so that a flush by one lane does not hide
   /// from another that its letters were acknowledged. `sink` must outlive the lanes.
   void set_dead_letter_sink(DeadLetterSink* sink);

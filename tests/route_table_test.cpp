@@ -180,3 +180,28 @@ TEST_CASE("a sink with explicit columns reports no ignored fields") {
   REQUIRE(pipeline.add(record("events", 0, 0, R"({"id":1,"other":2})")).is_ok());
   CHECK(ignored == 0);
 }
+
+TEST_CASE("a debezium route reads its records as change events, so a plain JSON row is a bad record there") {
+  Config config;
+  SinkConfig sink = by_name_sink("^db\\.(.*)$", "public.{1}");
+  sink.format = RecordFormat::Debezium;
+  sink.mode = WriteMode::Upsert;
+  config.sinks.push_back(sink);
+  RouteTable routes(config);
+  RouteRecordingWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.share_routes(routes, [&](size_t, const RecordView&) -> Result<size_t> {
+    SinkConfig route = route_for(config.sinks[0], "users", {"id"});
+    route.primary_key = {"id"};
+    route.primary_key_columns = {0};
+    return routes.publish(route, 0);
+  });
+  pipeline.assign({"db.users", 0}, std::nullopt);
+  // A valid row for the json decoder with columns by name; not a Debezium envelope.
+  const Status status = pipeline.add(record("db.users", 0, 0, R"({"id":"1"})", R"({"id":"1"})"));
+  REQUIRE_FALSE(status.is_ok());
+  CHECK(status.kind() == ErrorKind::Poison);
+  CHECK(status.cause() == Cause::UndecodableRecord);
+  CHECK_FALSE(pipeline.has_unwritten_records({"db.users", 0}));
+}
