@@ -294,7 +294,8 @@ Status Connector::open_dedup_state() {
   std::vector<DedupSinkSpec> specs;
   for (const SinkConfig& sink : config_.sinks) {
     DedupSinkSpec spec;
-    spec.name = quote_qualified_name(sink.table);
+    // A template sink has no one table: its template names it (its routes share its identities).
+    spec.name = sink.table_template.empty() ? quote_qualified_name(sink.table) : "template " + sink.table_template;
     spec.enabled = sink.dedup.has_value();
     if (sink.dedup) {
       spec.ttl = sink.dedup->ttl;
