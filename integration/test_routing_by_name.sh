@@ -6,12 +6,14 @@
 # NULL, a record field the table lacks is ignored and counted (and logged once), a column of
 # a type the daemon cannot write is left out with a warning. A second sink routes by template
 # with explicit columns and create_table: true, so its tables are created on first use. A
-# topic routed to a missing table without create_table stops the daemon, naming both.
+# topic routed to a missing table without create_table stops the daemon, naming both. A third
+# sink (columns by name, a literal table) routes two topics to one table.
 source "$(dirname "$0")/lib.sh"
 
 start_postgres
 start_kafka "raw.events:1"
 psql_q "CREATE TABLE public.users (id bigint PRIMARY KEY, name text NOT NULL, email text)"
+psql_q "CREATE TABLE public.clicks (id bigint NOT NULL, page text NOT NULL)"
 psql_q "CREATE TABLE public.orders (order_id bigint PRIMARY KEY, user_id bigint NOT NULL, amount numeric NOT NULL,
                                     placed_at timestamptz NOT NULL, spot point)"
 write_config "$TEST_DIR/sink.yaml" <<'YAML'
@@ -28,6 +30,8 @@ sinks:
     columns:
       id:  {path: /id, type: bigint}
       src: {path: "@topic", type: text}
+  - topic_pattern: "^(eu|us)\\.clicks$"
+    table: public.clicks
 YAML
 sed -i 's|^  group_id: .*|&\n  topic_refresh_interval_ms: 1000|' "$TEST_DIR/sink.yaml"
 grep -q "topic_refresh_interval_ms: 1000" "$TEST_DIR/sink.yaml" || fail "could not set the refresh interval"
@@ -36,7 +40,7 @@ enable_http "$TEST_DIR/sink.yaml"
 start_daemon "$TEST_DIR/sink.yaml"
 wait_for "the first assignment" 30 owns_partitions "$DAEMON_LOG" 1
 
-for topic in app.users:2 app.orders:2; do mock_control create-topic "$topic"; done
+for topic in app.users:2 app.orders:2 eu.clicks:1 us.clicks:1; do mock_control create-topic "$topic"; done
 # users: no email field (the column stays NULL); id 2 is written twice (the upsert keeps the later).
 printf '%s\n' \
   $'u1\t{"id":1,"name":"ann"}' \
@@ -54,10 +58,14 @@ printf '%s\n' \
   $'o13\t{"order_id":13,"user_id":3,"amount":7,"placed_at":"2026-12-02T09:30:00Z","coupon":"Z","note":"gift"}' |
   produce app.orders 1
 printf '%s\n' $'r1\t{"id":1}' $'r2\t{"id":2}' | produce raw.events 0
+# Two topics, one table (columns by name, a literal table): one route, both topics' rows.
+printf '%s\n' $'c1\t{"id":1,"page":"/eu"}' | produce eu.clicks 0
+printf '%s\n' $'c2\t{"id":2,"page":"/us"}' $'c3\t{"id":3,"page":"/us"}' | produce us.clicks 0
 
 wait_for "the users rows" 60 sql_equals "SELECT count(*) FROM public.users" 3
 wait_for "the orders rows" 60 sql_equals "SELECT count(*) FROM public.orders" 4
 wait_for "the raw_events rows" 60 sql_equals "SELECT count(*) FROM public.raw_events" 2
+wait_for "the clicks rows" 60 sql_equals "SELECT count(*) FROM public.clicks" 3
 wait_for "the users upsert" 30 sql_equals "SELECT name FROM public.users WHERE id = 2" bobby
 wait_for "the orders upsert" 30 sql_equals "SELECT amount FROM public.orders WHERE order_id = 10" 13.00
 
@@ -78,6 +86,11 @@ assert_log_matches 'routed topic app\.orders to table "public"\."orders" \(4 col
   "app.orders is routed to its table, without the point column"
 assert_log_matches 'routed topic raw\.events to table "public"\."raw_events" \(2 columns\)' "raw.events is routed"
 assert_log_matches 'created table "public"\."raw_events"' "the create_table route creates its table"
+assert_eq "1	/eu
+2	/us
+3	/us" "$(psql_q "SELECT id, page FROM public.clicks ORDER BY id")" "rows of two topics routed to one table"
+assert_log_matches 'routed topic eu\.clicks to table "public"\."clicks" \(2 columns\)' "eu.clicks is routed to clicks"
+assert_log_matches 'routed topic us\.clicks to table "public"\."clicks" \(2 columns\)' "us.clicks is routed to clicks"
 assert_log_matches 'column "spot" \(point\) has a type kafka-pg-sink cannot write' "the point column is named in a warning"
 assert_log_matches 'table "public"\."orders" ignores field coupon: no such column' "the ignored field is logged"
 assert_eq 1 "$(grep -c 'ignores field coupon' "$DAEMON_LOG")" "the ignored field is logged once"
