@@ -45,6 +45,9 @@ class Batcher {
   std::optional<std::chrono::milliseconds> time_until_due(Clock::time_point now) const;
 
   const TableBatch& batch() const { return batch_; }
+  /// A Debezium truncate (on_truncate: apply) opens the batch: call on an empty batch only,
+  /// so the rows before the truncate are in the batch before it (see TableBatch::truncate_first).
+  void open_with_truncate() { batch_.truncate_first = true; }
   bool holds(const TopicPartition& tp) const { return batch_.find_partition(tp) != nullptr; }
   /// Empties the batch after a flush, keeping its buffers' capacity.
   void clear();

@@ -10,6 +10,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "connector/table_template.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -78,6 +80,23 @@ constexpr std::array<EnumName<LogLevel>, 4> kLogLevels{{
     {"info", LogLevel::Info},
     {"warn", LogLevel::Warn},
     {"error", LogLevel::Error},
+}};
+constexpr std::array<EnumName<RecordFormat>, 2> kRecordFormats{{
+    {"json", RecordFormat::Json},
+    {"debezium", RecordFormat::Debezium},
+}};
+constexpr std::array<EnumName<SchemaEvolution>, 2> kSchemaEvolutions{{
+    {"none", SchemaEvolution::None},
+    {"add_columns", SchemaEvolution::AddColumns},
+}};
+constexpr std::array<EnumName<TruncateAction>, 2> kTruncateActions{{
+    {"ignore", TruncateAction::Ignore},
+    {"apply", TruncateAction::Apply},
+}};
+constexpr std::array<EnumName<TimestampUnit>, 3> kTimestampUnits{{
+    {"ms", TimestampUnit::Millis},
+    {"us", TimestampUnit::Micros},
+    {"ns", TimestampUnit::Nanos},
 }};
 constexpr std::array<EnumName<LogFormat>, 2> kLogFormats{{
     {"text", LogFormat::Text},
@@ -396,9 +415,10 @@ constexpr std::array<std::string_view, 2> kCircuitBreakerKeys{"window_records", 
 constexpr std::array<std::string_view, 1> kHttpKeys{"listen"};
 constexpr std::array<std::string_view, 3> kLogKeys{"level", "format", "progress_interval_ms"};
 constexpr std::array<std::string_view, 3> kRetryKeys{"initial_backoff_ms", "max_backoff_ms", "give_up_after_ms"};
-constexpr std::array<std::string_view, 10> kSinkKeys{
+constexpr std::array<std::string_view, 14> kSinkKeys{
     "topic", "topic_pattern", "table", "mode", "primary_key", "create_table",
-    "upsert_when_newer", "delete_on_tombstone", "dedup", "columns"};
+    "upsert_when_newer", "delete_on_tombstone", "dedup", "columns",
+    "format", "schema_evolution", "on_truncate", "timestamp_unit"};
 constexpr std::array<std::string_view, 2> kDedupKeys{"fields", "ttl"};
 constexpr std::array<std::string_view, 3> kColumnKeys{"path", "type", "nullable"};
 
@@ -476,7 +496,10 @@ class Reader {
   void read_columns(const YAML::Node& node, const std::string& path, SinkConfig& sink);
   std::optional<ColumnSource> read_column_source(const YAML::Node& node, const std::string& path);
 
+  void read_table(const YAML::Node& node, const std::string& path, SinkConfig& sink);
   void check_sink_rules(const std::string& path, SinkConfig& sink);
+  /// format, columns omitted, create_table: the rules of change data capture and routing.
+  void check_routing_rules(const std::string& path, SinkConfig& sink, bool mode_written);
   void check_across_sinks(const Config& config);
 
   const EnvLookup& env_;
@@ -1051,13 +1074,26 @@ void Reader::read_sink(const YAML::Node& node, const std::string& path, SinkConf
     }
   }
 
-  if (const YAML::Node* value = require(*map, "table", path)) {
-    const std::optional<QualifiedName> table = read_qualified_name(*value, join_path(path, "table"));
-    sink_table_ok_[current_sink_] = table.has_value();
-    assign(table, sink.table);
+  if (const YAML::Node* value = require(*map, "table", path)) read_table(*value, join_path(path, "table"), sink);
+  if (const YAML::Node* value = map->find("format")) {
+    assign(read_enum(*value, join_path(path, "format"), kRecordFormats), sink.format);
   }
-  if (const YAML::Node* value = map->find("mode")) {
-    assign(read_enum(*value, join_path(path, "mode"), kWriteModes), sink.mode);
+  const bool debezium = sink.format == RecordFormat::Debezium;
+  // A debezium sink applies changes by key: upsert is its only mode, so it is the default.
+  if (debezium) sink.mode = WriteMode::Upsert;
+  if (debezium) sink.timestamp_unit = TimestampUnit::Micros;
+  const YAML::Node* mode = map->find("mode");
+  if (mode != nullptr) {
+    assign(read_enum(*mode, join_path(path, "mode"), kWriteModes), sink.mode);
+  }
+  if (const YAML::Node* value = map->find("schema_evolution")) {
+    assign(read_enum(*value, join_path(path, "schema_evolution"), kSchemaEvolutions), sink.schema_evolution);
+  }
+  if (const YAML::Node* value = map->find("on_truncate")) {
+    assign(read_enum(*value, join_path(path, "on_truncate"), kTruncateActions), sink.on_truncate);
+  }
+  if (const YAML::Node* value = map->find("timestamp_unit")) {
+    assign(read_enum(*value, join_path(path, "timestamp_unit"), kTimestampUnits), sink.timestamp_unit);
   }
   if (const YAML::Node* value = map->find("primary_key")) {
     assign(read_string_list(*value, join_path(path, "primary_key")), sink.primary_key);
@@ -1076,10 +1112,57 @@ void Reader::read_sink(const YAML::Node& node, const std::string& path, SinkConf
     read_dedup(*value, join_path(path, "dedup"), dedup);
     sink.dedup = std::move(dedup);
   }
-  if (const YAML::Node* value = require(*map, "columns", path)) {
+  if (const YAML::Node* value = map->find("columns")) {
     read_columns(*value, join_path(path, "columns"), sink);
+  } else {
+    sink.columns_by_name = true;
   }
+  check_routing_rules(path, sink, mode != nullptr);
   check_sink_rules(path, sink);
+}
+
+void Reader::read_table(const YAML::Node& node, const std::string& path, SinkConfig& sink) {
+  const std::optional<std::string> text = read_non_empty_string(node, path);
+  if (!text) return;
+  if (text->find_first_of("{}") == std::string::npos) {
+    const std::optional<QualifiedName> table = read_qualified_name(node, path);
+    sink_table_ok_[current_sink_] = table.has_value();
+    assign(table, sink.table);
+    return;
+  }
+  std::variant<TableTemplate, std::string> parsed = TableTemplate::parse(*text, sink.topic_pattern);
+  if (const std::string* why = std::get_if<std::string>(&parsed)) {
+    problem(path, *why);
+    return;
+  }
+  const TableTemplate& table = std::get<TableTemplate>(parsed);
+  if (table.has_placeholders()) {
+    // One table per topic: the cross-sink table checks cannot see these names.
+    sink.table_template = *text;
+    return;
+  }
+  // Only {{ and }}: one table, whose name holds literal braces.
+  std::variant<QualifiedName, std::string> name = table.resolve(sink.topic);
+  if (const std::string* why = std::get_if<std::string>(&name)) {
+    problem(path, *why);
+    return;
+  }
+  sink.table = std::get<QualifiedName>(name);
+  sink_table_ok_[current_sink_] = true;
+}
+
+void Reader::check_routing_rules(const std::string& path, SinkConfig& sink, bool mode_written) {
+  const bool debezium = sink.format == RecordFormat::Debezium;
+  if (debezium && mode_written && sink.mode != WriteMode::Upsert) {
+    problem(join_path(path, "mode"), "must be upsert with format debezium (found " +
+                                         std::string(write_mode_name(sink.mode)) +
+                                         "): change events update and delete rows by key");
+  }
+  if (sink.create_table && sink.columns_by_name && !debezium) {
+    problem(join_path(path, "create_table"),
+            "needs columns with format json: without them there is nothing to create the table from "
+            "(format debezium creates it from the change event's schema)");
+  }
 }
 
 void Reader::read_dedup(const YAML::Node& node, const std::string& path, DedupConfig& dedup) {
@@ -1232,7 +1315,11 @@ void Reader::check_sink_rules(const std::string& path, SinkConfig& sink) {
     sink.primary_key_columns.push_back(*index);
   }
 
-  if ((sink.mode == WriteMode::Upsert || sink.mode == WriteMode::InsertIgnore) && sink.primary_key.empty()) {
+  // By name, the table's own primary key is the default (read when a topic is routed);
+  // a debezium sink's key is the record key's fields.
+  const bool key_from_elsewhere = sink.columns_by_name || sink.format == RecordFormat::Debezium;
+  if ((sink.mode == WriteMode::Upsert || sink.mode == WriteMode::InsertIgnore) && sink.primary_key.empty() &&
+      !key_from_elsewhere) {
     problem(key_path, "is required when mode is " + mode_name + ": it names the conflict target");
   }
 

@@ -10,6 +10,7 @@
 #include "connector/failpoint.h"
 #include "connector/failure_policy.h"
 #include "connector/log.h"
+#include "connector/pg_route_resolver.h"
 #include "connector/pg_writer.h"
 #include "connector/pipeline.h"
 #include "connector/writer_lanes.h"
@@ -46,6 +47,9 @@ constexpr std::chrono::milliseconds kDeadLetterFlushTimeout{30000};
 constexpr std::chrono::milliseconds kOutageQuietMargin{5000};
 // How often a stuck write is logged again while it stays stuck.
 constexpr std::chrono::milliseconds kStuckWriteWarningInterval{30000};
+// "table x ignores field f" lines: once per pair, and no more pairs than this (the metric
+// counts every one): a stream of ever new field names must not grow memory without bound.
+constexpr size_t kMaxIgnoredFieldLines = 1000;
 
 double seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
@@ -81,6 +85,16 @@ Status Connector::run() {
   // The dedup state first: lane 0's pipeline is built with it.
   if (Status status = open_dedup_state(); !status) return status;
   lanes_ = std::make_unique<WriterLanes>(config_, clock_, dedup_store_.get());
+  route_resolver_ = std::make_unique<PgRouteResolver>(config_, lanes_->routes());
+  lanes_->set_route_resolver([this](size_t sink_index, const RecordView& first_record) {
+    return route_resolver_->resolve(sink_index, first_record);
+  });
+  lanes_->set_ignored_field_listener(
+      [this](size_t route_index, std::string_view field) { on_ignored_field(route_index, field); });
+  lanes_->set_change_event_listener([this](size_t route_index, char op) {
+    metrics_.change_events(quote_qualified_name(lanes_->routes().route(route_index).table), std::string_view(&op, 1))
+        .inc();
+  });
   if (Status status = open_database(); !status) return status;
   if (stop_requested_.load()) {
     // Stopped while waiting for PostgreSQL: nothing was consumed, so nothing is owed.
@@ -171,7 +185,7 @@ std::string Connector::watch_write_in_flight(Clock::time_point now) {
   metrics_.write_in_flight_seconds().set(verdict.age_seconds);
   metrics_.writes_in_flight().set(static_cast<double>(lanes_->writes_in_flight()));
   if (!verdict.stuck) return {};
-  const std::string table = quote_qualified_name(config_.sinks[write->sink_index].table);
+  const std::string table = quote_qualified_name(lanes_->routes().route(write->sink_index).table);
   const auto tenths = static_cast<int64_t>(verdict.age_seconds * 10);
   const std::string reason = "a write to " + table + " has been in flight for " + std::to_string(tenths / 10) + "." +
                              std::to_string(tenths % 10) + " s (postgres.write_stuck_after_ms " +
@@ -195,6 +209,15 @@ HealthReport Connector::readiness() const {
   return HealthReport::unhealthy("not ready: " + not_ready_reason_);
 }
 
+void Connector::on_ignored_field(size_t route_index, std::string_view field) {
+  const std::string table = quote_qualified_name(lanes_->routes().route(route_index).table);
+  metrics_.ignored_fields(table).inc();
+  if (ignored_fields_logged_.size() < kMaxIgnoredFieldLines &&
+      ignored_fields_logged_.emplace(table, std::string(field)).second) {
+    log::info("table ", table, " ignores field ", field, ": no such column");
+  }
+}
+
 Counter& Connector::consumed_counter(std::string_view topic) {
   // Records come in runs of one topic: the last one is compared before the map is searched.
   if (last_consumed_counter_ != nullptr && topic == last_consumed_topic_) return *last_consumed_counter_;
@@ -208,7 +231,7 @@ Counter& Connector::consumed_counter(std::string_view topic) {
 }
 
 void Connector::on_batch_flushed(const FlushReport& report) {
-  const SinkConfig& sink = config_.sinks[report.sink_index];
+  const SinkConfig& sink = lanes_->routes().route(report.sink_index);
   const std::string table = quote_qualified_name(sink.table);
   if (!first_batch_committed_) {
     // The benchmark times throughput from this line, past the group's initial join.
@@ -271,7 +294,8 @@ Status Connector::open_dedup_state() {
   std::vector<DedupSinkSpec> specs;
   for (const SinkConfig& sink : config_.sinks) {
     DedupSinkSpec spec;
-    spec.name = quote_qualified_name(sink.table);
+    // A template sink has no one table: its template names it (its routes share its identities).
+    spec.name = sink.table_template.empty() ? quote_qualified_name(sink.table) : "template " + sink.table_template;
     spec.enabled = sink.dedup.has_value();
     if (sink.dedup) {
       spec.ttl = sink.dedup->ttl;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,6 +32,7 @@ namespace kps {
 class DeadLetterRouter;
 class DedupStore;
 class WriterLanes;
+class PgRouteResolver;
 struct LastAppliedRecord;
 struct BadRecord;
 struct StoredOffset;
@@ -143,6 +145,8 @@ class Connector final : public RebalanceListener {
   /// committed in PostgreSQL; commit it to Kafka too and leave the group.
   Status stop_at_refused_record(const Status& status);
   Counter& consumed_counter(std::string_view topic);
+  /// A record's field that no column of its table takes: counted, logged once per table and field.
+  void on_ignored_field(size_t route_index, std::string_view field);
 
   const Config& config_;
   const RunOptions options_;
@@ -151,6 +155,10 @@ class Connector final : public RebalanceListener {
   std::unique_ptr<DedupStore> dedup_store_;
   // postgres.pool_size writer lanes: each owns a connection and a pipeline.
   std::unique_ptr<WriterLanes> lanes_;
+  // Routes a topic of a table template or columns-by-name sink on its first record.
+  std::unique_ptr<PgRouteResolver> route_resolver_;
+  // (table, field) pairs already logged as ignored: one line per pair, the metric counts the rest.
+  std::set<std::pair<std::string, std::string>, std::less<>> ignored_fields_logged_;
   std::unique_ptr<KafkaConsumer> consumer_;
   std::unique_ptr<DeadLetterRouter> dead_letters_;  // with errors.tolerance: all
   log::RateLimited dead_letter_log_{60};

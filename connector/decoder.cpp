@@ -131,6 +131,7 @@ struct Decoder::State {
   /// every wanted value in found_ / present_.
   Failure walk_document(od::document& document, std::string_view input) {
     std::fill(present_.begin(), present_.end(), uint8_t{0});
+    ignored_.clear();
     if (++walk_stamp_ == 0) {  // wrapped: stamps of long ago could look current
       std::fill(visit_stamps_.begin(), visit_stamps_.end(), 0u);
       walk_stamp_ = 1;
@@ -170,6 +171,8 @@ struct Decoder::State {
         visit_stamps_[wanted->node] = walk_stamp_;
         failure = walk_value(field.value(), depth + 1, paths_.node(wanted->node));
       } else {
+        // Columns by name take top-level members only: any other one is ignored, and counted.
+        if (count_ignored_ && depth == 1) ignored_.push_back(key);
         failure = validate_value(field.value(), depth + 1);
       }
       if (failure) return failure;
@@ -421,6 +424,8 @@ struct Decoder::State {
   // Per record, filled by the walk; sized once, so a record allocates nothing.
   std::vector<FoundValue> found_;        // per slot: the value its pointer reached
   std::vector<uint8_t> present_;         // per slot: whether it reached one
+  const bool count_ignored_ = sink_.columns_by_name;
+  std::vector<std::string_view> ignored_;  // of the last record: views into the parser's string buffer
   std::vector<uint32_t> visit_stamps_;   // per node: walk_stamp_ once a member reached it
   uint32_t walk_stamp_ = 0;
   od::document* document_ = nullptr;     // the record being walked
@@ -435,6 +440,8 @@ Decoder::~Decoder() = default;
 std::optional<DecodeError> Decoder::decode_value(const RecordView& record, CopyBuffer& out, std::string* identity) {
   return state_->decode_value(record, out, identity);
 }
+
+std::span<const std::string_view> Decoder::ignored_fields() const { return state_->ignored_; }
 
 std::optional<DecodeError> Decoder::decode_tombstone_key(const RecordView& record, CopyBuffer& out) {
   return state_->decode_tombstone_key(record, out);

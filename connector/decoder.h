@@ -5,7 +5,9 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "connector/config.h"
 #include "connector/copy_encoder.h"
@@ -67,6 +69,11 @@ class Decoder {
   /// where it must be, a field missing, of the wrong type or out of range): the reason
   /// says which, the label says that the key cannot name a row.
   std::optional<DecodeError> decode_tombstone_key(const RecordView& record, CopyBuffer& out);
+
+  /// For a sink with columns by name: the top-level members of the last record
+  /// decode_value() read that no column takes (they are ignored), in record order. Empty
+  /// for other sinks. Valid until the next decode.
+  std::span<const std::string_view> ignored_fields() const;
 
  private:
   struct State;

@@ -371,6 +371,12 @@ SinkMetrics::SinkMetrics(MetricsRegistry& registry, std::string_view version)
       dedup_dropped_(registry.counter_family(
           "kafka_pg_sink_dedup_dropped_total",
           "Records dropped because their dedup identity was already applied within the TTL.", {"table"})),
+      ignored_fields_(registry.counter_family(
+          "kafka_pg_sink_ignored_fields_total",
+          "Top-level record fields ignored because their table has no column of that name (columns by name).",
+          {"table"})),
+      change_events_(registry.counter_family("kafka_pg_sink_change_events_total",
+                                             "Debezium change events read, by op (c r u d t m).", {"table", "op"})),
       batch_flush_duration_(registry.histogram_family(
           "kafka_pg_sink_batch_flush_duration_seconds",
           "Time to write one batch and its offsets, from the first statement to COMMIT.", kFlushDurationBuckets,

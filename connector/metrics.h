@@ -243,6 +243,10 @@ class SinkMetrics {
     return dead_letters_.with({topic, bad_record_stage_name(stage), reason});
   }
   Counter& dedup_dropped(std::string_view table) { return dedup_dropped_.with({table}); }
+  /// A top-level field of a record that no column of its table takes (columns by name).
+  Counter& ignored_fields(std::string_view table) { return ignored_fields_.with({table}); }
+  /// Debezium change events by op (c r u d t m).
+  Counter& change_events(std::string_view table, std::string_view op) { return change_events_.with({table, op}); }
 
   // Per batch; on_batch_written() updates all of these.
   Counter& records_written(std::string_view topic, std::string_view table) {
@@ -286,6 +290,8 @@ class SinkMetrics {
   CounterFamily& bad_records_;
   CounterFamily& dead_letters_;
   CounterFamily& dedup_dropped_;
+  CounterFamily& ignored_fields_;
+  CounterFamily& change_events_;
   HistogramFamily& batch_flush_duration_;
   HistogramFamily& batch_rows_;
   HistogramFamily& end_to_end_latency_;

@@ -110,7 +110,13 @@ struct PgWriter::SinkStatements {
   bool added_columns_ensured = false;
 };
 
-PgWriter::PgWriter(const Config& config, const Clock& clock) : config_(config), clock_(clock) {}
+PgWriter::PgWriter(const Config& config, const Clock& clock)
+    : config_(config), clock_(clock), own_routes_(std::make_unique<RouteTable>(config)), routes_(own_routes_.get()) {}
+
+void PgWriter::share_routes(const RouteTable& routes) {
+  routes_ = &routes;
+  own_routes_.reset();
+}
 
 PgWriter::~PgWriter() = default;
 
@@ -120,9 +126,13 @@ Status PgWriter::open() {
   if (!connected) return connected.status();
   connection_ = std::make_unique<PgConnection>(std::move(connected.value()));
   if (Status status = ensure_offsets_table(); !status) return status;
-  statements_.assign(config_.sinks.size(), SinkStatements{});
+  // A new session: its staging tables are gone, so every route is prepared again.
+  statements_.clear();
+  prepared_.clear();
   for (size_t index = 0; index < config_.sinks.size(); ++index) {
-    if (Status status = prepare_sink(index); !status) return status;
+    if (const std::optional<size_t> route = routes_->static_route(index)) {
+      if (Status status = prepare_sink(*route); !status) return status;
+    }
   }
   return Status::ok();
 }
@@ -157,8 +167,13 @@ Status PgWriter::ensure_offsets_table() {
       " u.last_record_offset" + unnest + " ON CONFLICT DO NOTHING RETURNING topic, \"partition\"");
 }
 
-Status PgWriter::prepare_sink(size_t sink_index) {
-  const SinkConfig& sink = config_.sinks[sink_index];
+Status PgWriter::prepare_sink(size_t route_index) {
+  const SinkConfig& sink = routes_->route(route_index);
+  if (route_index >= statements_.size()) {
+    statements_.resize(route_index + 1);
+    prepared_.resize(route_index + 1, false);
+  }
+  const size_t sink_index = route_index;  // names the staging table: one per route
   const std::string table = quote_qualified_name(sink.table);
   if (sink.create_table) {
     Status status = connection_->execute(create_table_sql(sink.table, sink.columns, sink.primary_key));
@@ -215,9 +230,11 @@ Status PgWriter::prepare_sink(size_t sink_index) {
   }
 
   SinkStatements& statements = statements_[sink_index];
+  statements = SinkStatements{};
   statements.truncate_sql = truncate_table_sql(sink.table);
   if (sink.mode == WriteMode::Insert) {
     statements.copy_sql = "COPY " + table + " (" + column_list(sink) + ") FROM STDIN (FORMAT binary)";
+    prepared_[route_index] = true;
     return Status::ok();
   }
 
@@ -299,7 +316,9 @@ Status PgWriter::prepare_sink(size_t sink_index) {
     }
   }
   statements.apply_sql = std::move(apply);
-  return connection_->execute(statements.create_staging_sql);
+  Status created = connection_->execute(statements.create_staging_sql);
+  if (created) prepared_[route_index] = true;
+  return created;
 }
 
 Status PgWriter::write(const WriteRequest& request) {
@@ -313,7 +332,7 @@ Status PgWriter::write(const WriteRequest& request) {
     // The winner still holds its locks until it commits: running again at once takes the
     // same rows in the same order and deadlocks with it again.
     clock_.sleep_for(kConflictFirstWait * (1 << (attempt - 2)));
-    log::warn("write to ", quote_qualified_name(config_.sinks[request.sink_index].table), " rolled back (SQLSTATE ",
+    log::warn("write to ", quote_qualified_name(routes_->route(request.sink_index).table), " rolled back (SQLSTATE ",
               status.code(), ": ", status.message(), "); running the same transaction again (attempt ", attempt,
               " of ", kConflictAttempts, ")");
     if (request.rejected != nullptr) request.rejected->clear();
@@ -325,6 +344,10 @@ Status PgWriter::write(const WriteRequest& request) {
 Status PgWriter::write_once(const WriteRequest& request) {
   if (!connection_ || connection_->is_broken()) {
     return Status::error(ErrorKind::Transient, "not connected to PostgreSQL");
+  }
+  if (request.sink_index >= prepared_.size() || !prepared_[request.sink_index]) {
+    // A route first written on this connection: routed since open(), or a new version.
+    if (Status status = prepare_sink(request.sink_index); !status) return status;
   }
   SinkStatements& statements = statements_[request.sink_index];
   failpoint("before_begin");
@@ -369,7 +392,7 @@ Status PgWriter::write_once(const WriteRequest& request) {
 Status PgWriter::begin_write(const WriteRequest& request, SinkStatements& statements) {
   columns_added_.clear();
   if (Status status = connection_->execute("BEGIN"); !status) return status;
-  const SinkConfig& route = config_.sinks[request.sink_index];
+  const SinkConfig& route = routes_->route(request.sink_index);
   if (!route.added_columns.empty() && !statements.added_columns_ensured) {
     if (Status status = ensure_added_columns(route); !status) return status;
   }
@@ -409,7 +432,7 @@ Status PgWriter::ensure_added_columns(const SinkConfig& route) {
 }
 
 void PgWriter::note_committed(const WriteRequest& request, SinkStatements& statements) {
-  const SinkConfig& route = config_.sinks[request.sink_index];
+  const SinkConfig& route = routes_->route(request.sink_index);
   statements.added_columns_ensured = true;
   for (const ColumnConfig& column : columns_added_) {
     log::info("altered table ", quote_qualified_name(route.table), ": added column ", quote_identifier(column.name),

@@ -14,6 +14,7 @@
 #include "connector/config.h"
 #include "connector/table_writer.h"
 #include "connector/record.h"
+#include "connector/route_table.h"
 #include "connector/status.h"
 
 namespace kps {
@@ -39,9 +40,15 @@ class PgWriter final : public TableWriter {
   explicit PgWriter(const Config& config, const Clock& clock = steady_clock());
   ~PgWriter() override;
 
-  /// Connects; creates the offsets table, and each sink's table when create_table is
-  /// set; checks that every sink's table has its columns (and, for binary COPY
-  /// straight into the table, the exact types); creates the staging tables.
+  /// Reads routes from `routes` (shared by the lanes) instead of a table of its own built
+  /// from the config's static sinks. Call before open(); `routes` must outlive the writer.
+  void share_routes(const RouteTable& routes);
+
+  /// Connects; creates the offsets table, and each static sink's table when create_table
+  /// is set; checks that every static sink's table has its columns (and, for binary COPY
+  /// straight into the table, the exact types); creates the staging tables. A route
+  /// published later (routed on its topic's first record) is prepared the same way before
+  /// its first write on this connection.
   Status open();
   /// Drops the connection (if any) and opens a fresh one: after a transient failure.
   Status reopen();
@@ -59,7 +66,7 @@ class PgWriter final : public TableWriter {
   Status ensure_offsets_table();
   /// Refuses (Fatal) an offsets table that exists with other column types or without a
   /// unique key on (group_id, topic, partition); adds last_record_timestamp_ms to an older one.
-  Status prepare_sink(size_t sink_index);
+  Status prepare_sink(size_t route_index);
   Status write_rows(const TableBatch& batch, std::span<const ReducedRow> rows, const SinkStatements& statements);
   /// After a data error: writes `rows` in savepoints, narrowing down (by the COPY
   /// error's line, else by halves) to the rows PostgreSQL refuses, which go to `rejected`.
@@ -86,7 +93,10 @@ class PgWriter final : public TableWriter {
   const Config& config_;
   const Clock& clock_;
   std::unique_ptr<PgConnection> connection_;
-  std::vector<SinkStatements> statements_;  // by sink index
+  std::unique_ptr<RouteTable> own_routes_;  // unless share_routes() gave one
+  const RouteTable* routes_;
+  std::vector<SinkStatements> statements_;  // by route index
+  std::vector<bool> prepared_;              // by route index: statements_ holds its SQL on this connection
   std::string copy_chunk_;                  // reused framing buffer for staging rows
   std::vector<ColumnConfig> columns_added_;  // by the open transaction, logged once it commits
 };

@@ -23,6 +23,7 @@
 #include "connector/key_reducer.h"
 #include "connector/partition_ledger.h"
 #include "connector/record.h"
+#include "connector/route_table.h"
 #include "connector/status.h"
 #include "connector/table_writer.h"
 
@@ -43,7 +44,7 @@ struct PipelineCounters {
 
 /// What one committed batch did, for metrics.
 struct FlushReport {
-  size_t sink_index = 0;
+  size_t sink_index = 0;                 // the route index (route_table.h)
   const TableBatch& batch;               // as written (rows before key reduction)
   size_t rows_written = 0;               // after key reduction
   uint64_t dedup_dropped = 0;            // records of the batch dropped by dedup
@@ -54,7 +55,7 @@ struct FlushReport {
 
 /// The batch write on the writer thread: whose table, and since when (the pipeline's clock).
 struct WriteInFlight {
-  size_t sink_index = 0;
+  size_t sink_index = 0;  // the route index (route_table.h)
   Clock::time_point started_at;
 };
 
@@ -76,6 +77,14 @@ class Pipeline {
   /// own. Call before anything else; `ledger` must outlive the pipeline.
   void share_ledger(PartitionLedger& ledger, uint32_t lane);
   const PartitionLedger& ledger() const { return *ledger_; }
+
+  /// Reads routes from `routes` (shared by every writer lane) instead of a table of its
+  /// own, and routes a topic of a sink that is not static (a table template, columns by
+  /// name) on its first record with `resolver`. Without it, such a topic's records stop
+  /// the pipeline with a Fatal status. Call before anything else; `routes` must outlive
+  /// the pipeline.
+  void share_routes(RouteTable& routes, RouteResolverFn resolver);
+  const RouteTable& routes() const { return *routes_; }
 
   /// Which sink consumes `topic`: index into Config::sinks, nullopt when none.
   std::optional<size_t> sink_for_topic(std::string_view topic);
@@ -170,10 +179,21 @@ class Pipeline {
   void set_bad_record_listener(std::function<void(const BadRecord&)> listener) {
     bad_record_listener_ = std::move(listener);
   }
+  /// Called for each top-level field of a record that no column of its route (columns by
+  /// name) takes, once the record is decoded: the field is ignored. `field` is valid
+  /// during the call only.
+  void set_ignored_field_listener(std::function<void(size_t route_index, std::string_view field)> listener) {
+    ignored_field_listener_ = std::move(listener);
+  }
+  /// Called for each Debezium change event a debezium route reads, with its op (c r u d t m).
+  void set_change_event_listener(std::function<void(size_t route_index, char op)> listener) {
+    change_event_listener_ = std::move(listener);
+  }
 
  private:
   struct TopicState {
     std::optional<size_t> sink_index;
+    std::optional<size_t> route_index;  // set when routed (at once for a static sink)
   };
   struct TableState;
   struct InFlightWrite;
@@ -183,6 +203,11 @@ class Pipeline {
   };
 
   TopicState& topic_state(std::string_view topic);
+  /// The table state of the route of `record`'s topic, routing the topic first if it is
+  /// not yet: null, with `status` set, when it cannot be routed.
+  TableState* routed_table(TopicState& topic, const RecordView& record, Status& status);
+  /// The table state of a route, created on its first use.
+  TableState& table_for_route(size_t route_index);
   /// Hands the table's batch to the writer thread (after the previous write finished).
   /// With `may_defer`, a batch that would wait behind a write in flight for longer
   /// than the backpressure wait stays where it is (see backpressured()).
@@ -200,6 +225,8 @@ class Pipeline {
   void choose_rows_to_write();
   /// The record the stored offset was taken after came back with another timestamp.
   Status log_replaced(const RecordView& record, const LastAppliedRecord& expected);
+  /// A record of a debezium route: decoded as a change event and applied per its kind.
+  Status add_change(TopicState& topic, TableState& table, PartitionFacts& facts, const RecordView& record);
   /// A bad record found while decoding: stops (tolerance none) or dead-letters it.
   Status handle_undecodable(TableState& table, PartitionFacts& facts, const RecordView& record, DecodeError error);
   /// Learns the identity of a record already applied (a replay).
@@ -211,7 +238,10 @@ class Pipeline {
   DedupIndex* dedup_;
   std::function<int64_t()> unix_seconds_;
   std::string identity_;  // scratch: the current record's dedup identity
-  std::vector<std::unique_ptr<TableState>> tables_;  // one per sink, same index
+  std::unique_ptr<RouteTable> own_routes_;  // unless share_routes() gave one
+  RouteTable* routes_;
+  RouteResolverFn resolver_;
+  std::vector<std::unique_ptr<TableState>> tables_;  // by route index; null until the route is used
   std::unordered_map<std::string, TopicState, TransparentHash, std::equal_to<>> topics_;  // sink per topic
   std::unique_ptr<PartitionLedger> own_ledger_;  // unless share_ledger() gave one
   PartitionLedger* ledger_;
@@ -221,6 +251,8 @@ class Pipeline {
   PipelineCounters counters_;
   std::function<void(const FlushReport&)> flush_listener_;
   std::function<void(const BadRecord&)> bad_record_listener_;
+  std::function<void(size_t, std::string_view)> ignored_field_listener_;
+  std::function<void(size_t, char)> change_event_listener_;
   BadRecordPolicy bad_records_;
   bool deferring_ = false;
   std::chrono::milliseconds backpressure_wait_{500};

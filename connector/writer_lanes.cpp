@@ -46,13 +46,21 @@ class WriterLanes::LaneDeadLetters final : public DeadLetterSink {
 };
 
 WriterLanes::WriterLanes(const Config& config, const Clock& clock, DedupIndex* dedup)
-    : config_(config), router_(static_cast<size_t>(std::max(config.postgres.pool_size, 1))) {
+    : config_(config), routes_(config), router_(static_cast<size_t>(std::max(config.postgres.pool_size, 1))) {
   lanes_.resize(router_.lanes());
   for (size_t index = 0; index < lanes_.size(); ++index) {
     Lane& lane = lanes_[index];
     lane.writer = std::make_unique<PgWriter>(config, clock);
+    lane.writer->share_routes(routes_);
     lane.pipeline = std::make_unique<Pipeline>(config, *lane.writer, clock, index == 0 ? dedup : nullptr);
     lane.pipeline->share_ledger(ledger_, static_cast<uint32_t>(index));
+    lane.pipeline->share_routes(routes_, [this](size_t sink_index, const RecordView& first_record) -> Result<size_t> {
+      if (!resolver_) {
+        return Status::error(ErrorKind::Fatal, "topic " + std::string(first_record.topic) +
+                                                   " cannot be routed: no route resolver is set");
+      }
+      return resolver_(sink_index, first_record);
+    });
   }
 }
 
@@ -85,6 +93,14 @@ void WriterLanes::set_flush_listener(const std::function<void(const FlushReport&
 
 void WriterLanes::set_bad_record_listener(const std::function<void(const BadRecord&)>& listener) {
   for (Lane& lane : lanes_) lane.pipeline->set_bad_record_listener(listener);
+}
+
+void WriterLanes::set_ignored_field_listener(const std::function<void(size_t, std::string_view)>& listener) {
+  for (Lane& lane : lanes_) lane.pipeline->set_ignored_field_listener(listener);
+}
+
+void WriterLanes::set_change_event_listener(const std::function<void(size_t, char)>& listener) {
+  for (Lane& lane : lanes_) lane.pipeline->set_change_event_listener(listener);
 }
 
 void WriterLanes::set_dead_letter_sink(DeadLetterSink* sink) {

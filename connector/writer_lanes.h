@@ -21,6 +21,7 @@
 #include "connector/lane_router.h"
 #include "connector/pipeline.h"
 #include "connector/record.h"
+#include "connector/route_table.h"
 #include "connector/status.h"
 
 namespace kps {
@@ -38,6 +39,14 @@ class WriterLanes {
 
   size_t size() const { return lanes_.size(); }
 
+  /// The routes every lane reads: the static sinks' from the start, the others' as their
+  /// topics are routed.
+  const RouteTable& routes() const { return routes_; }
+  RouteTable& routes() { return routes_; }
+  /// How a topic of a sink that is not static is routed on its first record (polling
+  /// thread); see RouteResolverFn. Without one, such a record stops the lane (Fatal).
+  void set_route_resolver(RouteResolverFn resolver) { resolver_ = std::move(resolver); }
+
   /// Connects every lane's writer, lane 0 first (it creates the tables). Not ok: the
   /// first failure; the lanes connected so far stay connected.
   Status open();
@@ -52,6 +61,8 @@ class WriterLanes {
   /// Called on every lane's pipeline; see Pipeline.
   void set_flush_listener(const std::function<void(const FlushReport&)>& listener);
   void set_bad_record_listener(const std::function<void(const BadRecord&)>& listener);
+  void set_ignored_field_listener(const std::function<void(size_t, std::string_view)>& listener);
+  void set_change_event_listener(const std::function<void(size_t, char)>& listener);
   /// Each lane gets its own view of `sink`, so that a flush by one lane does not hide
   /// from another that its letters were acknowledged. `sink` must outlive the lanes.
   void set_dead_letter_sink(DeadLetterSink* sink);
@@ -123,6 +134,8 @@ class WriterLanes {
   Status on_every_lane(Call call);
 
   const Config& config_;
+  RouteTable routes_;         // declared before the lanes, which read it
+  RouteResolverFn resolver_;  // called through the lanes' pipelines
   PartitionLedger ledger_;  // every lane's partitions: declared first, so it outlives the pipelines
   std::vector<Lane> lanes_;
   LaneRouter router_;

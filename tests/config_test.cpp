@@ -797,9 +797,8 @@ TEST_CASE("delete_on_tombstone is refused in insert mode, which is append-only")
                 "is required when mode is upsert");
 }
 
-TEST_CASE("columns are a non-empty map of valid column names") {
+TEST_CASE("columns, when written, are a non-empty map of valid column names") {
   CHECK_PROBLEM(with_columns(""), "sinks[0].columns", "must map at least one column");
-  CHECK_PROBLEM(with_sink("topic: events, table: events"), "sinks[0].columns", "is required");
   CHECK_PROBLEM(with_columns(std::string(64, 'c') + ": {path: /c, type: text}"),
                 "sinks[0].columns." + std::string(64, 'c'), "is not a valid column name: it is 64 bytes long");
   CHECK_PROBLEM(with_columns("id: {path: /id}"), "sinks[0].columns.id.type", "is required");
@@ -1051,4 +1050,115 @@ TEST_CASE("the example and quickstart configs in the repository are valid") {
     CHECK(has_problem(error.problems(), "postgres.dsn", "PG_DSN is not set"));
     CHECK(error.problems().size() == 2);
   }
+}
+
+// ---------------------------------------------------------------------------------
+// Change data capture, routing and columns by name (contract: "Change data capture").
+
+using kps::SinkConfig;
+
+TEST_CASE("the change data capture keys default to json, no evolution, ignored truncates and milliseconds") {
+  const SinkConfig sink = parse(with_sink_extra("")).sinks[0];
+  CHECK(sink.format == kps::RecordFormat::Json);
+  CHECK(sink.schema_evolution == kps::SchemaEvolution::None);
+  CHECK(sink.on_truncate == kps::TruncateAction::Ignore);
+  CHECK(sink.timestamp_unit == kps::TimestampUnit::Millis);
+  CHECK_FALSE(sink.columns_by_name);
+  CHECK(sink.table_template.empty());
+}
+
+TEST_CASE("format, schema_evolution, on_truncate and timestamp_unit are read by their contract spellings") {
+  const SinkConfig sink = parse(with_sink("topic_pattern: '^db\\.(.*)$', table: 'replica.{1}', format: debezium, "
+                                          "schema_evolution: add_columns, on_truncate: apply, timestamp_unit: ns"))
+                              .sinks[0];
+  CHECK(sink.format == kps::RecordFormat::Debezium);
+  CHECK(sink.schema_evolution == kps::SchemaEvolution::AddColumns);
+  CHECK(sink.on_truncate == kps::TruncateAction::Apply);
+  CHECK(sink.timestamp_unit == kps::TimestampUnit::Nanos);
+  CHECK(parse(with_sink_extra("timestamp_unit: us")).sinks[0].timestamp_unit == kps::TimestampUnit::Micros);
+  CHECK(parse(with_sink_extra("timestamp_unit: ms")).sinks[0].timestamp_unit == kps::TimestampUnit::Millis);
+  CHECK(parse(with_sink_extra("format: json")).sinks[0].format == kps::RecordFormat::Json);
+}
+
+TEST_CASE("an unknown value of a change data capture key is a problem at its key listing the allowed values") {
+  CHECK_PROBLEM(with_sink_extra("format: avro"), "sinks[0].format", "expected json or debezium, found \"avro\"");
+  CHECK_PROBLEM(with_sink_extra("schema_evolution: drop_columns"), "sinks[0].schema_evolution",
+                "found \"drop_columns\"");
+  CHECK_PROBLEM(with_sink_extra("on_truncate: yes"), "sinks[0].on_truncate", "found \"yes\"");
+  CHECK_PROBLEM(with_sink_extra("timestamp_unit: s"), "sinks[0].timestamp_unit", "found \"s\"");
+}
+
+TEST_CASE("a debezium sink defaults to mode upsert, microseconds and the record key as primary key") {
+  const SinkConfig sink = parse(with_sink("topic: inventory.customers, table: customers, format: debezium")).sinks[0];
+  CHECK(sink.mode == kps::WriteMode::Upsert);
+  CHECK(sink.timestamp_unit == kps::TimestampUnit::Micros);
+  CHECK(sink.primary_key.empty());
+  CHECK(sink.columns_by_name);
+  CHECK(parse(with_sink("topic: t, table: t, format: debezium, mode: upsert")).sinks[0].mode == kps::WriteMode::Upsert);
+}
+
+TEST_CASE("a debezium sink refuses mode insert and insert_ignore") {
+  CHECK_PROBLEM(with_sink("topic: t, table: t, format: debezium, mode: insert"), "sinks[0].mode",
+                "must be upsert with format debezium (found insert)");
+  CHECK_PROBLEM(with_sink("topic: t, table: t, format: debezium, mode: insert_ignore, primary_key: [id]"),
+                "sinks[0].mode", "must be upsert with format debezium (found insert_ignore)");
+}
+
+TEST_CASE("columns may be omitted: the sink's columns are then the table's, by name") {
+  const SinkConfig sink = parse(with_sink("topic: events, table: events")).sinks[0];
+  CHECK(sink.columns_by_name);
+  CHECK(sink.columns.empty());
+  CHECK(sink.mode == kps::WriteMode::Insert);
+}
+
+TEST_CASE("an upsert sink with columns by name may omit primary_key: the table's own key is used") {
+  const SinkConfig sink = parse(with_sink("topic: events, table: events, mode: upsert")).sinks[0];
+  CHECK(sink.primary_key.empty());
+  const SinkConfig named = parse(with_sink("topic: events, table: events, mode: upsert, primary_key: [id]")).sinks[0];
+  CHECK(named.primary_key == std::vector<std::string>{"id"});
+  // With explicit columns the key is still required.
+  CHECK_PROBLEM(with_sink_extra("mode: upsert"), "sinks[0].primary_key", "is required when mode is upsert");
+}
+
+TEST_CASE("create_table without columns is allowed only for debezium") {
+  CHECK_PROBLEM(with_sink("topic: events, table: events, create_table: true"), "sinks[0].create_table",
+                "needs columns with format json");
+  CHECK(parse(with_sink("topic: t, table: t, format: debezium, create_table: true")).sinks[0].create_table);
+  CHECK(parse(with_sink_extra("create_table: true")).sinks[0].create_table);
+}
+
+TEST_CASE("a table with placeholders is kept as a template and no table is set") {
+  const SinkConfig sink = parse(with_sink("topic_pattern: '^app\\.(.*)$', table: 'public.{1}'")).sinks[0];
+  CHECK(sink.table_template == "public.{1}");
+  CHECK(sink.table == kps::QualifiedName{});
+  CHECK(parse(with_sink("topic: events, table: 'raw_{topic}', " + std::string(kColumns))).sinks[0].table_template ==
+        "raw_{topic}");
+}
+
+TEST_CASE("two sinks with templates are not reported as writing one table") {
+  const Config config = parse(
+      "kafka: {bootstrap_servers: 'b:9092'}\npostgres: {dsn: 'host=db'}\nsinks:\n"
+      "  - {topic_pattern: '^a\\.(.*)$', table: 'a_{1}'}\n"
+      "  - {topic_pattern: '^b\\.(.*)$', table: 'b_{1}'}\n");
+  CHECK(config.sinks.size() == 2);
+}
+
+TEST_CASE("a table of literal braces only names one table") {
+  const SinkConfig sink = parse(with_sink("topic: events, table: 'x.{{weird}}', " + std::string(kColumns))).sinks[0];
+  CHECK(sink.table_template.empty());
+  CHECK(sink.table == kps::QualifiedName{"x", "{weird}"});
+}
+
+TEST_CASE("each table template error is a problem at sinks[i].table") {
+  CHECK_PROBLEM(with_sink("topic_pattern: '^app\\.(.*)$', table: 'public.{2}'"), "sinks[0].table",
+                "uses {2} but topic_pattern has 1 capture group");
+  CHECK_PROBLEM(with_sink("topic: events, table: 'public.{1}'"), "sinks[0].table",
+                "uses {1}, a capture group, but the sink names a topic, not a topic_pattern");
+  CHECK_PROBLEM(with_sink("topic_pattern: '^app\\.(.*)$', table: 'public.{name}'"), "sinks[0].table",
+                "unknown placeholder {name}");
+  CHECK_PROBLEM(with_sink("topic_pattern: '^app\\.(.*)$', table: 'public.{1'"), "sinks[0].table",
+                "unbalanced '{'");
+  CHECK_PROBLEM(with_sink("topic_pattern: '^app\\.(.*)$', table: 'public.1}'"), "sinks[0].table",
+                "unbalanced '}'");
+  CHECK_PROBLEM(with_sink("topic_pattern: '^app\\.(.*)$', table: 'a.b.{1}'"), "sinks[0].table", "with one dot");
 }

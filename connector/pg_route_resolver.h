@@ -1,0 +1,69 @@
+#pragma once
+// Routes a topic on its first record (contract: "Change data capture, routing and
+// columns by name"): the sink's table template gives the table; with columns omitted the
+// table's columns, their types and its primary key are read from pg_catalog; a missing
+// table is created when create_table is set (json: from `columns`; debezium: from the
+// change event's schema); the concrete route is published in the RouteTable. Two topics
+// whose template gives one table share its route. Runs on the polling thread, over a
+// catalog connection of its own (the lanes' connections belong to their writer threads).
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "connector/config.h"
+#include "connector/record.h"
+#include "connector/route_table.h"
+#include "connector/status.h"
+#include "connector/table_template.h"
+
+namespace kps {
+
+class PgConnection;
+
+/// The ColumnType a PostgreSQL type (pg_type.typname) is written as; nullopt for a type
+/// no route can write (it is left out of a columns-by-name route, with a warning).
+std::optional<ColumnType> column_type_from_pg(std::string_view typname);
+
+/// The JSON pointer of a top-level member named `name` ("~" and "/" escaped).
+std::string json_pointer_to_member(std::string_view name);
+
+class PgRouteResolver {
+ public:
+  /// `config` and `routes` must outlive the resolver. Connects on first use.
+  PgRouteResolver(const Config& config, RouteTable& routes);
+  ~PgRouteResolver();
+  PgRouteResolver(const PgRouteResolver&) = delete;
+  PgRouteResolver& operator=(const PgRouteResolver&) = delete;
+
+  /// The route of `first_record`'s topic, consumed by sink `sink_index`. Transient when
+  /// PostgreSQL cannot be reached (the connection is dropped and made again next time);
+  /// Fatal, naming topic and table, when the table is missing without create_table, or has
+  /// no primary key an upsert needs, or lacks a configured key column.
+  Result<size_t> resolve(size_t sink_index, const RecordView& first_record);
+
+ private:
+  struct TableColumns {
+    std::vector<ColumnConfig> columns;     // writable ones, in table order, nullable
+    std::vector<std::string> unsupported;  // "name (type)" of the ones left out
+    std::vector<std::string> primary_key;  // the table's, in key order
+  };
+  Status connect();
+  /// nullopt: no such table.
+  Result<std::optional<TableColumns>> read_table(const QualifiedName& table);
+  Status create_table(const QualifiedName& table, const std::vector<ColumnConfig>& columns,
+                      const std::vector<std::string>& primary_key);
+  /// Drops the connection after a failure that may have broken it.
+  Status failed(Status status);
+
+  const Config& config_;
+  RouteTable& routes_;
+  std::vector<std::optional<TableTemplate>> templates_;  // by sink index; nullopt for a literal table
+  std::unique_ptr<PgConnection> catalog_;
+  std::unordered_map<std::string, size_t> route_of_topic_;
+};
+
+}  // namespace kps
