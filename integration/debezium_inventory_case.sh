@@ -20,7 +20,9 @@ case "${DEBEZIUM_CASE:-}" in
   no_schemas) schemas=off seed=2 events=120 max_rows=50 ;;
   # Small batches: many transactions, so that the kill lands between and inside them.
   kill9) schemas=on seed=3 events=300 max_rows=5 ;;
-  *) fail "DEBEZIUM_CASE must be schemas, no_schemas or kill9, not '${DEBEZIUM_CASE:-}'" ;;
+  # No daemon: proves the checks below against tables loaded from the expected state.
+  checker) schemas=on seed=1 events=120 max_rows=50 ;;
+  *) fail "DEBEZIUM_CASE must be schemas, no_schemas, kill9 or checker, not '${DEBEZIUM_CASE:-}'" ;;
 esac
 
 STREAM=$TEST_DIR/stream
@@ -34,7 +36,8 @@ for spec in "${topic_specs[@]}"; do topics+=("${spec%:*}"); done
 tables=(customers products orders)
 
 start_postgres
-start_kafka "${topic_specs[@]}"
+# The checker case runs no daemon: its config names a broker nothing listens on.
+if [[ "$DEBEZIUM_CASE" == checker ]]; then KAFKA_BOOTSTRAP=127.0.0.1:9; else start_kafka "${topic_specs[@]}"; fi
 psql_q "CREATE SCHEMA replica"
 if [[ "$schemas" == off ]]; then
   psql_q <"$STREAM/ddl.sql"
@@ -105,7 +108,7 @@ compare_tables() {
     actual_types=$(psql_q "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute
                            WHERE attrelid = 'replica.$table'::regclass AND attnum > 0 AND NOT attisdropped
                            ORDER BY attname")
-    assert_eq "$(sort "$STREAM/expected/$table.types")" "$actual_types" \
+    assert_eq "$(LC_ALL=C sort "$STREAM/expected/$table.types")" "$actual_types" \
       "the columns of replica.$table and their types (name, format_type)"
     assert_eq "$pk" "$(psql_q "SELECT string_agg(a.attname, ',') FROM pg_index i
                                JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
@@ -119,16 +122,21 @@ compare_tables() {
         "($(grep -c '^-[^-]' "$TEST_DIR/diff-$table.txt" || true) expected line(s) missing or different," \
         "$(grep -c '^+[^+]' "$TEST_DIR/diff-$table.txt" || true) unexpected):"$'\n'"$(cut -c1-300 "$TEST_DIR/diff-$table.txt" | head -n 40)"
     fi
-    note "replica.$table equals the expected state ($(wc -l <"$STREAM/expected/$table.csv") rows)"
+    note "replica.$table equals the expected state ($(psql_q "SELECT count(*) FROM replica.$table") rows)"
   done
 }
 
-# check_metrics: the counters of the expected metrics file, scraped from /metrics, label order
-# ignored; a counter that is absent counts as 0.
+# check_metrics: the counters of the expected metrics file are those /metrics shows.
 check_metrics() {
   curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" >"$TEST_DIR/metrics.txt" || fail "could not read /metrics"
+  compare_metrics "$TEST_DIR/metrics.txt"
+}
+
+# compare_metrics FILE: the counters of the expected metrics file are those of FILE (Prometheus
+# text), label order ignored; a counter that is absent counts as 0.
+compare_metrics() {
   local report
-  report=$(python3 - "$STREAM/expected/metrics.txt" "$TEST_DIR/metrics.txt" <<'PY'
+  report=$(python3 - "$STREAM/expected/metrics.txt" "$1" <<'PY'
 import re, sys
 def parse(path):
     values = {}
@@ -169,7 +177,42 @@ check_decision_logs() {
   fi
 }
 
-if [[ "$DEBEZIUM_CASE" != kill9 ]]; then
+if [[ "$DEBEZIUM_CASE" == checker ]]; then
+  # The expected state loaded as a replica would hold it: PostgreSQL reads each CSV and prints it
+  # back byte for byte (so the generator writes timestamps, doubles, numerics, NULLs, quotes and
+  # line breaks as COPY does), and the checks pass ...
+  psql_q <"$STREAM/ddl.sql"
+  psql_q "ALTER TABLE replica.customers ADD COLUMN phone text"
+  for table in "${tables[@]}"; do
+    PGTZ=UTC "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$PG_DSN" \
+      -c "COPY replica.$table ($(<"$STREAM/expected/$table.columns")) FROM STDIN CSV" <"$STREAM/expected/$table.csv" ||
+      fail "PostgreSQL cannot read expected/$table.csv"
+  done
+  compare_tables
+  awk '{ n = split($1, parts, /[{}]/); split(parts[2], labels, ","); print parts[1] "{" labels[2] "," labels[1] "} " $2 }' \
+    "$STREAM/expected/metrics.txt" >"$TEST_DIR/metrics-reordered.txt"
+  compare_metrics "$TEST_DIR/metrics-reordered.txt"
+  # ... and each of them fails on a replica that differs in one value, a type or a counter.
+  expect_check_fails() {
+    local what=$1
+    shift
+    if ("$@") >"$TEST_DIR/control.log" 2>&1; then fail "the checker accepted $what"; fi
+    grep -q "FAIL" "$TEST_DIR/control.log" || fail "the checker refused $what without saying why"
+    note "the checker refuses $what: $(grep -m1 FAIL "$TEST_DIR/control.log" | cut -c1-160)"
+  }
+  psql_q "UPDATE replica.customers SET notes = '__debezium_unavailable_value'
+          WHERE id = (SELECT min(id) FROM replica.customers WHERE notes IS NOT NULL)"
+  expect_check_fails "a TOAST placeholder written over a value" compare_tables
+  psql_q "DELETE FROM replica.customers; ALTER TABLE replica.customers DROP COLUMN phone;
+          ALTER TABLE replica.customers ADD COLUMN phone varchar(20)"
+  PGTZ=UTC "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$PG_DSN" \
+    -c "COPY replica.customers ($(<"$STREAM/expected/customers.columns")) FROM STDIN CSV" <"$STREAM/expected/customers.csv"
+  expect_check_fails "a column of another type" compare_tables
+  sed '1s/ [0-9]*$/ 999/' "$STREAM/expected/metrics.txt" >"$TEST_DIR/metrics-wrong.txt"
+  expect_check_fails "a wrong counter" compare_metrics "$TEST_DIR/metrics-wrong.txt"
+  pass
+  exit 0
+elif [[ "$DEBEZIUM_CASE" != kill9 ]]; then
   produce_part all
   for topic in "${topics[@]}"; do assert_log_holds "$topic" "$(records_in_stream "$topic")"; done
   enable_http "$TEST_DIR/sink.yaml"
