@@ -7,15 +7,17 @@ source "$(dirname "$0")/lib.sh"
 
 export KAFKA_BOOTSTRAP=broker-1:9092 PG_DSN="host=db dbname=app user=sink" \
   KAFKA_USER=sink KAFKA_PASSWORD=example-password
-checked=0
+checked=0 refused=""
 for config in "$KPS_SOURCE_DIR"/config/*.yaml; do
   status=0
   run_daemon "$config" --check-config || status=$?
-  ((status == 0)) ||
-    fail "--check-config refuses $(basename "$config") (exit $status):"$'\n'"$(head -n 20 "$DAEMON_LOG")"
-  assert_log_matches 'config ok' "--check-config does not print 'config ok' for $(basename "$config")"
-  note "$(basename "$config"): config ok"
+  if ((status == 0)) && grep -q 'config ok' "$DAEMON_LOG"; then
+    note "$(basename "$config"): config ok"
+  else
+    refused+=$'\n'"$(basename "$config") (exit $status):"$'\n'"$(head -n 20 "$DAEMON_LOG")"
+  fi
   checked=$((checked + 1))
 done
+[[ -z "$refused" ]] || fail "--check-config refuses example configs:$refused"
 ((checked >= 3)) || fail "only $checked example(s) found in config/"
 pass
