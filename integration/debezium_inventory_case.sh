@@ -266,6 +266,9 @@ else
   produced_first=0
   for topic in "${topics[@]}"; do produced_first=$((produced_first + $(log_end_offsets "$topic" | awk '{ s += $2 } END { print s + 0 }'))); done
   note "measured: kill -9 with $(stored_total) of the $produced_first records produced so far applied"
+  # What the killed daemon left stored: the restart must resume each partition exactly there.
+  at_kill=$(psql_q "SELECT topic, \"partition\", next_offset FROM kafka_pg_sink_offsets
+                    WHERE group_id = '$KPS_GROUP' ORDER BY 1, 2")
   produce_part second
   for topic in "${topics[@]}"; do assert_log_holds "$topic" "$(records_in_stream "$topic")"; done
   status=0
@@ -273,7 +276,12 @@ else
   ((status == 0)) ||
     fail "the run after the kill (--until-caught-up) exited with status $status:"$'\n'"$(daemon_exit_report "$DAEMON_LOG")"
   wait_for "every record of the three topics to be applied" 10 applied_everywhere
+  while IFS=$'\t' read -r topic partition offset; do
+    assert_log_matches "assigned topic=$topic partition=$partition resuming at offset=$offset \(stored in PostgreSQL\)" \
+      "the restart resumes $topic/$partition at the offset stored before the kill ($offset)"
+  done <<<"$at_kill"
 fi
+for topic in "${topics[@]}"; do wait_committed_matches_stored "$topic" 15; done
 
 compare_tables
 check_decision_logs
