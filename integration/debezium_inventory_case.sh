@@ -279,6 +279,10 @@ else
   produced_first=0
   for topic in "${topics[@]}"; do produced_first=$((produced_first + $(log_end_offsets "$topic" | awk '{ s += $2 } END { print s + 0 }'))); done
   note "measured: kill -9 with $(stored_total) of the $produced_first records produced so far applied"
+  # A COMMIT sent just before the kill may still complete: read what is stored once every
+  # session of the killed daemon is gone.
+  wait_for "the killed daemon's sessions to end" 30 sql_equals \
+    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kafka-pg-sink'" 0
   # What the killed daemon left stored: the restart must resume each partition exactly there.
   at_kill=$(psql_q "SELECT topic, \"partition\", next_offset FROM kafka_pg_sink_offsets
                     WHERE group_id = '$KPS_GROUP' ORDER BY 1, 2")
