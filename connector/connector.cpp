@@ -238,6 +238,8 @@ void Connector::on_batch_flushed(const FlushReport& report) {
     first_batch_committed_ = true;
     log::info("first batch committed: ", report.rows_written, " row(s) into ", table);
   }
+  // Counted once committed: a truncate rolled back with its batch did not happen.
+  if (report.batch.truncate_first) metrics_.truncates(table).inc();
   std::vector<TopicRecordCount> by_topic;
   for (size_t index = 0; index < report.batch.rows.size(); ++index) {
     // A duplicate that waited in the batch for its claimant's fate was not written.

@@ -377,6 +377,9 @@ SinkMetrics::SinkMetrics(MetricsRegistry& registry, std::string_view version)
           {"table"})),
       change_events_(registry.counter_family("kafka_pg_sink_change_events_total",
                                              "Debezium change events read, by op (c r u d t m).", {"table", "op"})),
+      truncates_(registry.counter_family("kafka_pg_sink_truncates_total",
+                                         "Debezium truncate events applied (on_truncate: apply), counted once committed.",
+                                         {"table"})),
       batch_flush_duration_(registry.histogram_family(
           "kafka_pg_sink_batch_flush_duration_seconds",
           "Time to write one batch and its offsets, from the first statement to COMMIT.", kFlushDurationBuckets,

@@ -247,6 +247,7 @@ class SinkMetrics {
   Counter& ignored_fields(std::string_view table) { return ignored_fields_.with({table}); }
   /// Debezium change events by op (c r u d t m).
   Counter& change_events(std::string_view table, std::string_view op) { return change_events_.with({table, op}); }
+  Counter& truncates(std::string_view table) { return truncates_.with({table}); }
 
   // Per batch; on_batch_written() updates all of these.
   Counter& records_written(std::string_view topic, std::string_view table) {
@@ -292,6 +293,7 @@ class SinkMetrics {
   CounterFamily& dedup_dropped_;
   CounterFamily& ignored_fields_;
   CounterFamily& change_events_;
+  CounterFamily& truncates_;
   HistogramFamily& batch_flush_duration_;
   HistogramFamily& batch_rows_;
   HistogramFamily& end_to_end_latency_;
