@@ -1323,6 +1323,12 @@ void Reader::check_sink_rules(const std::string& path, SinkConfig& sink) {
     problem(key_path, "is required when mode is " + mode_name + ": it names the conflict target");
   }
 
+  if (!sink.upsert_when_newer.empty() && sink.format == RecordFormat::Debezium) {
+    // An unchanged TOASTed column is completed from the key's earlier record in the batch,
+    // which upsert_when_newer could have rejected: the two do not mix.
+    problem(join_path(path, "upsert_when_newer"),
+            "is not supported with format: debezium (change events are applied in their order)");
+  }
   if (!sink.upsert_when_newer.empty()) {
     const std::string newer_path = join_path(path, "upsert_when_newer");
     const std::string& name = sink.upsert_when_newer;

@@ -1,5 +1,7 @@
 #include "connector/debezium_decoder.h"
 
+#include <algorithm>
+
 #include <charconv>
 #include <cstdint>
 #include <string>
@@ -792,6 +794,12 @@ std::optional<TableShape> DebeziumDecoder::table_shape(const RecordView& record,
         shape.primary_key = std::move(*names);
       }
     }
+  }
+  // Only the key is NOT NULL in the replica, whatever the source says: a row first seen
+  // through an update whose TOASTed column was unchanged has no value for that column.
+  for (ColumnConfig& column : shape.columns) {
+    column.nullable = std::find(shape.primary_key.begin(), shape.primary_key.end(), column.name) ==
+                      shape.primary_key.end();
   }
   return shape;
 }

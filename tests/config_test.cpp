@@ -1104,6 +1104,11 @@ TEST_CASE("a debezium sink refuses mode insert and insert_ignore") {
                 "sinks[0].mode", "must be upsert with format debezium (found insert_ignore)");
 }
 
+TEST_CASE("a debezium sink refuses upsert_when_newer: change events are applied in their order") {
+  CHECK_PROBLEM(with_sink("topic: t, table: t, format: debezium, upsert_when_newer: ts"), "sinks[0].upsert_when_newer",
+                "is not supported with format: debezium");
+}
+
 TEST_CASE("columns may be omitted: the sink's columns are then the table's, by name") {
   const SinkConfig sink = parse(with_sink("topic: events, table: events")).sinks[0];
   CHECK(sink.columns_by_name);

@@ -666,7 +666,9 @@ TEST_CASE("table_shape types the after image's columns by semantic type, primary
     CAPTURE(i);
     CHECK(shape->columns[i].name == expected[i].first);
     CHECK(shape->columns[i].type == expected[i].second);
-    CHECK(shape->columns[i].nullable == (i >= 2));
+    // Only the key is NOT NULL: "name" is required in the source, but a row first seen through
+    // an update with an unchanged TOASTed column would have no value for such a column.
+    CHECK(shape->columns[i].nullable == (i >= 1));
   }
   CHECK(shape->columns[14].source.argument == "/a~1b~0c");
 
