@@ -284,7 +284,6 @@ bool is_env_name(std::string_view name) {
 /// except NUL and control characters; longer than NAMEDATALEN-1 would be silently
 /// truncated by the server, which is why it is an error here.
 std::optional<std::string> identifier_problem(std::string_view identifier) {
-  constexpr size_t kMaxIdentifierBytes = 63;
   if (identifier.empty()) return "must not be empty";
   if (identifier.size() > kMaxIdentifierBytes) {
     return "is " + std::to_string(identifier.size()) + " bytes long; PostgreSQL identifiers are at most 63 bytes";
@@ -1157,6 +1156,19 @@ void Reader::check_routing_rules(const std::string& path, SinkConfig& sink, bool
     problem(join_path(path, "mode"), "must be upsert with format debezium (found " +
                                          std::string(write_mode_name(sink.mode)) +
                                          "): change events update and delete rows by key");
+  }
+  // Dedup identities are field values keyed by sink, not by table: one sink writing several
+  // tables would drop a record of one table because another table applied the same values.
+  if (sink.dedup && !sink.table_template.empty()) {
+    problem(join_path(path, "dedup"),
+            "is not supported with a table template (" + quote_value(sink.table_template) +
+                "): identities are kept per sink, so equal values in two of its tables would drop "
+                "each other's records; use one sink per table, or primary_key with mode insert_ignore");
+  }
+  if (sink.dedup && debezium) {
+    problem(join_path(path, "dedup"),
+            "is not supported with format: debezium (change events are applied by key, and the "
+            "partition's offset stored with the rows already makes re-delivery a no-op)");
   }
   if (sink.create_table && sink.columns_by_name && !debezium) {
     problem(join_path(path, "create_table"),

@@ -97,6 +97,10 @@ struct SinkConfig {
   /// On a route only: columns this version of the route added for new fields, ensured with
   /// ALTER TABLE … ADD COLUMN IF NOT EXISTS in the transaction of the writes that carry them.
   std::vector<ColumnConfig> added_columns;
+  /// On a columns-by-name route only: the table's columns of a type kafka-pg-sink cannot
+  /// write. Their fields are ignored, never added: ADD COLUMN IF NOT EXISTS would do nothing
+  /// and the route would still lack them.
+  std::vector<std::string> left_out_columns;
 
   // Derived by validation, so later stages never search by name:
   std::vector<size_t> primary_key_columns;  // indexes into `columns`, in primary_key order
@@ -219,6 +223,9 @@ Config load_config_file(const std::string& path, const EnvLookup& env);
 /// The DSN with any password removed (keyword form `password=...` and URI form
 /// `postgres://user:secret@host`), safe to log.
 std::string redact_dsn(std::string_view dsn);
+
+/// PostgreSQL's identifier limit (NAMEDATALEN - 1): a longer name is silently truncated.
+inline constexpr size_t kMaxIdentifierBytes = 63;
 
 /// `"schema"."name"` or `"name"`, with embedded double quotes doubled.
 std::string quote_identifier(std::string_view identifier);

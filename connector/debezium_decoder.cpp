@@ -11,6 +11,7 @@
 #include "connector/json_tree.h"
 #include "connector/json_value_converter.h"
 #include "connector/value_text.h"
+#include "connector/wanted_paths.h"
 
 namespace kps {
 namespace {
@@ -453,6 +454,8 @@ struct DebeziumDecoder::State {
       const std::string_view name = value_.node(field).key;
       bool known = false;
       for (const std::vector<PointerToken>& path : image_paths_) {
+        // Tokens are unescaped, as member names are: a field "a/b" is known only to a
+        // column reading "/a~1b", never to one reading "/a/b" (member "a", then "b").
         if (!path.empty() && path[0].key == name) {
           known = true;
           break;
@@ -767,17 +770,7 @@ std::optional<TableShape> DebeziumDecoder::table_shape(const RecordView& record,
     ColumnConfig column;
     column.name = std::string(*name);
     column.type = *type;
-    std::string pointer = "/";
-    for (const char c : *name) {
-      if (c == '~') {
-        pointer += "~0";
-      } else if (c == '/') {
-        pointer += "~1";
-      } else {
-        pointer += c;
-      }
-    }
-    column.source = ColumnSource{ColumnSource::Kind::JsonPointer, pointer};
+    column.source = ColumnSource{ColumnSource::Kind::JsonPointer, json_pointer_to_member(*name)};
     const uint32_t optional = tree.member(field, "optional");
     column.nullable = tree.is(optional, od::json_type::boolean) ? tree.node(optional).value.boolean
                                                                 : tree.string_member(field, "optional") == "true";

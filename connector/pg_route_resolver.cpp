@@ -60,20 +60,6 @@ std::optional<ColumnType> column_type_from_pg(std::string_view typname) {
   return std::nullopt;
 }
 
-std::string json_pointer_to_member(std::string_view name) {
-  std::string pointer = "/";
-  for (const char c : name) {
-    if (c == '~') {
-      pointer += "~0";
-    } else if (c == '/') {
-      pointer += "~1";
-    } else {
-      pointer += c;
-    }
-  }
-  return pointer;
-}
-
 PgRouteResolver::PgRouteResolver(const Config& config, RouteTable& routes) : config_(config), routes_(routes) {
   templates_.resize(config.sinks.size());
   for (size_t index = 0; index < config.sinks.size(); ++index) {
@@ -124,6 +110,7 @@ Result<std::optional<PgRouteResolver::TableColumns>> PgRouteResolver::read_table
     const std::optional<ColumnType> type = column_type_from_pg(result.value(row, 1));
     if (!type) {
       columns.unsupported.push_back(quote_identifier(name) + " (" + std::string(result.value(row, 2)) + ")");
+      columns.unsupported_names.push_back(name);
       continue;
     }
     // Nullable here: PostgreSQL's NOT NULL refuses a missing value as a refused row, the
@@ -204,6 +191,7 @@ Result<size_t> PgRouteResolver::resolve(size_t sink_index, const RecordView& fir
     route.newer_column.reset();
     if (sink.columns_by_name) {
       route.columns = columns->columns;
+      route.left_out_columns = columns->unsupported_names;
       for (const std::string& left_out : columns->unsupported) {
         log::warn("table ", table_name, " column ", left_out, " has a type kafka-pg-sink cannot write; topic ",
                   topic, " leaves it out");

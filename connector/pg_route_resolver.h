@@ -19,6 +19,7 @@
 #include "connector/route_table.h"
 #include "connector/status.h"
 #include "connector/table_template.h"
+#include "connector/wanted_paths.h"
 
 namespace kps {
 
@@ -27,9 +28,6 @@ class PgConnection;
 /// The ColumnType a PostgreSQL type (pg_type.typname) is written as; nullopt for a type
 /// no route can write (it is left out of a columns-by-name route, with a warning).
 std::optional<ColumnType> column_type_from_pg(std::string_view typname);
-
-/// The JSON pointer of a top-level member named `name` ("~" and "/" escaped).
-std::string json_pointer_to_member(std::string_view name);
 
 class PgRouteResolver {
  public:
@@ -49,6 +47,7 @@ class PgRouteResolver {
   struct TableColumns {
     std::vector<ColumnConfig> columns;     // writable ones, in table order, nullable
     std::vector<std::string> unsupported;  // "name (type)" of the ones left out
+    std::vector<std::string> unsupported_names;
     std::vector<std::string> primary_key;  // the table's, in key order
   };
   Status connect();

@@ -10,6 +10,7 @@
 #include "connector/dedup_filter.h"
 #include "connector/failpoint.h"
 #include "connector/log.h"
+#include "connector/wanted_paths.h"
 
 namespace kps {
 
@@ -101,7 +102,10 @@ Pipeline::TableState* Pipeline::routed_table(TopicState& topic, const RecordView
       status = routed.status();
       return nullptr;
     }
-    topic.route_index = routed.value();
+    // The resolver hands out the version it first published for the topic; another lane
+    // may have published a newer one since, which this lane must not publish again.
+    const SinkConfig& route = routes_->route(routed.value());
+    topic.route_index = routes_->find(routes_->sink_of(routed.value()), route.table).value_or(routed.value());
   }
   return &table_for_route(*topic.route_index);
 }
@@ -358,10 +362,28 @@ Status Pipeline::add_change(TopicState& topic, TableState& table, PartitionFacts
 
   const auto has_column = [&table](const std::string& name) {
     return std::any_of(table.sink.columns.begin(), table.sink.columns.end(),
-                       [&name](const ColumnConfig& column) { return column.name == name; });
+                       [&name](const ColumnConfig& column) { return column.name == name; }) ||
+           // A column of a type the daemon cannot write exists already: adding it would do
+           // nothing, and the next version would lack it again.
+           std::find(table.sink.left_out_columns.begin(), table.sink.left_out_columns.end(), name) !=
+               table.sink.left_out_columns.end();
   };
   // A field gets a column once: a field the route has a column for is never added again.
-  const auto addable = [&has_column](const UnknownField& field) { return field.type && !has_column(field.name); };
+  // A name PostgreSQL would truncate is never added: the truncated column would never
+  // match the field, and every connection would add it again.
+  const auto addable = [&has_column](const UnknownField& field) {
+    return field.type && field.name.size() <= kMaxIdentifierBytes && !has_column(field.name);
+  };
+  if (table.sink.schema_evolution == SchemaEvolution::AddColumns) {
+    for (const UnknownField& field : table.unknown_fields) {
+      if (!field.type || field.name.size() <= kMaxIdentifierBytes) continue;
+      const std::string table_name = quote_qualified_name(table.sink.table);
+      if (!warned_long_fields_.insert(table_name + '\0' + field.name).second) continue;
+      log::warn("table ", table_name, " gains no column for field ", quote_identifier(field.name), " of topic ",
+                record.topic, ": its name is ", field.name.size(),
+                " bytes long and PostgreSQL identifiers are at most 63 bytes; the field is ignored");
+    }
+  }
   const bool evolves = table.sink.schema_evolution == SchemaEvolution::AddColumns &&
                        std::any_of(table.unknown_fields.begin(), table.unknown_fields.end(), addable);
   if (evolves) {
@@ -374,8 +396,8 @@ Status Pipeline::add_change(TopicState& topic, TableState& table, PartitionFacts
     for (const UnknownField& field : table.unknown_fields) {
       if (!addable(field)) continue;
       // The Debezium decoder reads columns by name; the source is kept for the record.
-      ColumnConfig added{field.name, ColumnSource{ColumnSource::Kind::JsonPointer, "/" + field.name}, *field.type,
-                         true};
+      ColumnConfig added{field.name, ColumnSource{ColumnSource::Kind::JsonPointer, json_pointer_to_member(field.name)},
+                         *field.type, true};
       next.columns.push_back(added);
       next.added_columns.push_back(std::move(added));
     }

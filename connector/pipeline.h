@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -253,6 +254,8 @@ class Pipeline {
   std::function<void(const BadRecord&)> bad_record_listener_;
   std::function<void(size_t, std::string_view)> ignored_field_listener_;
   std::function<void(size_t, char)> change_event_listener_;
+  /// "table\0field" of each field warned about once as too long to become a column.
+  std::unordered_set<std::string> warned_long_fields_;
   BadRecordPolicy bad_records_;
   bool deferring_ = false;
   std::chrono::milliseconds backpressure_wait_{500};

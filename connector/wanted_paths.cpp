@@ -5,6 +5,20 @@
 
 namespace kps {
 
+std::string json_pointer_to_member(std::string_view name) {
+  std::string pointer = "/";
+  for (const char c : name) {
+    if (c == '~') {
+      pointer += "~0";
+    } else if (c == '/') {
+      pointer += "~1";
+    } else {
+      pointer += c;
+    }
+  }
+  return pointer;
+}
+
 std::vector<PointerToken> parse_json_pointer(std::string_view pointer) {
   std::vector<PointerToken> tokens;
   if (pointer.empty()) return tokens;  // the whole document

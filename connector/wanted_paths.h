@@ -22,6 +22,10 @@ struct PointerToken {
 /// std::invalid_argument for a pointer not starting with '/' or a '~' not followed by 0 or 1.
 std::vector<PointerToken> parse_json_pointer(std::string_view pointer);
 
+/// The JSON pointer of a top-level member named `name` ("~" and "/" escaped), so that
+/// parse_json_pointer gives back one token holding `name` exactly.
+std::string json_pointer_to_member(std::string_view name);
+
 /// A tree of wanted paths. Node 0 is the document root. A slot is the caller's number for
 /// one pointer (a column index, a dedup field after the columns); a node lists the slots
 /// whose pointer ends there. Two pointers with a common prefix share its nodes, so each

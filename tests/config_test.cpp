@@ -1109,6 +1109,20 @@ TEST_CASE("a debezium sink refuses upsert_when_newer: change events are applied 
                 "is not supported with format: debezium");
 }
 
+TEST_CASE("a debezium sink refuses dedup: it would otherwise be silently ignored") {
+  CHECK_PROBLEM(with_sink("topic: t, table: t, format: debezium, dedup: {fields: [/id]}"), "sinks[0].dedup",
+                "is not supported with format: debezium");
+}
+
+TEST_CASE("a sink whose table is a template refuses dedup: identities would be shared across its tables") {
+  CHECK_PROBLEM(with_sink("topic_pattern: '^app\\.(.*)$', table: '{1}', dedup: {fields: [/id]}"), "sinks[0].dedup",
+                "is not supported with a table template (\"{1}\")");
+  CHECK_PROBLEM(with_sink("topic: events, table: 'raw_{topic}', dedup: {fields: [/id]}, " + std::string(kColumns)),
+                "sinks[0].dedup", "is not supported with a table template");
+  // One table, even by pattern, keeps dedup.
+  CHECK(parse(with_sink("topic_pattern: '^app\\.(.*)$', table: app, dedup: {fields: [/id]}")).sinks[0].dedup);
+}
+
 TEST_CASE("columns may be omitted: the sink's columns are then the table's, by name") {
   const SinkConfig sink = parse(with_sink("topic: events, table: events")).sinks[0];
   CHECK(sink.columns_by_name);

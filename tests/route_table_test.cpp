@@ -54,6 +54,51 @@ SinkConfig route_for(const SinkConfig& sink, std::string table, std::vector<std:
   return route;
 }
 
+/// Records each write's route and its tuple bytes.
+class TupleRecordingWriter final : public TableWriter {
+ public:
+  Status write(const WriteRequest& request) override {
+    routes.push_back(request.sink_index);
+    tuples += std::string(request.batch.tuples.view());
+    return Status::ok();
+  }
+  std::vector<size_t> routes;
+  std::string tuples;
+};
+
+/// A debezium sink with schema_evolution: add_columns, and its first route: `id` only.
+SinkConfig evolving_debezium_sink() {
+  SinkConfig sink = by_name_sink("^db\\.(.*)$", "public.{1}");
+  sink.format = RecordFormat::Debezium;
+  sink.mode = WriteMode::Upsert;
+  sink.schema_evolution = SchemaEvolution::AddColumns;
+  return sink;
+}
+SinkConfig id_only_route(const SinkConfig& sink) {
+  SinkConfig route = sink;
+  route.table_template.clear();
+  route.table = {"public", "users"};
+  route.columns = {column("id", "/id", ColumnType::BigInt, true)};
+  route.primary_key = {"id"};
+  route.primary_key_columns = {0};
+  return route;
+}
+
+/// A create event with the schema wrapper: `id` (int64) and string fields (name, value).
+std::string create_event(int64_t id, const std::vector<std::pair<std::string, std::string>>& strings) {
+  std::string fields = R"({"type": "int64", "optional": false, "field": "id"})";
+  std::string after = "{\"id\": " + std::to_string(id);
+  for (const auto& [name, value] : strings) {
+    fields += R"(, {"type": "string", "optional": true, "field": ")" + name + "\"}";
+    after += ", \"" + name + "\": \"" + value + "\"";
+  }
+  after += "}";
+  const std::string row = R"({"type": "struct", "optional": true, "fields": [)" + fields + "], \"field\": ";
+  return R"({"schema": {"type": "struct", "fields": [)" + row + R"("before"}, )" + row +
+         R"("after"}, {"type": "string", "optional": false, "field": "op"}]}, "payload": {"before": null, "after": )" +
+         after + R"(, "op": "c"}})";
+}
+
 }  // namespace
 
 TEST_CASE("static sinks are the first routes, in sink order, and other sinks have none until routed") {
@@ -204,4 +249,115 @@ TEST_CASE("a debezium route reads its records as change events, so a plain JSON 
   CHECK(status.kind() == ErrorKind::Poison);
   CHECK(status.cause() == Cause::UndecodableRecord);
   CHECK_FALSE(pipeline.has_unwritten_records({"db.users", 0}));
+}
+
+TEST_CASE("a field whose column exists with a type the daemon cannot write is ignored, never added") {
+  Config config;
+  config.sinks.push_back(evolving_debezium_sink());
+  RouteTable routes(config);
+  TupleRecordingWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.share_routes(routes, [&](size_t, const RecordView&) -> Result<size_t> {
+    SinkConfig route = id_only_route(config.sinks[0]);
+    route.left_out_columns = {"tags"};  // e.g. text[] in PostgreSQL
+    return routes.publish(route, 0);
+  });
+  std::vector<std::string> ignored;
+  pipeline.set_ignored_field_listener([&](size_t, std::string_view field) { ignored.emplace_back(field); });
+  pipeline.assign({"db.users", 0}, std::nullopt);
+  const std::string event = create_event(1, {{"tags", "{a,b}"}});
+  REQUIRE(pipeline.add(record("db.users", 0, 0, event, R"({"id": 1})")).is_ok());
+  REQUIRE(pipeline.add(record("db.users", 0, 1, event, R"({"id": 1})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  CHECK(routes.size() == 1);  // no version adding a column that exists already
+  CHECK(ignored == std::vector<std::string>{"tags", "tags"});
+  CHECK(writer.routes == std::vector<size_t>{0});
+  CHECK(pipeline.stored_next_offset({"db.users", 0}) == 2);
+}
+
+TEST_CASE("an added column reads its field through an escaped pointer, so names with '/' and '~' get their values") {
+  Config config;
+  config.sinks.push_back(evolving_debezium_sink());
+  RouteTable routes(config);
+  TupleRecordingWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.share_routes(routes, [&](size_t, const RecordView&) -> Result<size_t> {
+    return routes.publish(id_only_route(config.sinks[0]), 0);
+  });
+  std::vector<std::string> ignored;
+  pipeline.set_ignored_field_listener([&](size_t, std::string_view field) { ignored.emplace_back(field); });
+  pipeline.assign({"db.users", 0}, std::nullopt);
+  REQUIRE(pipeline.add(record("db.users", 0, 0, create_event(1, {{"a/b", "slash-value"}, {"c~d", "tilde-value"}}),
+                              R"({"id": 1})"))
+              .is_ok());
+  REQUIRE(pipeline.add(record("db.users", 0, 1, create_event(2, {{"a/b", "second-slash"}}), R"({"id": 2})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  REQUIRE(routes.size() == 2);  // one new version, and no other for the second record
+  const SinkConfig& evolved = routes.route(1);
+  REQUIRE(evolved.added_columns.size() == 2);
+  CHECK(evolved.added_columns[0].name == "a/b");
+  CHECK(evolved.added_columns[0].source.argument == "/a~1b");
+  CHECK(evolved.added_columns[1].name == "c~d");
+  CHECK(evolved.added_columns[1].source.argument == "/c~0d");
+  CHECK(ignored.empty());  // both fields are known to the new version
+  CHECK(writer.tuples.find("slash-value") != std::string::npos);
+  CHECK(writer.tuples.find("tilde-value") != std::string::npos);
+  CHECK(writer.tuples.find("second-slash") != std::string::npos);
+}
+
+TEST_CASE("a field named longer than PostgreSQL's 63-byte identifiers is ignored, never added") {
+  Config config;
+  config.sinks.push_back(evolving_debezium_sink());
+  RouteTable routes(config);
+  TupleRecordingWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.share_routes(routes, [&](size_t, const RecordView&) -> Result<size_t> {
+    return routes.publish(id_only_route(config.sinks[0]), 0);
+  });
+  std::vector<std::string> ignored;
+  pipeline.set_ignored_field_listener([&](size_t, std::string_view field) { ignored.emplace_back(field); });
+  pipeline.assign({"db.users", 0}, std::nullopt);
+  const std::string long_name(64, 'f');
+  const std::string longest(63, 'g');
+  REQUIRE(pipeline.add(record("db.users", 0, 0, create_event(1, {{long_name, "x"}, {longest, "y"}}), R"({"id": 1})"))
+              .is_ok());
+  REQUIRE(pipeline.add(record("db.users", 0, 1, create_event(2, {{long_name, "x"}}), R"({"id": 2})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  REQUIRE(routes.size() == 2);  // the 63-byte name is added, the 64-byte one never
+  REQUIRE(routes.route(1).added_columns.size() == 1);
+  CHECK(routes.route(1).added_columns[0].name == longest);
+  CHECK(ignored == std::vector<std::string>{long_name, long_name});
+  CHECK(pipeline.stored_next_offset({"db.users", 0}) == 2);
+}
+
+TEST_CASE("a lane routing a topic after another lane evolved its table takes the newest version") {
+  Config config;
+  config.sinks.push_back(evolving_debezium_sink());
+  RouteTable routes(config);
+  // Like the connector's resolver: a topic's route is published once and then cached.
+  std::optional<size_t> cached;
+  const RouteResolverFn resolver = [&](size_t, const RecordView&) -> Result<size_t> {
+    if (!cached) cached = routes.publish(id_only_route(config.sinks[0]), 0);
+    return *cached;
+  };
+  TupleRecordingWriter first_writer;
+  TupleRecordingWriter second_writer;
+  ManualClock clock;
+  Pipeline first_lane(config, first_writer, clock);
+  Pipeline second_lane(config, second_writer, clock);
+  first_lane.share_routes(routes, resolver);
+  second_lane.share_routes(routes, resolver);
+  first_lane.assign({"db.users", 0}, std::nullopt);
+  second_lane.assign({"db.users", 1}, std::nullopt);
+  REQUIRE(first_lane.add(record("db.users", 0, 0, create_event(1, {{"email", "a@x"}}), R"({"id": 1})")).is_ok());
+  REQUIRE(routes.size() == 2);
+  REQUIRE(second_lane.add(record("db.users", 1, 0, create_event(2, {{"email", "b@x"}}), R"({"id": 2})")).is_ok());
+  REQUIRE(first_lane.flush_all().is_ok());
+  REQUIRE(second_lane.flush_all().is_ok());
+  CHECK(routes.size() == 2);  // the second lane published no version of its own
+  CHECK(second_writer.routes == std::vector<size_t>{1});
+  CHECK(second_writer.tuples.find("b@x") != std::string::npos);
 }
