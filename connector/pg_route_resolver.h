@@ -31,6 +31,19 @@ std::optional<ColumnType> column_type_from_pg(std::string_view typname);
 /// The JSON pointer of a top-level member named `name` ("~" and "/" escaped).
 std::string json_pointer_to_member(std::string_view name);
 
+/// PostgreSQL truncates an identifier to NAMEDATALEN - 1 bytes; a longer name (MySQL allows
+/// 64 characters) would be created truncated and never match again, so routing refuses it.
+inline constexpr size_t kMaxIdentifierBytes = 63;
+inline bool fits_identifier(std::string_view name) { return name.size() <= kMaxIdentifierBytes; }
+
+/// Why a Debezium route cannot upsert by its record key into `table_name`, whose primary
+/// key is `table_key`: the key's fields must be the key's columns (as a set), and a table
+/// without a primary key cannot take an upsert by a key. Empty when they agree, or when the
+/// record has no key to compare (a keyless source table).
+std::string debezium_key_disagreement(const std::vector<std::string>& table_key,
+                                      const std::optional<std::vector<std::string>>& record_key,
+                                      std::string_view table_name, std::string_view topic);
+
 class PgRouteResolver {
  public:
   /// `config` and `routes` must outlive the resolver. Connects on first use.
@@ -42,13 +55,16 @@ class PgRouteResolver {
   /// The route of `first_record`'s topic, consumed by sink `sink_index`. Transient when
   /// PostgreSQL cannot be reached (the connection is dropped and made again next time);
   /// Fatal, naming topic and table, when the table is missing without create_table, or has
-  /// no primary key an upsert needs, or lacks a configured key column.
+  /// no primary key an upsert needs, or lacks a configured key column, or (debezium) its
+  /// primary key is not the record key's fields, or a name is over 63 bytes. kRouteNotYet
+  /// when the table must be created from a row image and `first_record` carries none.
   Result<size_t> resolve(size_t sink_index, const RecordView& first_record);
 
  private:
   struct TableColumns {
     std::vector<ColumnConfig> columns;     // writable ones, in table order, nullable
     std::vector<std::string> unsupported;  // "name (type)" of the ones left out
+    std::vector<std::string> generated;    // names of generated and GENERATED ALWAYS identity columns
     std::vector<std::string> primary_key;  // the table's, in key order
   };
   Status connect();
