@@ -190,15 +190,6 @@ Result<size_t> PgRouteResolver::resolve(size_t sink_index, const RecordView& fir
     table = std::get<QualifiedName>(resolved);
   }
   const std::string table_name = quote_qualified_name(table);
-  for (const std::string* part : {&table.schema, &table.name}) {
-    if (!fits_identifier(*part)) {
-      return Status::error(ErrorKind::Fatal, "topic " + topic + " routes to table " + table_name + ", whose name " +
-                                                 quote_identifier(*part) + " is longer than PostgreSQL's " +
-                                                 std::to_string(kMaxIdentifierBytes) +
-                                                 " bytes (it would be truncated): change " + sink_path(sink_index) +
-                                                 ".table");
-    }
-  }
 
   std::optional<size_t> route_index = routes_.find(sink_index, table);
   if (!route_index) {
@@ -234,7 +225,7 @@ Result<size_t> PgRouteResolver::resolve(size_t sink_index, const RecordView& fir
         }
         std::vector<ColumnConfig> fitting;
         for (const ColumnConfig& column : shape->columns) {
-          if (fits_identifier(column.name)) {
+          if (fits_pg_identifier(column.name)) {
             fitting.push_back(column);
             continue;
           }
@@ -243,11 +234,11 @@ Result<size_t> PgRouteResolver::resolve(size_t sink_index, const RecordView& fir
             return Status::error(ErrorKind::Fatal, "table " + table_name + " for topic " + topic +
                                                        " cannot be created: its key field " +
                                                        quote_identifier(column.name) + " is longer than " +
-                                                       std::to_string(kMaxIdentifierBytes) +
+                                                       std::to_string(kPgIdentifierMaxBytes) +
                                                        " bytes, PostgreSQL's limit for a column name");
           }
           log::warn("table ", table_name, " is created without field ", quote_identifier(column.name),
-                    " of topic ", topic, ": its name is longer than ", kMaxIdentifierBytes,
+                    " of topic ", topic, ": its name is longer than ", kPgIdentifierMaxBytes,
                     " bytes, PostgreSQL's limit for a column name; the field is ignored");
         }
         created = create_table(table, fitting, shape->primary_key);

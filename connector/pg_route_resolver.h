@@ -33,8 +33,8 @@ std::string json_pointer_to_member(std::string_view name);
 
 /// PostgreSQL truncates an identifier to NAMEDATALEN - 1 bytes; a longer name (MySQL allows
 /// 64 characters) would be created truncated and never match again, so routing refuses it.
-inline constexpr size_t kMaxIdentifierBytes = 63;
-inline bool fits_identifier(std::string_view name) { return name.size() <= kMaxIdentifierBytes; }
+inline constexpr size_t kPgIdentifierMaxBytes = 63;
+inline bool fits_pg_identifier(std::string_view name) { return name.size() <= kPgIdentifierMaxBytes; }
 
 /// Why a Debezium route cannot upsert by its record key into `table_name`, whose primary
 /// key is `table_key`: the key's fields must be the key's columns (as a set), and a table
@@ -56,7 +56,7 @@ class PgRouteResolver {
   /// PostgreSQL cannot be reached (the connection is dropped and made again next time);
   /// Fatal, naming topic and table, when the table is missing without create_table, or has
   /// no primary key an upsert needs, or lacks a configured key column, or (debezium) its
-  /// primary key is not the record key's fields, or a name is over 63 bytes. kRouteNotYet
+  /// primary key is not the record key's fields, or a key field is over 63 bytes. kRouteNotYet
   /// when the table must be created from a row image and `first_record` carries none.
   Result<size_t> resolve(size_t sink_index, const RecordView& first_record);
 

@@ -43,7 +43,7 @@ sink_config "$TEST_DIR/parts.yaml" all parts
 sink_config "$TEST_DIR/logs.yaml" all logs
 sink_config "$TEST_DIR/made.yaml" all made
 printf '    create_table: true\n' >>"$TEST_DIR/made.yaml"
-grep -qF 'topic_pattern: "^db\.inv\.(.*)$"' "$TEST_DIR/all.yaml" ||
+grep -qF 'topic_pattern: "^db\\.inv\\.(.*)$"' "$TEST_DIR/all.yaml" ||
   fail "the sink's topic_pattern was not written as intended: $(grep topic_pattern "$TEST_DIR/all.yaml")"
 mock_control create-topic dbz.dlq:1
 
@@ -61,7 +61,7 @@ printf '%s\n' \
 start_daemon "$TEST_DIR/all.yaml"
 wait_for "the items changes" 60 sql_equals "SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM replica.items" "1:anna"
 wait_for "the notes offsets" 60 sql_equals \
-  "SELECT next_offset FROM kafka_pg_sink.offsets WHERE topic = 'db.inv.notes' AND \"partition\" = 0" 3
+  "SELECT next_offset FROM kafka_pg_sink_offsets WHERE group_id = '$KPS_GROUP' AND topic = 'db.inv.notes' AND \"partition\" = 0" 3
 stop_daemon TERM 20 || fail "the daemon exited with status $? after SIGTERM"
 assert_eq 0 "$(psql_q "SELECT count(*) FROM replica.notes")" "no row of the keyless table is written"
 assert_eq $'0\t4' "$(stored_offsets db.inv.items)" "items: offsets stored"
@@ -133,7 +133,7 @@ mock_control create-topic db.made.widgets:1
 start_daemon "$TEST_DIR/made.yaml"
 wait_for "the widgets row" 60 sql_equals "SELECT string_agg(id || ':' || name, ',') FROM replica.widgets" "1:b"
 wait_for "the widgets offsets" 60 sql_equals \
-  "SELECT next_offset FROM kafka_pg_sink.offsets WHERE topic = 'db.made.widgets' AND \"partition\" = 0" 4
+  "SELECT next_offset FROM kafka_pg_sink_offsets WHERE group_id = '$KPS_GROUP' AND topic = 'db.made.widgets' AND \"partition\" = 0" 4
 stop_daemon TERM 20 || fail "the daemon exited with status $? after SIGTERM"
 assert_eq "id bigint
 name text" "$(psql_q "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute

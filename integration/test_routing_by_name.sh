@@ -125,7 +125,8 @@ assert_log_matches 'topic app\.ghosts routes to table "public"\."ghosts", which 
 assert_eq "" "$(stored_offsets app.ghosts)" "no offset stored for the unroutable topic"
 
 # A table name over PostgreSQL's 63 bytes would be created (or looked up) truncated: the
-# daemon stops at routing, naming the name, instead of writing to a table of another name.
+# daemon stops at routing (TableTemplate::resolve refuses it), instead of writing to a table
+# of another name.
 psql_q "CREATE TABLE public.ghosts (id bigint PRIMARY KEY)"
 long_name=$(printf 'x%.0s' {1..64})
 mock_control create-topic "app.$long_name:1"
@@ -134,7 +135,7 @@ start_daemon "$TEST_DIR/sink.yaml"
 status=0
 wait_daemon_exit 60 || status=$?
 assert_eq 1 "$status" "exit status for a table name over 63 bytes"
-assert_log_matches "topic app\.$long_name routes to table \"public\"\.\"$long_name\", whose name \"$long_name\" is longer than PostgreSQL's 63 bytes" \
+assert_log_matches "topic app\.$long_name cannot be routed: sinks\[0\]\.table table \"public\.\{1\}\" resolves to 64 bytes; PostgreSQL identifiers are at most 63 bytes" \
   "the error names the long table name"
 
 pass

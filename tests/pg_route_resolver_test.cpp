@@ -69,10 +69,10 @@ TEST_CASE("a keyless source table (no record key) is not a key disagreement: its
 }
 
 TEST_CASE("names up to PostgreSQL's 63 bytes fit, a longer one would be truncated and is refused") {
-  CHECK(kps::fits_identifier(std::string(63, 'a')));
-  CHECK_FALSE(kps::fits_identifier(std::string(64, 'a')));
+  CHECK(kps::fits_pg_identifier(std::string(63, 'a')));
+  CHECK_FALSE(kps::fits_pg_identifier(std::string(64, 'a')));
   // Bytes, not characters: 32 two-byte characters are 64 bytes.
   std::string wide;
   for (int i = 0; i < 32; ++i) wide += "\xc3\xa9";
-  CHECK_FALSE(kps::fits_identifier(wide));
+  CHECK_FALSE(kps::fits_pg_identifier(wide));
 }
