@@ -337,7 +337,7 @@ struct DebeziumDecoder::State {
 
   std::optional<DecodeError> encode_upsert(const RecordView& record, const Envelope& envelope, CopyBuffer& out,
                                            std::vector<UnknownField>* unknown, bool& has_unavailable) {
-    if (key_is_null(record)) {
+    if (key_is_null(record) || route_.primary_key_columns.empty()) {
       return DecodeError{"", "a keyless table cannot be upserted: the record key is null (Debezium sends no key "
                              "for a table without a primary key or unique index); give the table a primary key, or "
                              "set message.key.columns in the connector",
@@ -412,6 +412,12 @@ struct DebeziumDecoder::State {
     const uint32_t key = parse_key(record, key_schema);
     const uint32_t before = value_.member(envelope.payload, "before");
     const uint32_t before_schema = image_schema(value_, envelope, "before");
+    // Without a key a delete would match every row of the table.
+    if (route_.primary_key_columns.empty()) {
+      return DecodeError{"", "a keyless table cannot take a delete: the route has no primary key to find the row "
+                             "by; give the table a primary key, or set message.key.columns in the connector",
+                         DecodeFailure::InvalidKey};
+    }
     const size_t tuple_start = out.size();
     out.begin_tuple(static_cast<int16_t>(route_.columns.size() + 1));
     for (size_t index = 0; index < route_.columns.size(); ++index) {
@@ -736,6 +742,16 @@ std::optional<std::vector<std::string>> DebeziumDecoder::key_fields(const Record
   return names;
 }
 
+bool DebeziumDecoder::carries_row(const RecordView& record) {
+  if (!record.value) return false;
+  JsonTree tree;
+  if (tree.parse(*record.value) || !tree.is(0, od::json_type::object)) return false;
+  const Envelope envelope = unwrap(tree);
+  if (envelope.payload == kNoNode) return false;
+  const std::optional<std::string_view> op = tree.string_member(envelope.payload, "op");
+  return op && (*op == "c" || *op == "r" || *op == "u" || *op == "d");
+}
+
 std::optional<TableShape> DebeziumDecoder::table_shape(const RecordView& record, std::string* why_not) {
   const auto refuse = [&](std::string reason) -> std::optional<TableShape> {
     if (why_not != nullptr) *why_not = std::move(reason);
@@ -755,6 +771,7 @@ std::optional<TableShape> DebeziumDecoder::table_shape(const RecordView& record,
   if (image == kNoNode) return refuse("the event's schema describes no row (no \"after\" or \"before\" struct)");
 
   TableShape shape;
+  std::vector<std::pair<std::string, std::string>> unmapped;  // name, why
   const uint32_t fields = tree.member(image, "fields");
   if (!tree.is(fields, od::json_type::array)) return refuse("the row schema has no \"fields\" array");
   for (uint32_t field = tree.node(fields).first_child; field != kNoNode; field = tree.node(field).next_sibling) {
@@ -764,8 +781,9 @@ std::optional<TableShape> DebeziumDecoder::table_shape(const RecordView& record,
                              tree.string_member(field, "name").value_or(""), field};
     const std::optional<ColumnType> type = column_type_for(schema);
     if (!type) {
-      return refuse("field " + quoted_excerpt(*name) + " has schema type " + quoted_excerpt(schema.type) +
-                    ", which maps to no column type");
+      unmapped.emplace_back(*name, "field " + quoted_excerpt(*name) + " has schema type " +
+                                       quoted_excerpt(schema.type) + ", which maps to no column type");
+      continue;
     }
     ColumnConfig column;
     column.name = std::string(*name);
@@ -787,6 +805,12 @@ std::optional<TableShape> DebeziumDecoder::table_shape(const RecordView& record,
         shape.primary_key = std::move(*names);
       }
     }
+  }
+  for (auto& [name, why] : unmapped) {
+    if (std::find(shape.primary_key.begin(), shape.primary_key.end(), name) != shape.primary_key.end()) {
+      return refuse("key " + why);
+    }
+    shape.left_out.push_back(std::move(why));
   }
   // Only the key is NOT NULL in the replica, whatever the source says: a row first seen
   // through an update whose TOASTed column was unchanged has no value for that column.

@@ -48,6 +48,7 @@ struct UnknownField {
 struct TableShape {
   std::vector<ColumnConfig> columns;     // the `after` struct's fields in schema order; nullable per the schema
   std::vector<std::string> primary_key;  // the key schema's fields, in order
+  std::vector<std::string> left_out;     // why each field no column type maps was left out
 };
 
 class DebeziumDecoder {
@@ -80,7 +81,13 @@ class DebeziumDecoder {
 
   /// The table this event's schema describes; nullopt, with `why_not` set, when the
   /// record has no schema wrapper (or it is not a row event).
+  /// A field whose schema type maps to no column type is left out (and listed in
+  /// `left_out`) unless it is a key field.
   static std::optional<TableShape> table_shape(const RecordView& record, std::string* why_not);
+
+  /// Whether the record is a row change (c, r, u, d), whose schema can describe the table:
+  /// false for a tombstone, a truncate, a message, anything that is not a change event.
+  static bool carries_row(const RecordView& record);
 
  private:
   struct State;

@@ -60,6 +60,30 @@ std::optional<ColumnType> column_type_from_pg(std::string_view typname) {
   return std::nullopt;
 }
 
+std::string debezium_key_disagreement(const std::vector<std::string>& table_key,
+                                      const std::optional<std::vector<std::string>>& record_key,
+                                      std::string_view table_name, std::string_view topic) {
+  if (!record_key || record_key->empty()) return {};
+  const auto joined = [](const std::vector<std::string>& names) {
+    std::string list;
+    for (const std::string& name : names) list += (list.empty() ? "" : ", ") + name;
+    return list;
+  };
+  if (table_key.empty()) {
+    return "table " + std::string(table_name) + " has no primary key; format debezium upserts by the record key "
+           "(fields " + joined(*record_key) + ") of topic " + std::string(topic) + ": add PRIMARY KEY (" +
+           joined(*record_key) + ") or use create_table";
+  }
+  std::vector<std::string> columns = table_key;
+  std::vector<std::string> fields = *record_key;
+  std::sort(columns.begin(), columns.end());
+  std::sort(fields.begin(), fields.end());
+  if (columns == fields) return {};
+  return "topic " + std::string(topic) + " routes to table " + std::string(table_name) + ", whose primary key (" +
+         joined(table_key) + ") is not the record key (fields " + joined(*record_key) +
+         "): a change would update or delete the wrong rows; make them agree";
+}
+
 PgRouteResolver::PgRouteResolver(const Config& config, RouteTable& routes) : config_(config), routes_(routes) {
   templates_.resize(config.sinks.size());
   for (size_t index = 0; index < config.sinks.size(); ++index) {
@@ -95,7 +119,8 @@ Result<std::optional<PgRouteResolver::TableColumns>> PgRouteResolver::read_table
   auto rows = catalog_->query(
       "SELECT a.attname, t.typname, format_type(a.atttypid, a.atttypmod),"
       " (SELECT k.ord FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)"
-      "   WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum)"
+      "   WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum),"
+      " a.attgenerated <> '' OR a.attidentity = 'a'"
       " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"
       " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
       params);
@@ -107,6 +132,11 @@ Result<std::optional<PgRouteResolver::TableColumns>> PgRouteResolver::read_table
   for (int row = 0; row < result.row_count(); ++row) {
     const std::string name(result.value(row, 0));
     if (!result.is_null(row, 3)) key.emplace_back(std::stoi(std::string(result.value(row, 3))), name);
+    // PostgreSQL refuses any value for these (428C9): an identity BY DEFAULT may be written.
+    if (result.value(row, 4) == "t") {
+      columns.generated.push_back(name);
+      continue;
+    }
     const std::optional<ColumnType> type = column_type_from_pg(result.value(row, 1));
     if (!type) {
       columns.unsupported.push_back(quote_identifier(name) + " (" + std::string(result.value(row, 2)) + ")");
@@ -162,6 +192,13 @@ Result<size_t> PgRouteResolver::resolve(size_t sink_index, const RecordView& fir
       }
       Status created;
       if (sink.format == RecordFormat::Debezium && sink.columns_by_name) {
+        // A tombstone or a truncate says nothing of the columns: failing on it would fail
+        // again at every restart, so the topic waits for a record with a row.
+        if (!DebeziumDecoder::carries_row(first_record)) {
+          log::info("topic ", topic, " offset ", first_record.offset, " carries no row to create table ",
+                    table_name, " from; it is routed on a later record");
+          return kRouteNotYet;
+        }
         std::string why_not;
         const std::optional<TableShape> shape = DebeziumDecoder::table_shape(first_record, &why_not);
         if (!shape) {
@@ -169,7 +206,29 @@ Result<size_t> PgRouteResolver::resolve(size_t sink_index, const RecordView& fir
                                                      " does not exist and cannot be created from offset " +
                                                      std::to_string(first_record.offset) + ": " + why_not);
         }
-        created = create_table(table, shape->columns, shape->primary_key);
+        for (const std::string& why : shape->left_out) {
+          log::warn("table ", table_name, " is created without a field of topic ", topic, ": ", why,
+                    "; the field is ignored");
+        }
+        std::vector<ColumnConfig> fitting;
+        for (const ColumnConfig& column : shape->columns) {
+          if (fits_pg_identifier(column.name)) {
+            fitting.push_back(column);
+            continue;
+          }
+          if (std::find(shape->primary_key.begin(), shape->primary_key.end(), column.name) !=
+              shape->primary_key.end()) {
+            return Status::error(ErrorKind::Fatal, "table " + table_name + " for topic " + topic +
+                                                       " cannot be created: its key field " +
+                                                       quote_identifier(column.name) + " is longer than " +
+                                                       std::to_string(kMaxIdentifierBytes) +
+                                                       " bytes, PostgreSQL's limit for a column name");
+          }
+          log::warn("table ", table_name, " is created without field ", quote_identifier(column.name),
+                    " of topic ", topic, ": its name is longer than ", kMaxIdentifierBytes,
+                    " bytes, PostgreSQL's limit for a column name; the field is ignored");
+        }
+        created = create_table(table, fitting, shape->primary_key);
       } else {
         created = create_table(table, sink.columns, sink.primary_key);
       }
@@ -196,12 +255,22 @@ Result<size_t> PgRouteResolver::resolve(size_t sink_index, const RecordView& fir
         log::warn("table ", table_name, " column ", left_out, " has a type kafka-pg-sink cannot write; topic ",
                   topic, " leaves it out");
       }
+      for (const std::string& left_out : columns->generated) {
+        log::warn("table ", table_name, " column ", quote_identifier(left_out),
+                  " is generated, so PostgreSQL writes it; topic ", topic, " leaves it out");
+      }
     }
     if (route.primary_key.empty()) route.primary_key = columns->primary_key;
-    if (route.primary_key.empty() && sink.format == RecordFormat::Debezium) {
-      route.primary_key = DebeziumDecoder::key_fields(first_record).value_or(std::vector<std::string>{});
+    const bool debezium = sink.format == RecordFormat::Debezium;
+    if (debezium) {
+      const std::string disagreement = debezium_key_disagreement(
+          columns->primary_key, DebeziumDecoder::key_fields(first_record), table_name, topic);
+      if (!disagreement.empty()) return Status::error(ErrorKind::Fatal, disagreement);
     }
-    if (route.mode != WriteMode::Insert && route.primary_key.empty()) {
+    // A Debezium route without a key replicates a keyless source table: its changes cannot be
+    // applied, and the decoder makes each one a bad record with that reason, so the route
+    // itself stands (the sink's other tables keep replicating).
+    if (route.mode != WriteMode::Insert && route.primary_key.empty() && !debezium) {
       return Status::error(ErrorKind::Fatal, "table " + table_name + " (topic " + topic +
                                                  ") has no primary key, which mode upsert and insert_ignore need: "
                                                  "add one, or set primary_key on " + sink_path(sink_index));

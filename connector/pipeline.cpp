@@ -102,6 +102,7 @@ Pipeline::TableState* Pipeline::routed_table(TopicState& topic, const RecordView
       status = routed.status();
       return nullptr;
     }
+    if (routed.value() == kRouteNotYet) return nullptr;  // status stays ok
     // The resolver hands out the version it first published for the topic; another lane
     // may have published a newer one since, which this lane must not publish again.
     const SinkConfig& route = routes_->route(routed.value());
@@ -270,7 +271,13 @@ Status Pipeline::add(const RecordView& record) {
   }
   Status routing;
   TableState* routed = routed_table(topic, record, routing);
-  if (routed == nullptr) return routing;
+  if (routed == nullptr) {
+    // Not routable yet (kRouteNotYet): consumed without a row, like a skipped change.
+    if (routing && PartitionLedger::classify(*facts, record) == Arrival::New) {
+      PartitionLedger::consumed(*facts, record.offset);
+    }
+    return routing;
+  }
   TableState& table = *routed;
   LastAppliedRecord expected;
   switch (PartitionLedger::classify(*facts, record, &expected)) {

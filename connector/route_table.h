@@ -57,8 +57,14 @@ class RouteTable {
   std::vector<std::optional<size_t>> static_routes_;  // by sink index
 };
 
-/// Routes a topic on its first record (polling thread): returns the route index, or the
-/// failure (Transient: PostgreSQL unreachable, routing is tried again after the outage
+/// What a RouteResolverFn returns for a record that cannot route its topic yet: its table
+/// must be created from a row image, and this record carries none (a tombstone, a truncate).
+/// The record is consumed without a row (its offset is stored with the partition's next
+/// batch) and the topic is routed on a later record.
+inline constexpr size_t kRouteNotYet = static_cast<size_t>(-1);
+
+/// Routes a topic on its first record (polling thread): returns the route index (or
+/// kRouteNotYet), or the failure (Transient: PostgreSQL unreachable, routing is tried again after the outage
 /// recovery; Fatal: the table is missing or does not fit).
 using RouteResolverFn = std::function<Result<size_t>(size_t sink_index, const RecordView& first_record)>;
 

@@ -15,7 +15,9 @@ start_kafka "raw.events:1"
 psql_q "CREATE TABLE public.users (id bigint PRIMARY KEY, name text NOT NULL, email text)"
 psql_q "CREATE TABLE public.clicks (id bigint NOT NULL, page text NOT NULL)"
 psql_q "CREATE TABLE public.orders (order_id bigint PRIMARY KEY, user_id bigint NOT NULL, amount numeric NOT NULL,
-                                    placed_at timestamptz NOT NULL, spot point)"
+                                    placed_at timestamptz NOT NULL, spot point,
+                                    doubled numeric GENERATED ALWAYS AS (amount * 2) STORED,
+                                    seq bigint GENERATED ALWAYS AS IDENTITY)"
 write_config "$TEST_DIR/sink.yaml" <<'YAML'
 batch:
   max_rows: 100
@@ -72,12 +74,13 @@ wait_for "the orders upsert" 30 sql_equals "SELECT amount FROM public.orders WHE
 assert_eq "1	ann	NULL
 2	bobby	NULL
 3	cy	NULL" "$(psql_q "SELECT id, name, email FROM public.users ORDER BY id")" "users rows by column name"
-assert_eq "10	1	13.00	2026-12-01 10:00:00+00	NULL
-11	2	3	2026-12-01 11:00:00+00	NULL
-12	2	0.01	2026-12-01 12:00:00+00	NULL
-13	3	7	2026-12-02 09:30:00+00	NULL" \
-  "$(psql_q "SELECT order_id, user_id, amount, placed_at, spot FROM public.orders ORDER BY order_id")" \
-  "orders rows by column name (the point column left out)"
+assert_eq "10	1	13.00	2026-12-01 10:00:00+00	NULL	26.00	t
+11	2	3	2026-12-01 11:00:00+00	NULL	6	t
+12	2	0.01	2026-12-01 12:00:00+00	NULL	0.02	t
+13	3	7	2026-12-02 09:30:00+00	NULL	14	t" \
+  "$(psql_q "SELECT order_id, user_id, amount, placed_at, spot, doubled, seq IS NOT NULL FROM public.orders
+             ORDER BY order_id")" \
+  "orders rows by column name (the point column and the generated ones left out, PostgreSQL fills those)"
 assert_eq "1	raw.events
 2	raw.events" "$(psql_q "SELECT id, src FROM public.raw_events ORDER BY id")" "rows of the created table"
 
@@ -92,6 +95,9 @@ assert_eq "1	/eu
 assert_log_matches 'routed topic eu\.clicks to table "public"\."clicks" \(2 columns\)' "eu.clicks is routed to clicks"
 assert_log_matches 'routed topic us\.clicks to table "public"\."clicks" \(2 columns\)' "us.clicks is routed to clicks"
 assert_log_matches 'column "spot" \(point\) has a type kafka-pg-sink cannot write' "the point column is named in a warning"
+assert_log_matches 'table "public"\."orders" column "doubled" is generated, so PostgreSQL writes it; topic app\.orders leaves it out' \
+  "the generated column is named in a warning"
+assert_log_matches 'table "public"\."orders" column "seq" is generated' "the GENERATED ALWAYS identity column is named in a warning"
 assert_log_matches 'table "public"\."orders" ignores field coupon: no such column' "the ignored field is logged"
 assert_eq 1 "$(grep -c 'ignores field coupon' "$DAEMON_LOG")" "the ignored field is logged once"
 assert_eq 1 "$(grep -c 'ignores field note' "$DAEMON_LOG")" "another ignored field gets its own line"
@@ -117,5 +123,19 @@ assert_eq 1 "$status" "exit status for a topic routed to a missing table"
 assert_log_matches 'topic app\.ghosts routes to table "public"\."ghosts", which does not exist: create it, or set create_table: true on sinks\[0\]' \
   "the error names topic and table"
 assert_eq "" "$(stored_offsets app.ghosts)" "no offset stored for the unroutable topic"
+
+# A table name over PostgreSQL's 63 bytes would be created (or looked up) truncated: the
+# daemon stops at routing (TableTemplate::resolve refuses it), instead of writing to a table
+# of another name.
+psql_q "CREATE TABLE public.ghosts (id bigint PRIMARY KEY)"
+long_name=$(printf 'x%.0s' {1..64})
+mock_control create-topic "app.$long_name:1"
+printf '%s\n' $'l1\t{"id":1}' | produce "app.$long_name" 0
+start_daemon "$TEST_DIR/sink.yaml"
+status=0
+wait_daemon_exit 60 || status=$?
+assert_eq 1 "$status" "exit status for a table name over 63 bytes"
+assert_log_matches "topic app\.$long_name cannot be routed: sinks\[0\]\.table table \"public\.\{1\}\" resolves to 64 bytes; PostgreSQL identifiers are at most 63 bytes" \
+  "the error names the long table name"
 
 pass

@@ -680,6 +680,50 @@ TEST_CASE("table_shape types the after image's columns by semantic type, primary
   CHECK_FALSE(DebeziumDecoder::table_shape(record, &why_not).has_value());
 }
 
+TEST_CASE("table_shape leaves out a field whose schema type maps to no column, saying why, unless it is a key field") {
+  RecordView record = kps::testing::record_with(std::nullopt);
+  const std::string value = R"({"schema": {"type": "struct", "fields": [
+      {"type": "struct", "optional": true, "field": "after", "fields": [
+        {"type": "int32", "optional": false, "field": "id"},
+        {"type": "geometry", "optional": true, "field": "attrs"},
+        {"type": "string", "optional": true, "field": "name"}]},
+      {"type": "string", "optional": false, "field": "op"}]},
+    "payload": {"before": null, "after": {"id": 1, "name": "n"}, "op": "c"}})";
+  record.value = value;
+  record.key = R"({"id": 1})";
+  std::string why_not;
+  const auto shape = DebeziumDecoder::table_shape(record, &why_not);
+  REQUIRE(shape.has_value());
+  REQUIRE(shape->columns.size() == 2);
+  CHECK(shape->columns[0].name == "id");
+  CHECK(shape->columns[1].name == "name");
+  CHECK(shape->left_out == std::vector<std::string>{"field \"attrs\" has schema type \"geometry\", which maps to no column type"});
+
+  record.key = R"({"attrs": 1})";
+  CHECK_FALSE(DebeziumDecoder::table_shape(record, &why_not).has_value());
+  CHECK(why_not == "key field \"attrs\" has schema type \"geometry\", which maps to no column type");
+}
+
+TEST_CASE("carries_row is true for a row change only, not for a tombstone, a truncate or a message") {
+  RecordView record = kps::testing::record_with(std::nullopt);
+  CHECK_FALSE(DebeziumDecoder::carries_row(record));
+  const std::string created = R"({"before": null, "after": {"id": 1}, "op": "c"})";
+  record.value = created;
+  CHECK(DebeziumDecoder::carries_row(record));
+  const std::string deleted = R"({"schema": {"type": "struct", "fields": []}, "payload": {"before": {"id": 1}, "after": null, "op": "d"}})";
+  record.value = deleted;
+  CHECK(DebeziumDecoder::carries_row(record));
+  const std::string truncated = R"({"before": null, "after": null, "op": "t"})";
+  record.value = truncated;
+  CHECK_FALSE(DebeziumDecoder::carries_row(record));
+  const std::string message = R"({"op": "m", "message": {"prefix": "p", "content": "YQ=="}})";
+  record.value = message;
+  CHECK_FALSE(DebeziumDecoder::carries_row(record));
+  const std::string not_json = "{";
+  record.value = not_json;
+  CHECK_FALSE(DebeziumDecoder::carries_row(record));
+}
+
 }  // namespace kps
 
 namespace kps {

@@ -39,3 +39,40 @@ TEST_CASE("a column's field is the top-level member of its name, with ~ and / es
   CHECK(kps::json_pointer_to_member("x~y") == "/x~0y");
   CHECK(kps::json_pointer_to_member("Odd Name") == "/Odd Name");
 }
+
+TEST_CASE("a Debezium record key agrees with the table's primary key when they name the same columns, in any order") {
+  using Names = std::vector<std::string>;
+  CHECK(kps::debezium_key_disagreement(Names{"id"}, Names{"id"}, "\"public\".\"t\"", "db.t").empty());
+  CHECK(kps::debezium_key_disagreement(Names{"a", "b"}, Names{"b", "a"}, "\"public\".\"t\"", "db.t").empty());
+}
+
+TEST_CASE("a Debezium record key naming other fields than the table's primary key is refused, naming both keys") {
+  using Names = std::vector<std::string>;
+  const std::string why = kps::debezium_key_disagreement(Names{"id"}, Names{"order_id", "line"}, "\"public\".\"t\"",
+                                                         "db.t");
+  CHECK(why == "topic db.t routes to table \"public\".\"t\", whose primary key (id) is not the record key (fields "
+               "order_id, line): a change would update or delete the wrong rows; make them agree");
+  CHECK_FALSE(kps::debezium_key_disagreement(Names{"a", "b"}, Names{"a"}, "t", "db.t").empty());
+}
+
+TEST_CASE("a table without a primary key cannot take a Debezium upsert by a record key, and the message says how to fix it") {
+  using Names = std::vector<std::string>;
+  CHECK(kps::debezium_key_disagreement(Names{}, Names{"a", "b"}, "\"public\".\"x\"", "db.x") ==
+        "table \"public\".\"x\" has no primary key; format debezium upserts by the record key (fields a, b) of "
+        "topic db.x: add PRIMARY KEY (a, b) or use create_table");
+}
+
+TEST_CASE("a keyless source table (no record key) is not a key disagreement: its route is published keyless") {
+  using Names = std::vector<std::string>;
+  CHECK(kps::debezium_key_disagreement(Names{}, std::nullopt, "t", "db.t").empty());
+  CHECK(kps::debezium_key_disagreement(Names{"id"}, std::nullopt, "t", "db.t").empty());
+}
+
+TEST_CASE("names up to PostgreSQL's 63 bytes fit, a longer one would be truncated and is refused") {
+  CHECK(kps::fits_pg_identifier(std::string(63, 'a')));
+  CHECK_FALSE(kps::fits_pg_identifier(std::string(64, 'a')));
+  // Bytes, not characters: 32 two-byte characters are 64 bytes.
+  std::string wide;
+  for (int i = 0; i < 32; ++i) wide += "\xc3\xa9";
+  CHECK_FALSE(kps::fits_pg_identifier(wide));
+}

@@ -193,6 +193,30 @@ TEST_CASE("a routing failure batches nothing of the record, and the next try rou
   CHECK(writer.writes == std::vector<std::pair<size_t, size_t>>{{0, 1}});
 }
 
+TEST_CASE("a record that cannot route its topic yet is consumed without a row, and a later record routes it") {
+  Config config;
+  config.sinks.push_back(by_name_sink("^app\\.(.*)$", "public.{1}"));
+  RouteTable routes(config);
+  int attempts = 0;
+  RouteRecordingWriter writer;
+  ManualClock clock;
+  Pipeline pipeline(config, writer, clock);
+  pipeline.share_routes(routes, [&](size_t, const RecordView& first) -> Result<size_t> {
+    ++attempts;
+    if (!first.value) return kRouteNotYet;  // a tombstone: no row to create the table from
+    return routes.publish(route_for(config.sinks[0], "users", {"id"}), 0);
+  });
+  pipeline.assign({"app.users", 0}, std::nullopt);
+  REQUIRE(pipeline.add(record("app.users", 0, 0, std::nullopt)).is_ok());
+  CHECK_FALSE(pipeline.has_unwritten_records({"app.users", 0}));
+  REQUIRE(pipeline.add(record("app.users", 0, 1, R"({"id":"1"})")).is_ok());
+  REQUIRE(pipeline.flush_all().is_ok());
+  CHECK(attempts == 2);
+  CHECK(writer.writes == std::vector<std::pair<size_t, size_t>>{{0, 1}});
+  // The skipped record's offset is stored with the next batch of its partition.
+  CHECK(pipeline.stored_next_offset({"app.users", 0}) == 2);
+}
+
 TEST_CASE("a record field no column of a by-name route takes is reported as ignored, every time") {
   Config config;
   config.sinks.push_back(by_name_sink("^app\\.(.*)$", "public.{1}"));
