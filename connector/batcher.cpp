@@ -41,11 +41,6 @@ bool Batcher::full() const {
          batch_.tuples.size() >= (1u << 31);
 }
 
-bool Batcher::overflowing() const {
-  return batch_.rows.size() >= 2 * limits_.max_rows || batch_.message_bytes >= 2 * limits_.max_bytes ||
-         batch_.tuples.size() >= (1u << 31);
-}
-
 bool Batcher::due(Clock::time_point now) const {
   const auto remaining = time_until_due(now);
   return remaining && remaining->count() == 0;

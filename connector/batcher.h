@@ -33,9 +33,6 @@ class Batcher {
 
   /// Row or byte limit reached: flush before adding more.
   bool full() const;
-  /// Twice the row or byte limit: a full batch waiting behind its lane's write in flight
-  /// keeps filling up to here, so the polling thread goes on feeding the other lanes.
-  bool overflowing() const;
   /// The oldest record has waited max_latency (at `now`: callers checking many batches
   /// read the clock once).
   bool due() const { return due(clock_.now()); }

@@ -453,12 +453,6 @@ Status Pipeline::flush(TableState& table, bool may_defer) {
     // PostgreSQL is slower than Kafka. Past a short wait the batch stays here, full, and
     // the connector pauses the partitions and keeps polling: the group keeps us, memory
     // stays bounded, and flush_due() hands the batch over once the write is done.
-    // Up to twice its limits the batch keeps filling without waiting: blocking here would
-    // stop the polling thread from feeding every other lane while this one writes.
-    if (!table.batcher.overflowing() &&
-        in_flight_->result.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
-      return Status::ok();
-    }
     const auto wait = deferring_ ? std::chrono::milliseconds(0) : backpressure_wait_;
     if (in_flight_->result.wait_for(wait) != std::future_status::ready) {
       deferring_ = true;
@@ -656,11 +650,6 @@ std::optional<WriteInFlight> Pipeline::write_in_flight_details() const {
   return WriteInFlight{in_flight_->table->route_index, in_flight_->launched_at};
 }
 
-namespace {
-/// How often a due batch waiting behind its lane's write in flight is looked at again.
-constexpr std::chrono::milliseconds kDueBehindWriteRecheck{5};
-}  // namespace
-
 Status Pipeline::flush_due(Clock::time_point now) {
   if (Status finished = collect_write(/*block=*/false); !finished.is_ok()) return finished;
   for (auto& table : tables_) {
@@ -685,16 +674,9 @@ Status Pipeline::flush_all() {
 
 std::optional<std::chrono::milliseconds> Pipeline::time_until_next_flush(Clock::time_point now) const {
   std::optional<std::chrono::milliseconds> soonest;
-  // A due batch behind a write in flight cannot go before that write is done: looking again
-  // every few milliseconds, not in a busy loop, leaves the core to PostgreSQL meanwhile.
-  const bool behind_write = in_flight_->table != nullptr &&
-                            in_flight_->result.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready;
   for (const auto& table : tables_) {
     if (!table) continue;
-    auto remaining = table->batcher.time_until_due(now);
-    // A full batch goes as soon as its lane is free (see flush()).
-    if (table->batcher.full()) remaining = std::chrono::milliseconds(0);
-    if (remaining && behind_write) remaining = std::max(*remaining, kDueBehindWriteRecheck);
+    const auto remaining = table->batcher.time_until_due(now);
     if (remaining && (!soonest || *remaining < *soonest)) soonest = remaining;
   }
   return soonest;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SIGTERM: the daemon stops fetching, flushes and commits the batch it holds, and exits 0 within
-# shutdown_timeout_ms. The held batch is made to exist on purpose: 100 records with max_rows 50
-# flush two full batches, and the 20 records produced after them sit in a batch whose max_latency
-# (60 s) is far away, so only the shutdown can write them.
+# shutdown_timeout_ms. The held batch is made to exist on purpose: 120 records with max_rows 50
+# flush two full batches, and the last 20 records sit in a batch whose max_latency (60 s) is far
+# away, so only the shutdown can write them.
 source "$(dirname "$0")/lib.sh"
 
 readonly shutdown_timeout_seconds=10  # write_config sets shutdown_timeout_ms: 10000
@@ -23,15 +23,11 @@ sinks:
       amount: {path: /amount, type: numeric}
 EOF
 
-for ((id = 0; id < 100; id++)); do printf '%s\t{"id":%s,"amount":%s.25}\n' "$id" "$id" "$id"; done |
+for ((id = 0; id < 120; id++)); do printf '%s\t{"id":%s,"amount":%s.25}\n' "$id" "$id" "$id"; done |
   produce payments 0
 start_daemon "$TEST_DIR/sink.yaml"
 wait_for "the two full batches to be written" 60 sql_equals "SELECT count(*) FROM public.payments" 100
-# Only now the last 20: a full batch behind its lane's write in flight keeps filling (up to twice
-# max_rows), so produced with the rest they could have joined the second batch.
-for ((id = 100; id < 120; id++)); do printf '%s\t{"id":%s,"amount":%s.25}\n' "$id" "$id" "$id"; done |
-  produce payments 0
-# Time for the consumer to hand the last 20 records to the open batch.
+# Time for the consumer to hand the last 20 records to the open batch: they are in Kafka already.
 sleep 2
 assert_eq 100 "$(psql_q 'SELECT count(*) FROM public.payments')" \
   "rows before SIGTERM (the third batch must still be open: max_latency is 60 s)"
