@@ -185,7 +185,7 @@ std::string Connector::watch_write_in_flight(Clock::time_point now) {
   metrics_.write_in_flight_seconds().set(verdict.age_seconds);
   metrics_.writes_in_flight().set(static_cast<double>(lanes_->writes_in_flight()));
   if (!verdict.stuck) return {};
-  const std::string table = quote_qualified_name(lanes_->routes().route(write->sink_index).table);
+  const std::string table = quote_qualified_name(lanes_->routes().route(write->route_index).table);
   const auto tenths = static_cast<int64_t>(verdict.age_seconds * 10);
   const std::string reason = "a write to " + table + " has been in flight for " + std::to_string(tenths / 10) + "." +
                              std::to_string(tenths % 10) + " s (postgres.write_stuck_after_ms " +
@@ -231,7 +231,7 @@ Counter& Connector::consumed_counter(std::string_view topic) {
 }
 
 void Connector::on_batch_flushed(const FlushReport& report) {
-  const SinkConfig& sink = lanes_->routes().route(report.sink_index);
+  const SinkConfig& sink = lanes_->routes().route(report.route_index);
   const std::string table = quote_qualified_name(sink.table);
   if (!first_batch_committed_) {
     // The benchmark times throughput from this line, past the group's initial join.

@@ -173,7 +173,6 @@ Status PgWriter::prepare_sink(size_t route_index) {
     statements_.resize(route_index + 1);
     prepared_.resize(route_index + 1, false);
   }
-  const size_t sink_index = route_index;  // names the staging table: one per route
   const std::string table = quote_qualified_name(sink.table);
   if (sink.create_table) {
     Status status = connection_->execute(create_table_sql(sink.table, sink.columns, sink.primary_key));
@@ -229,7 +228,7 @@ Status PgWriter::prepare_sink(size_t route_index) {
     }
   }
 
-  SinkStatements& statements = statements_[sink_index];
+  SinkStatements& statements = statements_[route_index];
   statements = SinkStatements{};
   statements.truncate_sql = truncate_table_sql(sink.table);
   if (sink.mode == WriteMode::Insert) {
@@ -238,7 +237,7 @@ Status PgWriter::prepare_sink(size_t route_index) {
     return Status::ok();
   }
 
-  statements.staging_table = "pg_temp." + quote_identifier("kps_stage_" + std::to_string(sink_index));
+  statements.staging_table = "pg_temp." + quote_identifier("kps_stage_" + std::to_string(route_index));
   std::string staging_columns;
   for (const ColumnConfig& column : sink.columns) {
     staging_columns += quote_identifier(column.name) + " " + std::string(column_type_sql(column.type)) + ", ";
@@ -248,7 +247,7 @@ Status PgWriter::prepare_sink(size_t route_index) {
   const std::string mask_column = debezium ? quote_identifier(kUnavailableMaskColumn) + ", " : "";
   if (debezium) staging_columns += quote_identifier(kUnavailableMaskColumn) + " text, ";
   statements.create_staging_sql = "CREATE TEMP TABLE IF NOT EXISTS " +
-      quote_identifier("kps_stage_" + std::to_string(sink_index)) + " (" + staging_columns +
+      quote_identifier("kps_stage_" + std::to_string(route_index)) + " (" + staging_columns +
       quote_identifier(kOpColumn) + " smallint NOT NULL) ON COMMIT DELETE ROWS";
   statements.copy_sql = "COPY " + statements.staging_table + " (" + column_list(sink) + ", " + mask_column +
                         quote_identifier(kOpColumn) + ") FROM STDIN (FORMAT binary)";
@@ -332,7 +331,7 @@ Status PgWriter::write(const WriteRequest& request) {
     // The winner still holds its locks until it commits: running again at once takes the
     // same rows in the same order and deadlocks with it again.
     clock_.sleep_for(kConflictFirstWait * (1 << (attempt - 2)));
-    log::warn("write to ", quote_qualified_name(routes_->route(request.sink_index).table), " rolled back (SQLSTATE ",
+    log::warn("write to ", quote_qualified_name(routes_->route(request.route_index).table), " rolled back (SQLSTATE ",
               status.code(), ": ", status.message(), "); running the same transaction again (attempt ", attempt,
               " of ", kConflictAttempts, ")");
     if (request.rejected != nullptr) request.rejected->clear();
@@ -345,11 +344,11 @@ Status PgWriter::write_once(const WriteRequest& request) {
   if (!connection_ || connection_->is_broken()) {
     return Status::error(ErrorKind::Transient, "not connected to PostgreSQL");
   }
-  if (request.sink_index >= prepared_.size() || !prepared_[request.sink_index]) {
+  if (request.route_index >= prepared_.size() || !prepared_[request.route_index]) {
     // A route first written on this connection: routed since open(), or a new version.
-    if (Status status = prepare_sink(request.sink_index); !status) return status;
+    if (Status status = prepare_sink(request.route_index); !status) return status;
   }
-  SinkStatements& statements = statements_[request.sink_index];
+  SinkStatements& statements = statements_[request.route_index];
   failpoint("before_begin");
   if (Status status = begin_write(request, statements); !status) {
     roll_back();
@@ -392,7 +391,7 @@ Status PgWriter::write_once(const WriteRequest& request) {
 Status PgWriter::begin_write(const WriteRequest& request, SinkStatements& statements) {
   columns_added_.clear();
   if (Status status = connection_->execute("BEGIN"); !status) return status;
-  const SinkConfig& route = routes_->route(request.sink_index);
+  const SinkConfig& route = routes_->route(request.route_index);
   if (!route.added_columns.empty() && !statements.added_columns_ensured) {
     if (Status status = ensure_added_columns(route); !status) return status;
   }
@@ -432,7 +431,7 @@ Status PgWriter::ensure_added_columns(const SinkConfig& route) {
 }
 
 void PgWriter::note_committed(const WriteRequest& request, SinkStatements& statements) {
-  const SinkConfig& route = routes_->route(request.sink_index);
+  const SinkConfig& route = routes_->route(request.route_index);
   statements.added_columns_ensured = true;
   for (const ColumnConfig& column : columns_added_) {
     log::info("altered table ", quote_qualified_name(route.table), ": added column ", quote_identifier(column.name),

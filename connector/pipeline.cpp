@@ -299,8 +299,8 @@ Status Pipeline::add(const RecordView& record) {
       return Status::ok();
     case Arrival::New: break;
   }
-  // DEBEZIUM HOOK (wired, not yet run against the real decoder: the integrator checks it):
-  // a debezium route's records are change events, see add_change().
+  // A debezium route's records are change events, see add_change(). One too large for
+  // errors.max_record_bytes goes on below, to the bad-record path every format shares.
   if (table.debezium && record.size_bytes() <= config_.errors.max_record_bytes) {
     return add_change(topic, table, *facts, record);
   }

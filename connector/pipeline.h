@@ -45,7 +45,7 @@ struct PipelineCounters {
 
 /// What one committed batch did, for metrics.
 struct FlushReport {
-  size_t sink_index = 0;                 // the route index (route_table.h)
+  size_t route_index = 0;                // into the RouteTable (route_table.h)
   const TableBatch& batch;               // as written (rows before key reduction)
   size_t rows_written = 0;               // after key reduction
   uint64_t dedup_dropped = 0;            // records of the batch dropped by dedup
@@ -56,7 +56,7 @@ struct FlushReport {
 
 /// The batch write on the writer thread: whose table, and since when (the pipeline's clock).
 struct WriteInFlight {
-  size_t sink_index = 0;  // the route index (route_table.h)
+  size_t route_index = 0;  // into the RouteTable (route_table.h)
   Clock::time_point started_at;
 };
 

@@ -42,7 +42,7 @@ struct RejectedRow {
 };
 
 struct WriteRequest {
-  size_t sink_index = 0;  // into Config::sinks
+  size_t route_index = 0;  // into the RouteTable (route_table.h): which table, with which columns
   const TableBatch& batch;
   std::span<const ReducedRow> rows;  // what to write; every row of the batch in insert mode
   std::span<const OffsetAdvance> offsets;

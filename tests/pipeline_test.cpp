@@ -443,7 +443,7 @@ TEST_CASE("pipeline tells which table's write is in flight and since when, until
   REQUIRE(pipeline.flush_due().is_ok());  // the write is blocked: nothing to take in
   const std::optional<WriteInFlight> write = pipeline.write_in_flight_details();
   REQUIRE(write.has_value());
-  CHECK(write->sink_index == 0);
+  CHECK(write->route_index == 0);
   CHECK(write->started_at == launched);
   CHECK(clock.now() - write->started_at == std::chrono::milliseconds(45000));
   writer.open();

@@ -24,7 +24,7 @@ namespace {
 class RouteRecordingWriter final : public TableWriter {
  public:
   Status write(const WriteRequest& request) override {
-    writes.emplace_back(request.sink_index, request.rows.size());
+    writes.emplace_back(request.route_index, request.rows.size());
     return Status::ok();
   }
   std::vector<std::pair<size_t, size_t>> writes;  // (route index, rows)
@@ -58,7 +58,7 @@ SinkConfig route_for(const SinkConfig& sink, std::string table, std::vector<std:
 class TupleRecordingWriter final : public TableWriter {
  public:
   Status write(const WriteRequest& request) override {
-    routes.push_back(request.sink_index);
+    routes.push_back(request.route_index);
     tuples += std::string(request.batch.tuples.view());
     return Status::ok();
   }
