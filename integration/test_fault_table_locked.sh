@@ -54,7 +54,9 @@ wait_for "a warning about the stuck write" 30 grep -q 'warn a write to "public".
 wait_for "the write to end with lock_timeout" 30 grep -q "canceling statement due to lock timeout" "$DAEMON_LOG"
 wait_for "a second write blocked after the retry" 30 \
   log_lines_at_least "$DAEMON_LOG" "canceling statement due to lock timeout" 2
-curl -s "$url/metrics" | grep -q '^kafka_pg_sink_database_errors_total{sqlstate_class="55"} [1-9]' ||
+# Read whole before grep: `curl | grep -q` under pipefail fails when grep stops reading early.
+metrics=$(curl -s "$url/metrics")
+grep -q '^kafka_pg_sink_database_errors_total{sqlstate_class="55"} [1-9]' <<<"$metrics" ||
   fail "the lock timeouts were not counted as database errors of class 55"
 process_alive "$DAEMON_PID" || fail "the daemon exited while the table was locked"
 echo "COMMIT;" >&7

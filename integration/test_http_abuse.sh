@@ -138,7 +138,9 @@ assert_log_holds abuse "$records"
 wait_until_applied abuse 60
 assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz")" "/healthz after the attacks"
 assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")" "/readyz after the attacks"
-curl -s "$url/metrics" | grep -q '^kafka_pg_sink_up 1$' || fail "/metrics after the attacks lacks kafka_pg_sink_up 1"
+# Read whole before grep: `curl | grep -q` under pipefail fails when grep stops reading early.
+metrics=$(curl -s "$url/metrics")
+grep -q '^kafka_pg_sink_up 1$' <<<"$metrics" || fail "/metrics after the attacks lacks kafka_pg_sink_up 1"
 note "VmRSS after the attacks: $(rss_kib) KiB"
 stop_daemon TERM 15 || fail "the daemon exited with status $? after SIGTERM instead of 0"
 assert_exactly_once public.abuse expected
